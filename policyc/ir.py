@@ -1,0 +1,117 @@
+"""The rule graph: local endpoints -> policies that select them -> rules ->
+peer sets and port sets.
+
+Every set is named after its *definition* (a selector and its namespace
+scope, a list of ipBlocks, a list of ports), never after its members, so a
+pod that comes or goes changes set elements and never a rule or a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from policyc.model import Direction, IPAddress, Protocol
+
+
+class Family(StrEnum):
+    V4 = "ip"
+    V6 = "ip6"
+
+    @property
+    def suffix(self) -> str:
+        return "4" if self is Family.V4 else "6"
+
+    @classmethod
+    def of(cls, addr: IPAddress) -> Family:
+        return cls.V4 if addr.version == 4 else cls.V6
+
+
+class SetKind(StrEnum):
+    ADDR = "addr"  # single addresses (pods)
+    CIDR = "cidr"  # address intervals (ipBlocks minus except, node addresses)
+    PORTS = "ports"  # protocol . port interval
+    NAMED = "named"  # address . protocol . port (resolved named ports)
+    IFACE_ADDR = "iface_addr"  # pod interface . address (anti-spoofing)
+    IFACE = "iface"  # pod interfaces
+
+
+# Element shapes, by kind:
+#   ADDR: IPAddress; CIDR: (first, last); PORTS: (Protocol, lo, hi);
+#   NAMED: (IPAddress, Protocol, port); IFACE_ADDR: (iface, IPAddress); IFACE: iface
+Element = object
+
+
+@dataclass(frozen=True, slots=True)
+class SetDef:
+    name: str
+    kind: SetKind
+    family: Family | None
+    elements: tuple[Element, ...]
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A local pod: its interface carries its addresses and nothing else."""
+
+    namespace: str
+    name: str
+    iface: str
+    ips: tuple[IPAddress, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleNode:
+    """One ingress/egress rule of one policy, for one address family.
+
+    ``peer_sets`` lists the sets any of which the peer address must be in;
+    ``None`` means every peer.  ``port_sets`` likewise for destination ports:
+    PORTS sets match ``proto . dport``, NAMED sets ``daddr . proto . dport``.
+    """
+
+    policy: str
+    direction: Direction
+    index: int
+    family: Family
+    peer_sets: tuple[str, ...] | None
+    port_sets: tuple[str, ...] | None
+
+    @property
+    def label(self) -> str:
+        word = "ingress" if self.direction is Direction.INGRESS else "egress"
+        return f"{self.policy} {word}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyNode:
+    """A policy's effect in one direction and family on the local pods in ``selected``."""
+
+    policy: str
+    direction: Direction
+    family: Family
+    selected: str
+    rules: tuple[RuleNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleGraph:
+    node: str
+    endpoints: tuple[Endpoint, ...]
+    policies: tuple[PolicyNode, ...]
+    sets: tuple[SetDef, ...]
+
+    def set(self, name: str) -> SetDef:
+        for s in self.sets:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+# Well-known set names (per family suffix 4/6 where relevant).
+NODE = "node"  # the node's own addresses and bridge gateways
+ISOLATED = {Direction.INGRESS: "iso_in", Direction.EGRESS: "iso_eg"}
+IFACE_ADDR = "spoof"  # pod interface . pod address
+IFACES = "ifaces"  # every known pod interface
+
+PROTO_NAMES = {Protocol.TCP: "tcp", Protocol.UDP: "udp", Protocol.SCTP: "sctp"}

@@ -1,0 +1,22 @@
+"""Sets no rule reads are dead weight in the kernel; the fixed sets (node,
+isolation, anti-spoofing) are always read by the dispatch chains."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from policyc.ir import RuleGraph
+
+FIXED_PREFIXES = ("node", "iso_", "spoof", "ifaces")
+
+
+def drop_unused_sets(graph: RuleGraph) -> RuleGraph:
+    used: set[str] = set()
+    for node in graph.policies:
+        if node.rules:
+            used.add(node.selected)
+        for rule in node.rules:
+            used.update(rule.peer_sets or ())
+            used.update(rule.port_sets or ())
+    sets = tuple(s for s in graph.sets if s.name in used or s.name.startswith(FIXED_PREFIXES))
+    return dataclasses.replace(graph, sets=sets)

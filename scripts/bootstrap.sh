@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install everything policyc needs on a fresh Debian machine, as root.
+# Idempotent: a second run only checks and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(python3 python3-venv python3-pip nftables iptables ipset iproute2 libnftables1
+          containernetworking-plugins procps)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "bootstrap: apt-get install ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.policyc-installed
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+    touch "$stamp"
+fi
