@@ -179,9 +179,8 @@ def apply(script: str, check: bool = False) -> None:
         import nftables  # type: ignore[import-not-found]
     except ImportError:
         nftables = None
-    if nftables is not None:
+    if nftables is not None and not check:
         nft = nftables.Nftables()
-        nft.set_dry_run(check)
         rc, _out, err = nft.cmd(script)
         if rc != 0:
             raise BackendError(f"nft rejected the ruleset (nothing was changed):\n{err.strip()}")

@@ -201,7 +201,7 @@ class Compiler:
         return PolicyNode(pol.key, direction, family, self.selection_set(pol, family), tuple(rules))
 
     def compile(self) -> RuleGraph:
-        nodes = []
+        nodes: list[PolicyNode] = []
         for pol in self.cluster.policies:
             for direction in (Direction.INGRESS, Direction.EGRESS):
                 if direction in pol.policy_types:

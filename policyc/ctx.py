@@ -26,9 +26,12 @@ class Ctx:
     errors: list[InputError] = field(default_factory=list)
 
     def err(self, path: Path, message: str) -> None:
-        self.errors.append(
-            InputError(message, loc=self.raw.loc(path), obj=self.raw.ident, field=fmt_path(path))
+        error = InputError(
+            message, loc=self.raw.loc(path), obj=self.raw.ident, field=fmt_path(path)
         )
+        # A field read twice (say by strict() and then get()) is reported once.
+        if str(error) not in {str(e) for e in self.errors}:
+            self.errors.append(error)
 
     def get(self, path: Path, typ: type | tuple[type, ...], default: Any = None) -> Any:
         """The value at ``path`` if it has type ``typ``; else record an error."""
@@ -91,4 +94,5 @@ _TYPE_NAMES: dict[Any, str] = {
     str: "a string",
     int: "an integer",
     bool: "a boolean",
+    (int, str): "an integer or a string",
 }

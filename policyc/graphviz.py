@@ -13,12 +13,12 @@ def to_dot(graph: RuleGraph) -> str:
     lines = ["digraph policyc {", "\trankdir=LR;", "\tnode [fontname=monospace];"]
     for ep in graph.endpoints:
         ips = " ".join(str(i) for i in ep.ips)
-        lines.append(
-            f"\t{_q(ep.iface)} [shape=box,label={_q(f'{ep.namespace}/{ep.name}\\n{ips}')}];"
-        )
+        label = f"{ep.namespace}/{ep.name}\\n{ips}"
+        lines.append(f"\t{_q(ep.iface)} [shape=box,label={_q(label)}];")
     sizes = {s.name: len(s.elements) for s in graph.sets}
     for s in graph.sets:
-        lines.append(f"\t{_q(s.name)} [shape=ellipse,label={_q(f'{s.name} ({sizes[s.name]})')}];")
+        text = f"{s.name} ({sizes[s.name]})"
+        lines.append(f"\t{_q(s.name)} [shape=ellipse,label={_q(text)}];")
     for pol in graph.policies:
         pid = f"{pol.policy} {pol.direction.value} {pol.family.suffix}"
         lines.append(f"\t{_q(pid)} [shape=component];")

@@ -83,9 +83,36 @@ def _construct(
     return loader.construct_object(node, deep=True)
 
 
+def _untab_json(text: str) -> str:
+    """Tabs between JSON tokens as spaces, which PyYAML takes as whitespace.
+
+    kubectl reads a stream that starts with ``{`` as JSON, where a tab is
+    whitespace; PyYAML refuses tabs before a token.  One character for one
+    keeps every column.  Tabs inside strings (invalid JSON anyway) are kept.
+    """
+    if not text.lstrip().startswith("{") or "\t" not in text:
+        return text
+    out = []
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "\t":
+            ch = " "
+        out.append(ch)
+    return "".join(out)
+
+
 def parse_text(text: str, file: str) -> list[RawObject]:
     """Parse one file's text into API objects (multi-document, ``kind: List``)."""
-    loader = yaml.SafeLoader(text)
+    loader = yaml.SafeLoader(_untab_json(text))
     objects: list[RawObject] = []
     try:
         while loader.check_node():

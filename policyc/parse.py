@@ -6,7 +6,6 @@ are all collected before anything is returned: nothing is half-read.
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from collections.abc import Callable, Iterable
 
@@ -47,11 +46,10 @@ def _ip(ctx: Ctx, path: Path) -> IPAddress | None:
     text = ctx.get(path, str)
     if text is None:
         return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        ctx.err(path, f"must be a valid IP address (got {text!r})")
-        return None
+    ip, msg = v.parse_ip(text)
+    if ip is None:
+        ctx.err(path, msg)
+    return ip
 
 
 def parse_pod(ctx: Ctx) -> Pod | None:
@@ -107,6 +105,7 @@ def _container_port(ctx: Ctx, path: Path) -> ContainerPort | None:
 
 def parse_node(ctx: Ctx) -> Node:
     name = ctx.name(v.dns1123_subdomain)
+    ctx.labels(("metadata", "labels"))
     addrs: list[IPAddress] = []
     for i, _ in enumerate(ctx.get(("status", "addresses"), list, [])):
         kind = ctx.get(("status", "addresses", i, "type"), str, "")
@@ -120,13 +119,21 @@ def parse_node(ctx: Ctx) -> Node:
     if not texts and ctx.get(("spec", "podCIDR"), str):
         paths = [("spec", "podCIDR")]
     for path in paths:
-        text = ctx.get(path, str, "")
+        text = ctx.get(path, str)
+        if text is None:
+            continue
         net, msg = v.parse_cidr(text)
         if net is None:
             ctx.err(path, msg)
         elif net not in cidrs:
             cidrs.append(net)
     return Node(name, tuple(addrs), tuple(cidrs))
+
+
+def _ns_name(raw: RawObject) -> str:
+    meta = raw.data.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
 
 
 def build_cluster(raws: Iterable[RawObject], warn: Callable[[str], None] | None = None) -> Cluster:
@@ -165,7 +172,8 @@ def build_cluster(raws: Iterable[RawObject], warn: Callable[[str], None] | None 
                 pods.append(pod)
         else:
             policies.append(parse_policy(ctx))
-        ident = (kind, raw.ident)
+        # An object without a namespace lands in "default", as kubectl puts it.
+        ident = (kind, raw.ident if kind in ("Namespace", "Node") else _ns_name(raw))
         if ident in seen and not ctx.errors:
             ctx.err((), f"duplicate object, first defined at {seen[ident].loc(())}")
         seen.setdefault(ident, raw)

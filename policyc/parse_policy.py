@@ -22,6 +22,26 @@ from policyc.model import (
     Selector,
 )
 
+# kubectl's strict field validation rejects unknown fields anywhere in the
+# object; ``status`` is tolerated because 1.24-1.27 servers print ``status: {}``.
+TOP_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
+META_FIELDS = (
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+)
 SPEC_FIELDS = ("podSelector", "policyTypes", "ingress", "egress")
 PEER_FIELDS = ("podSelector", "namespaceSelector", "ipBlock")
 PORT_FIELDS = ("protocol", "port", "endPort")
@@ -88,7 +108,9 @@ def _ip_block(ctx: Ctx, path: Path) -> IPBlock | None:
     excepts: list[IPNetwork] = []
     for i, _ in enumerate(ctx.get((*path, "except"), list, [])):
         epath = (*path, "except", i)
-        etext = ctx.get(epath, str, "")
+        etext = ctx.get(epath, str)
+        if etext is None:
+            continue
         exc, msg = v.parse_cidr(etext)
         if exc is None:
             ctx.err(epath, msg)
@@ -151,12 +173,15 @@ def _port(ctx: Ctx, path: Path) -> PortSpec | None:
         # defined if the port field is not defined or if the port field is
         # defined as a named (string) port. The endPort must be equal or
         # greater than port."
-        if port is None or isinstance(port, str):
-            ctx.err((*path, "endPort"), "may not be specified when `port` is not a number")
-        elif end < port:
-            ctx.err((*path, "endPort"), "must be greater than or equal to `port`")
-        for msg in v.port_number(end):
-            ctx.err((*path, "endPort"), msg)
+        if port is None:
+            ctx.err((*path, "endPort"), "may not be specified when `port` is not specified")
+        elif isinstance(port, str):
+            ctx.err((*path, "endPort"), "may not be specified when `port` is non-numeric")
+        else:
+            if end < port:
+                ctx.err((*path, "endPort"), "must be greater than or equal to `port`")
+            for msg in v.port_number(end):
+                ctx.err((*path, "endPort"), msg)
     return PortSpec(Protocol(proto), port, end)
 
 
@@ -182,6 +207,10 @@ def _policy_types(ctx: Ctx, egress_rules: list[object]) -> frozenset[Direction]:
         # section are assumed to affect egress, and all policies (whether or not
         # they contain an ingress section) are assumed to affect ingress."
         return frozenset({Direction.INGRESS, *([Direction.EGRESS] if egress_rules else [])})
+    if len(types) > 2:
+        # The API server checks only the count: a duplicate within two is accepted.
+        ctx.err(("spec", "policyTypes"), "may not specify more than two policyTypes")
+        return frozenset()
     out: set[Direction] = set()
     for i, t in enumerate(types):
         if t not in ("Ingress", "Egress"):
@@ -189,18 +218,19 @@ def _policy_types(ctx: Ctx, egress_rules: list[object]) -> frozenset[Direction]:
                 ("spec", "policyTypes", i),
                 f'unsupported value {t!r}: must be "Ingress" or "Egress"',
             )
-        elif Direction(t) in out:
-            ctx.err(("spec", "policyTypes", i), f"duplicate value {t!r}")
         else:
             out.add(Direction(t))
     return frozenset(out)
 
 
 def parse_policy(ctx: Ctx) -> NetworkPolicy:
+    ctx.strict((), TOP_FIELDS)
+    ctx.strict(("metadata",), META_FIELDS)
     name = ctx.name(v.dns1123_subdomain)
     ns = ctx.namespace()
-    if ctx.get(("spec",), dict) is None:
-        ctx.err(("spec",), "spec is required")
+    ctx.labels(("metadata", "labels"))
+    # spec is optional: without it the policy selects every pod of its
+    # namespace and allows no ingress, exactly like ``spec: {}``.
     ctx.strict(("spec",), SPEC_FIELDS)
     selector = parse_selector(ctx, ("spec", "podSelector"))
     ingress_raw = ctx.get(("spec", "ingress"), list, [])

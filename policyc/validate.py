@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from policyc.model import IPNetwork
+from policyc.model import IPAddress, IPNetwork
 
 DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
@@ -20,13 +20,14 @@ _DNS1123_SUBDOMAIN = re.compile(
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_PREFIX_LEN = re.compile(r"^[0-9]+$")
 
 
 def dns1123_label(value: str) -> list[str]:
     errs = []
     if len(value) > DNS1123_LABEL_MAX:
         errs.append(f"must be no more than {DNS1123_LABEL_MAX} characters")
-    if not _DNS1123_LABEL.match(value):
+    if not _DNS1123_LABEL.fullmatch(value):
         errs.append(
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
             "or '-', and must start and end with an alphanumeric character"
@@ -38,7 +39,7 @@ def dns1123_subdomain(value: str) -> list[str]:
     errs = []
     if len(value) > DNS1123_SUBDOMAIN_MAX:
         errs.append(f"must be no more than {DNS1123_SUBDOMAIN_MAX} characters")
-    if not _DNS1123_SUBDOMAIN.match(value):
+    if not _DNS1123_SUBDOMAIN.fullmatch(value):
         errs.append(
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
             "characters, '-' or '.', and must start and end with an alphanumeric character"
@@ -68,7 +69,7 @@ def qualified_name(value: str) -> list[str]:
     errs = []
     if len(name) > 63:
         errs.append("name part must be no more than 63 characters")
-    if not _QUALIFIED_NAME.match(name):
+    if not _QUALIFIED_NAME.fullmatch(name):
         errs.append(
             "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
             "start and end with an alphanumeric character"
@@ -80,7 +81,7 @@ def label_value(value: str) -> list[str]:
     errs = []
     if len(value) > 63:
         errs.append("must be no more than 63 characters")
-    if not _LABEL_VALUE.match(value):
+    if not _LABEL_VALUE.fullmatch(value):
         errs.append(
             "a valid label must be an empty string or consist of alphanumeric characters, "
             "'-', '_' or '.', and must start and end with an alphanumeric character"
@@ -99,7 +100,7 @@ def port_name(value: str) -> list[str]:
     errs = []
     if len(value) > 15:
         errs.append("must be no more than 15 characters")
-    if not _IANA_SVC_NAME.match(value):
+    if not _IANA_SVC_NAME.fullmatch(value):
         errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
     elif "--" in value:
         errs.append("must not contain consecutive hyphens")
@@ -109,10 +110,27 @@ def port_name(value: str) -> list[str]:
 
 
 def parse_cidr(value: str) -> tuple[IPNetwork | None, str]:
-    """Parse a CIDR the way Go's ParseCIDR does: host bits may be set."""
-    if "/" not in value:
-        return None, f"must be a valid CIDR, e.g. 10.0.0.0/16 (got {value!r})"
+    """Parse a CIDR the way Go's ParseCIDR does: host bits may be set.
+
+    Unlike Python's ip_network, Go takes neither a netmask ("10.0.0.0/255.0.0.0")
+    nor an IPv6 zone ("fe80::%eth0/64") after the address.
+    """
+    bad = f"must be a valid CIDR, e.g. 10.0.0.0/16 (got {value!r})"
+    addr, slash, prefix = value.partition("/")
+    if not slash or "%" in addr or not _PREFIX_LEN.fullmatch(prefix):
+        return None, bad
     try:
         return ipaddress.ip_network(value, strict=False), ""
     except ValueError:
-        return None, f"must be a valid CIDR, e.g. 10.0.0.0/16 (got {value!r})"
+        return None, bad
+
+
+def parse_ip(value: str) -> tuple[IPAddress | None, str]:
+    """Parse an IP address the way Go's ParseIP does: no IPv6 zone."""
+    bad = f"must be a valid IP address (got {value!r})"
+    if "%" in value:
+        return None, bad
+    try:
+        return ipaddress.ip_address(value), ""
+    except ValueError:
+        return None, bad

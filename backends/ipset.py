@@ -1,0 +1,210 @@
+"""ipset side of the iptables backend: the IR's sets as ``ipset restore`` lines.
+
+Every set is named ``policyc-<IR name>`` (31 characters at most), so a pod
+that comes or goes changes set members, never a rule.  Kinds map to types:
+
+    ADDR        hash:ip          10.244.1.10
+    CIDR        hash:net         10.244.0.0/16 and ``nomatch`` entries for excepts
+    NAMED       hash:ip,port     10.244.1.10,udp:81       (matched dst,dst)
+    IFACE_ADDR  hash:net,iface   10.244.1.10,physdev:pcX  (matched src,src)
+    IFACE       hash:net,iface   0.0.0.0/0,physdev:pcX    (one set per family)
+
+PORTS sets have no ipset: the iptables renderer expands them into
+``-m multiport`` rule variants (their size depends on the policy, not on pods).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+
+from policyc.errors import BackendError
+from policyc.ir import PROTO_NAMES, Family, SetDef, SetKind
+from policyc.names import short_hash
+
+PREFIX = "policyc-"
+TMP_PREFIX = "policyc-t-"  # staging copies, swapped with the live set
+OLD_PREFIX = "policyc-o-"  # a live set of another type, renamed away during a swap
+MAX_NAME = 31
+DEFAULT_MAXELEM = 65536
+IPSET_FAMILY = {Family.V4: "inet", Family.V6: "inet6"}
+TYPES = {
+    SetKind.ADDR: "hash:ip",
+    SetKind.CIDR: "hash:net",
+    SetKind.NAMED: "hash:ip,port",
+    SetKind.IFACE_ADDR: "hash:net,iface",
+    SetKind.IFACE: "hash:net,iface",
+}
+ANY = {Family.V4: "0.0.0.0/0", Family.V6: "::/0"}
+
+
+def set_name(ir_name: str, family: Family | None = None) -> str:
+    """``policyc-<name>``; family-less sets get the family suffix per family.
+
+    A name too long for ipset keeps a readable head and a content hash.
+    """
+    base = ir_name + (family.suffix if family is not None else "")
+    name = PREFIX + base
+    if len(name) <= MAX_NAME:
+        return name
+    return f"{PREFIX}{base[:14]}-{short_hash(base, 8)}"
+
+
+def tmp_name(live: str) -> str:
+    return TMP_PREFIX + short_hash(live, 12)
+
+
+def old_name(live: str) -> str:
+    return OLD_PREFIX + short_hash(live, 12)
+
+
+@dataclass(frozen=True, slots=True)
+class IpSet:
+    """One ipset as ``ipset restore`` sees it."""
+
+    name: str
+    type: str
+    family: str  # inet | inet6
+    elements: tuple[str, ...]
+    comment: str = ""
+
+    @property
+    def options(self) -> str:
+        opts = f"family {self.family}"
+        if len(self.elements) > DEFAULT_MAXELEM // 2:
+            opts += f" maxelem {2 * len(self.elements)}"
+        return opts
+
+
+def _cidr_entries(ranges: tuple[tuple[int, int], ...], bits: int) -> list[tuple[int, int, bool]]:
+    """Fewest hash:net entries (net, prefix length, nomatch) for a union of ranges.
+
+    hash:net answers with its longest matching prefix and a ``nomatch`` entry
+    answers "no", so an ipBlock with ``except`` becomes its cidr plus one
+    nomatch entry per except.  Dynamic programming over the prefix trie, with
+    the verdict inherited from the nearest enclosing entry; /0 is not allowed.
+    """
+    import bisect
+
+    los = [lo for lo, _ in ranges]
+
+    def status(base: int, plen: int) -> int:  # 1 inside, 0 outside, -1 mixed
+        last = base + (1 << (bits - plen)) - 1
+        i = bisect.bisect_right(los, base) - 1
+        if i >= 0 and ranges[i][1] >= last:
+            return 1
+        j = bisect.bisect_right(los, last) - 1  # the last range starting <= last
+        if j < 0 or (ranges[j][1] < base):
+            return 0
+        return -1
+
+    @lru_cache(maxsize=None)
+    def best(
+        base: int, plen: int, inherited: bool
+    ) -> tuple[int, tuple[tuple[int, int, bool], ...]]:
+        st = status(base, plen)
+        if st != -1:
+            inside = st == 1
+            return (0, ()) if inside == inherited else (1, ((base, plen, not inside),))
+        half = 1 << (bits - plen - 1)
+
+        def split(state: bool) -> tuple[int, tuple[tuple[int, int, bool], ...]]:
+            c1, e1 = best(base, plen + 1, state)
+            c2, e2 = best(base + half, plen + 1, state)
+            return c1 + c2, e1 + e2
+
+        keep = split(inherited)
+        if plen == 0:
+            return keep
+        cost, entries = split(not inherited)
+        flip = (cost + 1, ((base, plen, inherited),) + entries)
+        return min(keep, flip, key=lambda t: t[0])
+
+    _, entries = best(0, 0, False)
+    best.cache_clear()
+    return sorted(entries, key=lambda e: (e[0], e[1]))
+
+
+def cidr_elements(s: SetDef) -> tuple[str, ...]:
+    assert s.family is not None
+    bits = 32 if s.family is Family.V4 else 128
+    cls = ipaddress.IPv4Address if s.family is Family.V4 else ipaddress.IPv6Address
+    ranges: list[tuple[int, int]] = []
+    for e in s.elements:
+        assert isinstance(e, tuple)
+        lo, hi = (int(x) for x in e)
+        if ranges and lo <= ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], hi))
+        else:
+            ranges.append((lo, hi))
+    out = []
+    for base, plen, nomatch in _cidr_entries(tuple(sorted(ranges)), bits):
+        out.append(f"{cls(base)}/{plen}" + (" nomatch" if nomatch else ""))
+    return tuple(out)
+
+
+def _element(s: SetDef, e: object, family: Family) -> str:
+    if s.kind is SetKind.ADDR:
+        return str(e)
+    if s.kind is SetKind.IFACE:
+        return f"{ANY[family]},physdev:{e}"
+    assert isinstance(e, tuple)
+    if s.kind is SetKind.NAMED:
+        ip, proto, port = e
+        return f"{ip},{PROTO_NAMES[proto]}:{port}"
+    if s.kind is SetKind.IFACE_ADDR:
+        iface, ip = e
+        return f"{ip},physdev:{iface}"
+    raise BackendError(f"Unsupported set kind for ipset: {s.kind}")
+
+
+def ipsets(s: SetDef, families: tuple[Family, ...]) -> list[IpSet]:
+    """The ipsets for one IR set, for the families whose rules use it."""
+    if s.kind is SetKind.PORTS:
+        return []  # rendered as multiport rule variants
+    out = []
+    for f in families if s.family is None else (s.family,):
+        if s.kind is SetKind.CIDR:
+            elems = cidr_elements(s)
+        else:
+            elems = tuple(_element(s, e, f) for e in s.elements)
+        name = set_name(s.name, f if s.family is None else None)
+        out.append(IpSet(name, TYPES[s.kind], IPSET_FAMILY[f], elems, s.comment))
+    return out
+
+
+def render_restore(sets: list[IpSet]) -> list[str]:
+    """A self-contained ``ipset restore`` script: each live set is created if
+    missing, then replaced as a whole by swapping in a filled staging copy."""
+    lines = []
+    for s in sets:
+        tmp = tmp_name(s.name)
+        if s.comment:
+            lines.append(f"# {s.name}: {s.comment}")
+        lines.append(f"create {s.name} {s.type} {s.options} -exist")
+        lines.append(f"create {tmp} {s.type} {s.options} -exist")
+        lines.append(f"flush {tmp}")
+        lines.extend(f"add {tmp} {e}" for e in s.elements)
+        lines.append(f"swap {tmp} {s.name}")
+        lines.append(f"destroy {tmp}")
+    return lines
+
+
+def parse_restore(text: str) -> list[IpSet]:
+    """The live sets a script from ``render_restore`` describes (for apply)."""
+    sets: dict[str, IpSet] = {}
+    by_tmp: dict[str, str] = {}
+    elems: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0] == "create" and not words[1].startswith(TMP_PREFIX):
+            opts = dict(zip(words[3:-1:2], words[4:-1:2], strict=False))
+            sets[words[1]] = IpSet(words[1], words[2], opts.get("family", "inet"), ())
+            by_tmp[tmp_name(words[1])] = words[1]
+            elems[words[1]] = []
+        elif words[0] == "add":
+            elems[by_tmp.get(words[1], words[1])].append(" ".join(words[2:]))
+    return [IpSet(s.name, s.type, s.family, tuple(elems[s.name])) for s in sets.values()]
