@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from policyc.errors import PolicycError
-from policyc.intervals import block_ranges
+from policyc.intervals import block_ranges, union
 from policyc.ir import (
     IFACE_ADDR,
     IFACES,
@@ -162,7 +162,8 @@ class Compiler:
                 else:
                     assert isinstance(s.port, int)
                     elems.append((s.protocol, s.port, s.end_port or s.port))
-            text = " ".join(sorted(f"{p}:{lo}-{hi}" for p, lo, hi in elems))
+            elems = _merge_ports(elems)
+            text = " ".join(f"{p}:{lo}-{hi}" for p, lo, hi in elems)
             names.append(self.sets.add("port", f"ports {text}", SetKind.PORTS, None, elems))
         named = sorted({(s.port, s.protocol) for s in rule.ports if isinstance(s.port, str)})
         if named:
@@ -272,6 +273,15 @@ class Compiler:
             tuple(sorted(e.iface for e in endpoints)),
             comment="known pod interfaces",
         )
+
+
+def _merge_ports(elems: list[tuple[Protocol, int, int]]) -> list[tuple[Protocol, int, int]]:
+    """Overlapping ranges of one protocol become one (interval sets reject overlaps)."""
+    out: list[tuple[Protocol, int, int]] = []
+    for proto in sorted({p for p, _, _ in elems}, key=str):
+        ranges = union((lo, hi) for p, lo, hi in elems if p is proto)
+        out.extend((proto, lo, hi) for lo, hi in ranges)
+    return out
 
 
 def _peer_text(peer: Peer) -> str:
