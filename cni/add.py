@@ -1,0 +1,142 @@
+"""ADD: bridge, veth, addresses and routes, with the port fail-closed."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from cni import failclosed, masq, netlink
+from cni.config import Env, NetConf
+from cni.plugin import Added, Outcome, host_ifname, ipam_add, ipam_del
+from cni.spec import ERR_INTERNAL, CNIError, normalize_result, render_result
+
+
+def _gateways(conf: NetConf, ips: list[dict[str, Any]]) -> list[str]:
+    """Bridge addresses for isGateway, as "gw/prefix".
+
+    Reference bridge: with isGateway and no gateway from IPAM, the gateway is
+    the first address of the subnet.
+    """
+    out = []
+    for ip in ips:
+        iface = ipaddress.ip_interface(ip["address"])
+        if not ip.get("gateway"):
+            ip["gateway"] = str(iface.network.network_address + 1)
+        out.append(f"{ip['gateway']}/{iface.network.prefixlen}")
+    return out
+
+
+def _default_routes(ips: list[dict[str, Any]], routes: list[dict[str, Any]]) -> None:
+    """isDefaultGateway: "sets up the default route in the container via the bridge IP"."""
+    have = {ipaddress.ip_network(r["dst"], strict=False) for r in routes}
+    for ip in ips:
+        gw = ipaddress.ip_address(ip["gateway"])
+        default = ipaddress.ip_network("0.0.0.0/0" if gw.version == 4 else "::/0")
+        if default not in have:
+            routes.append({"dst": str(default), "gw": str(gw)})
+            have.add(default)
+
+
+def _result(conf: NetConf, env: Env, links: list[netlink.Link], ipam: dict[str, Any]) -> dict:
+    bridge, host, pod = links
+    ifaces: list[dict[str, Any]] = [
+        {"name": bridge.name, "mac": bridge.mac},
+        {"name": host.name, "mac": host.mac},
+        {"name": env.ifname, "mac": pod.mac, "sandbox": env.netns},
+    ]
+    if conf.mtu:
+        for item in ifaces:
+            item["mtu"] = conf.mtu
+    base = 0
+    prev: dict[str, Any] = {}
+    if conf.prev_result is not None:
+        # SPEC: plugins "MUST handle prevResult by either passing it through,
+        # modifying it, or suppressing it": we pass it through and append ours.
+        prev = normalize_result(conf.prev_result)
+        base = len(prev.get("interfaces", []))
+    ips = [dict(ip, interface=base + 2) for ip in ipam["ips"]]
+    dns = dict(conf.dns) or dict(ipam.get("dns") or {}) or dict(prev.get("dns") or {})
+    return {
+        "interfaces": list(prev.get("interfaces", [])) + ifaces,
+        "ips": list(prev.get("ips", [])) + ips,
+        "routes": list(prev.get("routes", [])) + list(ipam.get("routes", [])),
+        "dns": dns,
+    }
+
+
+def cmd_add(env: Env, conf: NetConf) -> Outcome:
+    ipam = ipam_add(env, conf)
+    host_name = host_ifname(env)
+    created = False
+    try:
+        with IPRoute() as node:
+            links = _plumb(env, conf, node, host_name, ipam)
+            created = True
+            if conf.ip_masq:
+                masq.setup(conf.name, env.container_id, env.ifname, ipam["ips"])
+    except BaseException:
+        _rollback(env, conf, host_name, created)
+        raise
+    result = render_result(_result(conf, env, links, ipam), conf.version)
+    added = Added(
+        namespace=env.arg("K8S_POD_NAMESPACE"),
+        pod=env.arg("K8S_POD_NAME"),
+        container_id=env.container_id,
+        iface=host_name,
+        ips=tuple(str(ipaddress.ip_interface(ip["address"]).ip) for ip in ipam["ips"]),
+    )
+    return Outcome(0, json.dumps(result), added)
+
+
+def _plumb(
+    env: Env, conf: NetConf, node: IPRoute, host_name: str, ipam: dict[str, Any]
+) -> list[netlink.Link]:
+    ips: list[dict[str, Any]] = ipam["ips"]
+    routes: list[dict[str, Any]] = ipam.setdefault("routes", [])
+    bridge = netlink.ensure_bridge(node, conf.bridge, conf.mtu)
+    if conf.is_gateway:
+        for cidr in _gateways(conf, ips):
+            netlink.add_address(node, bridge.index, cidr)
+        netlink.enable_forwarding({ipaddress.ip_interface(ip["address"]).version for ip in ips})
+        if conf.is_default_gateway:
+            _default_routes(ips, routes)
+    fd = netlink.open_netns(env.netns)
+    try:
+        tag = netlink.alias(conf.name, env.container_id, env.ifname)
+        host = netlink.create_veth(node, host_name, env.ifname, fd, conf.mtu, tag)
+    finally:
+        os.close(fd)
+    try:
+        with netlink.pod_iproute(env.netns) as pod:
+            pod_link = netlink.configure_pod(pod, env.ifname, ips, routes)
+        # Pods are born under policy: the fail-closed table must exist before
+        # the port joins the bridge, so no frame crosses before it is programmed.
+        try:
+            failclosed.ensure()
+        except failclosed.FailClosedError as exc:
+            raise CNIError(ERR_INTERNAL, "refusing to attach a pod port", str(exc)) from exc
+        netlink.attach(node, host, bridge, conf.hairpin)
+    except BaseException:
+        netlink.delete_link(node, host_name)
+        raise
+    fresh_bridge = netlink.find_link(node, conf.bridge) or bridge
+    fresh_host = netlink.find_link(node, host_name) or host
+    return [fresh_bridge, fresh_host, pod_link]
+
+
+def _rollback(env: Env, conf: NetConf, host_name: str, created: bool) -> None:
+    """A failed ADD leaves no interface, address or allocation behind."""
+    with contextlib.suppress(Exception):
+        ipam_del(env, conf)
+    if created:
+        with contextlib.suppress(Exception), IPRoute() as node:
+            netlink.delete_link(node, host_name)
+    if conf.ip_masq:
+        with contextlib.suppress(Exception):
+            masq.teardown(conf.name, env.container_id, env.ifname)
+

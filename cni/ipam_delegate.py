@@ -1,0 +1,96 @@
+"""Delegated IPAM: run ``ipam.type`` from CNI_PATH, as the spec describes.
+
+SPEC "Delegated plugin execution": the delegate is looked up in CNI_PATH,
+executed with the same environment and the same network configuration on
+stdin, and its result (or error) is passed back up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+from cni.config import Env
+from cni.spec import (
+    ERR_INTERNAL,
+    ERR_INVALID_CONFIG,
+    CNIError,
+    at_least,
+    normalize_result,
+)
+
+BUILTIN = ("policyc-host-local", "host-local-builtin")
+TIMEOUT_S = 60.0
+
+
+def find(env: Env, ptype: str) -> str:
+    if "/" in ptype or ptype in (".", ".."):
+        raise CNIError(ERR_INVALID_CONFIG, f"invalid ipam type {ptype!r}")
+    for directory in env.path:
+        candidate = os.path.join(directory, ptype)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise CNIError(ERR_INVALID_CONFIG, f"failed to find plugin {ptype!r} in path {list(env.path)}")
+
+
+def invoke(env: Env, command: str, config: dict[str, Any], ptype: str) -> str:
+    """Exec the delegate; raise its error JSON as a CNIError."""
+    exe = find(env, ptype)
+    child_env = dict(env.raw)
+    child_env["CNI_COMMAND"] = command
+    child_env.setdefault("PATH", os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
+    try:
+        proc = subprocess.run(
+            [exe],
+            input=json.dumps(config).encode(),
+            env=child_env,
+            capture_output=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CNIError(ERR_INTERNAL, f"failed to run IPAM plugin {ptype}", str(exc)) from exc
+    out = proc.stdout.decode(errors="replace")
+    if proc.returncode != 0:
+        raise _as_error(out, ptype, proc.stderr.decode(errors="replace"))
+    return out
+
+
+def _as_error(out: str, ptype: str, stderr: str) -> CNIError:
+    try:
+        doc = json.loads(out)
+        return CNIError(int(doc["code"]), f"{ptype}: {doc.get('msg', '')}", doc.get("details", ""))
+    except (ValueError, KeyError, TypeError):
+        return CNIError(ERR_INTERNAL, f"IPAM plugin {ptype} failed", (out + stderr).strip())
+
+
+def add(env: Env, config: dict[str, Any], ptype: str) -> dict[str, Any]:
+    out = invoke(env, "ADD", config, ptype)
+    try:
+        result = normalize_result(json.loads(out))
+    except ValueError as exc:
+        raise CNIError(ERR_INTERNAL, f"IPAM plugin {ptype} returned bad JSON", out) from exc
+    if not result.get("ips"):
+        raise CNIError(ERR_INTERNAL, f"IPAM plugin {ptype} returned no IP configuration")
+    return result
+
+
+def delete(env: Env, config: dict[str, Any], ptype: str) -> None:
+    invoke(env, "DEL", config, ptype)
+
+
+def check(env: Env, config: dict[str, Any], ptype: str) -> None:
+    invoke(env, "CHECK", config, ptype)
+
+
+def speaks(env: Env, ptype: str, version: str) -> bool:
+    """Does the delegate support ``version`` (e.g. for GC/STATUS, new in 1.1.0)?"""
+    env2 = Env(command="VERSION", path=env.path, raw={"CNI_COMMAND": "VERSION"})
+    try:
+        out = invoke(env2, "VERSION", {"cniVersion": version}, ptype)
+        supported = json.loads(out).get("supportedVersions", [])
+    except (CNIError, ValueError, AttributeError):
+        return False
+    return any(at_least(v, version) for v in supported if isinstance(v, str))
