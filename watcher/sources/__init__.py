@@ -1,0 +1,1 @@
+"""Sources of cluster state: the Kubernetes API (list/watch) or a directory."""
