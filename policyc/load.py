@@ -50,9 +50,16 @@ class RawObject:
         name = meta.get("name") or "<unnamed>"
         ns = meta.get("namespace")
         kind = self.kind or "<no kind>"
+        name, ns = _printable(name), _printable(ns)
         if self.kind in ("Namespace", "Node") or not ns:
             return f"{kind} {name}"
         return f"{kind} {ns}/{name}"
+
+
+def _printable(value: object) -> str:
+    """A name as it may appear on one line of an error message."""
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _mark(file: str, node: yaml.Node) -> Location:

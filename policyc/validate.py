@@ -19,8 +19,8 @@ _DNS1123_SUBDOMAIN = re.compile(
 )
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-_PREFIX_LEN = re.compile(r"^[0-9]+$")
+_PORT_NAME_CHARSET = re.compile(r"[-a-z0-9]+")
+_PREFIX_LEN = re.compile(r"[0-9]+")
 
 
 def dns1123_label(value: str) -> list[str]:
@@ -96,16 +96,18 @@ def port_number(value: int) -> list[str]:
 
 
 def port_name(value: str) -> list[str]:
-    """IsValidPortName: an IANA_SVC_NAME."""
+    """IsValidPortName: an IANA_SVC_NAME, with apimachinery's messages."""
     errs = []
     if len(value) > 15:
         errs.append("must be no more than 15 characters")
-    if not _IANA_SVC_NAME.fullmatch(value):
+    if not _PORT_NAME_CHARSET.fullmatch(value):
         errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    elif "--" in value:
-        errs.append("must not contain consecutive hyphens")
     if not re.search(r"[a-z]", value):
         errs.append("must contain at least one letter (a-z)")
+    if "--" in value:
+        errs.append("must not contain consecutive hyphens")
+    if value.startswith("-") or value.endswith("-"):
+        errs.append("must not begin or end with a hyphen")
     return errs
 
 
