@@ -1,16 +1,25 @@
-"""Cluster model -> rule graph, for the pods of one node."""
+"""Cluster model -> rule graph for the pods of one node, incrementally.
+
+``Compiler`` keeps the cluster and the membership of every set.  A pod event
+touches only the sets (one predicate per set for that pod); a namespace label
+change re-evaluates that namespace's pods; a policy change rebuilds that
+policy's nodes.  ``compile_cluster`` is the same machine fed all at once.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import Iterable
 
+from policyc import setspecs as ss
 from policyc.errors import PolicycError
-from policyc.intervals import block_ranges, union
 from policyc.ir import (
     IFACE_ADDR,
     IFACES,
     ISOLATED,
     NODE,
+    Element,
     Endpoint,
     Family,
     PolicyNode,
@@ -19,287 +28,274 @@ from policyc.ir import (
     SetDef,
     SetKind,
 )
-from policyc.model import (
-    Cluster,
-    Direction,
-    IPAddress,
-    NetworkPolicy,
-    Peer,
-    Pod,
-    PolicyRule,
-    Protocol,
-    Selector,
-)
-from policyc.names import pod_iface, short_hash
+from policyc.model import Cluster, Direction, IPAddress, Namespace, NetworkPolicy, Node, Pod
+from policyc.names import pod_iface
 
 FAMILIES = (Family.V4, Family.V6)
+DIRECTIONS = (Direction.INGRESS, Direction.EGRESS)
 
 
-class SetTable:
-    """Sets keyed by name; a name is the hash of its definition text."""
-
-    def __init__(self) -> None:
-        self.defs: dict[str, str] = {}
-        self.sets: dict[str, SetDef] = {}
-
-    def add(
-        self,
-        prefix: str,
-        definition: str,
-        kind: SetKind,
-        family: Family | None,
-        elements: Iterable[object],
-        comment: str = "",
-    ) -> str:
-        name = f"{prefix}_{short_hash(definition, 10)}{family.suffix if family else ''}"
-        if self.defs.setdefault(name, definition) != definition:
-            raise PolicycError(f"set name collision on {name}: rename a policy")
-        if name not in self.sets:
-            elems = tuple(sorted(set(elements), key=_sort_key))
-            self.sets[name] = SetDef(name, kind, family, elems, comment)
-        return name
-
-
-def _sort_key(elem: object) -> tuple[object, ...]:
+def sort_key(elem: object) -> tuple[object, ...]:
     if isinstance(elem, tuple):
-        return tuple(_sort_key(e) for e in elem)
-    if isinstance(elem, Protocol):
-        return (str(elem),)
-    if isinstance(elem, str):
-        return (elem,)
+        return tuple(sort_key(e) for e in elem)
+    if isinstance(elem, str):  # interface names and protocols
+        return (0, elem)
     return (getattr(elem, "version", 0), int(elem))  # type: ignore[call-overload]
 
 
 class Compiler:
-    def __init__(self, cluster: Cluster, node: str | None = None) -> None:
-        self.cluster = cluster
+    def __init__(self, node: str | None = None) -> None:
         self.node = node
-        self.live = [p for p in cluster.pods if not p.host_network]
-        self.local = [p for p in self.live if node is None or p.node_name == node]
-        self.sets = SetTable()
+        self.pods: dict[str, Pod] = {}
+        self.namespaces: dict[str, Namespace] = {}
+        self.nodes: dict[str, Node] = {}
+        self.policies: dict[str, NetworkPolicy] = {}
+        self.specs: dict[str, ss.SetSpec] = {}
+        self.refs: Counter[str] = Counter()
+        self.members: dict[str, Counter[Element]] = {}
+        self.policy_nodes: dict[str, list[PolicyNode]] = {}
+        self.policy_specs: dict[str, list[str]] = {}
+        self.dirty: set[str] = set()  # sets whose elements (or existence) changed
+        self.rules_changed = True
+        self.world = ss.World(self.ns_labels, self.is_local)
+        for f in FAMILIES:
+            for d, prefix in ISOLATED.items():
+                self._add_fixed(
+                    ss.isolation(
+                        prefix + f.suffix,
+                        f,
+                        f"local pods isolated for {d.value.lower()}",
+                        functools.partial(self.isolated, direction=d),
+                    )
+                )
+            self._add_fixed(ss.spoof(IFACE_ADDR + f.suffix, f))
+        self._add_fixed(ss.ifaces(IFACES))
+        self._node_sets()
 
-    def ips(self, pods: Iterable[Pod], family: Family) -> list[IPAddress]:
-        return [ip for p in pods for ip in p.ips if Family.of(ip) is family]
+    # -- world ---------------------------------------------------------
+    def ns_labels(self, name: str) -> dict[str, str]:
+        ns = self.namespaces.get(name)
+        if ns is None:
+            return {"kubernetes.io/metadata.name": name}
+        return ns.label_map
 
-    # -- selection -----------------------------------------------------
-    def selected(self, pol: NetworkPolicy) -> list[Pod]:
-        return [
-            p
-            for p in self.local
-            if p.namespace == pol.namespace and pol.pod_selector.matches(p.label_map)
-        ]
+    def is_local(self, pod: Pod) -> bool:
+        return self.node is None or pod.node_name == self.node
 
-    def selection_set(self, pol: NetworkPolicy, family: Family) -> str:
-        definition = f"select {pol.namespace} {pol.pod_selector}"
-        return self.sets.add(
-            "sel",
-            definition,
-            SetKind.ADDR,
-            family,
-            self.ips(self.selected(pol), family),
-            comment=f"local pods of {pol.namespace} matching {pol.pod_selector}",
+    def isolated(self, pod: Pod, direction: Direction) -> bool:
+        labels = pod.label_map
+        return any(
+            pol.namespace == pod.namespace
+            and direction in pol.policy_types
+            and pol.pod_selector.matches(labels)
+            for pol in self.policies.values()
         )
 
-    # -- peers ---------------------------------------------------------
-    def peer_pods(self, peer: Peer, policy_ns: str) -> list[Pod]:
-        out = []
-        for pod in self.live:
-            if peer.namespace_selector is None:
-                if pod.namespace != policy_ns:
-                    continue
-            elif not peer.namespace_selector.matches(
-                self.cluster.namespace(pod.namespace).label_map
-            ):
+    # -- membership ----------------------------------------------------
+    def _add_fixed(self, spec: ss.SetSpec) -> None:
+        self.specs[spec.name] = spec
+        self.refs[spec.name] += 1
+        self.members[spec.name] = Counter()
+        self.dirty.add(spec.name)
+
+    def _contribute(self, pod: Pod, sign: int, specs: Iterable[ss.SetSpec]) -> None:
+        if pod.host_network:
+            return
+        for spec in specs:
+            if spec.member is None:
                 continue
-            if peer.pod_selector is None or peer.pod_selector.matches(pod.label_map):
-                out.append(pod)
-        return out
+            elems = list(spec.member(pod, self.world))
+            if not elems:
+                continue
+            counter = self.members[spec.name]
+            for e in elems:
+                counter[e] += sign
+                if counter[e] <= 0:
+                    del counter[e]
+            self.dirty.add(spec.name)
 
-    def peer_sets(self, rule: PolicyRule, pol: NetworkPolicy, family: Family) -> tuple[str, ...]:
-        assert rule.peers is not None
-        names = []
-        selectors = [p for p in rule.peers if p.ip_block is None]
-        if selectors:
-            text = " | ".join(sorted(_peer_text(p) for p in selectors))
-            pods = {pod for p in selectors for pod in self.peer_pods(p, pol.namespace)}
-            names.append(
-                self.sets.add(
-                    "peer",
-                    f"pods {pol.namespace} {text}",
-                    SetKind.ADDR,
-                    family,
-                    self.ips(pods, family),
-                    comment=f"pods: {text}",
-                )
-            )
-        blocks = [p.ip_block for p in rule.peers if p.ip_block is not None]
-        version = 4 if family is Family.V4 else 6
-        fam_blocks = [b for b in blocks if b.cidr.version == version]
-        if fam_blocks:
-            text = " | ".join(sorted(_block_text(b) for b in fam_blocks))
-            names.append(
-                self.sets.add(
-                    "net",
-                    f"blocks {text}",
-                    SetKind.CIDR,
-                    family,
-                    block_ranges(fam_blocks, version),
-                    comment=f"ipBlock: {text}",
-                )
-            )
-        return tuple(names)
+    def _ref(self, spec: ss.SetSpec) -> str:
+        known = self.specs.get(spec.name)
+        if known is not None and known.definition != spec.definition:
+            raise PolicycError(f"set name collision on {spec.name}: rename a policy")
+        if known is None:
+            self.specs[spec.name] = spec
+            self.members[spec.name] = Counter(spec.static)
+            self._contribute_all(spec)
+            self.dirty.add(spec.name)
+        self.refs[spec.name] += 1
+        return spec.name
 
-    # -- ports ---------------------------------------------------------
-    def port_sets(self, rule: PolicyRule, family: Family) -> tuple[str, ...]:
-        assert rule.ports is not None
-        names = []
-        numeric = [s for s in rule.ports if not isinstance(s.port, str)]
-        if numeric:
-            elems = []
-            for s in numeric:
-                if s.port is None:
-                    elems.append((s.protocol, 1, 65535))
-                else:
-                    assert isinstance(s.port, int)
-                    elems.append((s.protocol, s.port, s.end_port or s.port))
-            elems = _merge_ports(elems)
-            text = " ".join(f"{p}:{lo}-{hi}" for p, lo, hi in elems)
-            names.append(self.sets.add("port", f"ports {text}", SetKind.PORTS, None, elems))
-        named = sorted({(s.port, s.protocol) for s in rule.ports if isinstance(s.port, str)})
-        if named:
-            # "a named port ... resolves against the destination pod's container ports"
-            elems2 = [
-                (ip, proto, cp.port)
-                for pod in self.live
-                for cp in pod.ports
-                for name, proto in named
-                if cp.name == name and cp.protocol == proto
-                for ip in pod.ips
-                if Family.of(ip) is family
+    def _contribute_all(self, spec: ss.SetSpec) -> None:
+        for pod in self.pods.values():
+            self._contribute(pod, +1, (spec,))
+
+    def _unref(self, name: str) -> None:
+        self.refs[name] -= 1
+        if self.refs[name] <= 0:
+            del self.refs[name], self.specs[name], self.members[name]
+            self.dirty.add(name)
+
+    # -- events --------------------------------------------------------
+    def upsert_pod(self, pod: Pod) -> None:
+        old = self.pods.get(pod.key)
+        if old == pod:
+            return
+        if old is not None:
+            self._contribute(old, -1, self.specs.values())
+        self.pods[pod.key] = pod
+        self._contribute(pod, +1, self.specs.values())
+
+    def delete_pod(self, key: str) -> None:
+        old = self.pods.pop(key, None)
+        if old is not None:
+            self._contribute(old, -1, self.specs.values())
+
+    def upsert_namespace(self, ns: Namespace | str, delete: bool = False) -> None:
+        name = ns if isinstance(ns, str) else ns.name
+        affected = [s for s in self.specs.values() if s.ns_dependent]
+        pods = [p for p in self.pods.values() if p.namespace == name]
+        for pod in pods:
+            self._contribute(pod, -1, affected)
+        if delete or isinstance(ns, str):
+            self.namespaces.pop(name, None)
+        else:
+            self.namespaces[name] = ns
+        for pod in pods:
+            self._contribute(pod, +1, affected)
+
+    def upsert_node(self, node: Node | str, delete: bool = False) -> None:
+        if isinstance(node, str) or delete:
+            self.nodes.pop(node if isinstance(node, str) else node.name, None)
+        else:
+            self.nodes[node.name] = node
+        self._node_sets()
+
+    def upsert_policy(self, pol: NetworkPolicy | str, delete: bool = False) -> None:
+        key = pol if isinstance(pol, str) else pol.key
+        old = self.policies.get(key)
+        if old == pol:
+            return
+        ns = old.namespace if old is not None else getattr(pol, "namespace", "")
+        iso = [self.specs[ISOLATED[d] + f.suffix] for d in DIRECTIONS for f in FAMILIES]
+        pods = [
+            p
+            for p in self.pods.values()
+            if p.namespace == ns
+            or (isinstance(pol, NetworkPolicy) and p.namespace == pol.namespace)
+        ]
+        for pod in pods:
+            self._contribute(pod, -1, iso)
+        for name in self.policy_specs.pop(key, []):
+            self._unref(name)
+        self.policy_nodes.pop(key, None)
+        self.policies.pop(key, None)
+        if isinstance(pol, NetworkPolicy) and not delete:
+            self.policies[key] = pol
+            self.policy_specs[key] = []
+            self.policy_nodes[key] = [
+                self._policy_node(pol, d, f)
+                for d in DIRECTIONS
+                if d in pol.policy_types
+                for f in FAMILIES
             ]
-            text = " ".join(f"{n}/{p}" for n, p in named)
-            names.append(
-                self.sets.add(
-                    "named",
-                    f"named {text}",
-                    SetKind.NAMED,
-                    family,
-                    elems2,
-                    comment=f"named ports: {text}",
-                )
-            )
-        return tuple(names)
+        for pod in pods:
+            self._contribute(pod, +1, iso)
+        self.rules_changed = True
 
     # -- graph ---------------------------------------------------------
-    def policy_node(self, pol: NetworkPolicy, direction: Direction, family: Family) -> PolicyNode:
+    def _policy_node(self, pol: NetworkPolicy, direction: Direction, family: Family) -> PolicyNode:
+        mine = self.policy_specs[pol.key]
+
+        def ref(spec: ss.SetSpec) -> str:
+            mine.append(self._ref(spec))
+            return spec.name
+
         rules = []
         for i, rule in enumerate(pol.rules(direction)):
-            peers = None if rule.peers is None else self.peer_sets(rule, pol, family)
-            if peers == ():
-                continue  # e.g. only IPv6 ipBlocks: nothing to match in IPv4
-            ports = None if rule.ports is None else self.port_sets(rule, family)
-            rules.append(RuleNode(pol.key, direction, i, family, peers, ports))
-        return PolicyNode(pol.key, direction, family, self.selection_set(pol, family), tuple(rules))
-
-    def compile(self) -> RuleGraph:
-        nodes: list[PolicyNode] = []
-        for pol in self.cluster.policies:
-            for direction in (Direction.INGRESS, Direction.EGRESS):
-                if direction in pol.policy_types:
-                    nodes.extend(self.policy_node(pol, direction, f) for f in FAMILIES)
-        self.isolation_sets()
-        self.node_sets()
-        endpoints = self.endpoints()
-        self.spoof_sets(endpoints)
-        return RuleGraph(
-            node=self.node or "",
-            endpoints=tuple(endpoints),
-            policies=tuple(nodes),
-            sets=tuple(self.sets.sets[k] for k in sorted(self.sets.sets)),
-        )
-
-    def isolation_sets(self) -> None:
-        for direction, prefix in ISOLATED.items():
-            pods = {
-                p
-                for pol in self.cluster.policies
-                if direction in pol.policy_types
-                for p in self.selected(pol)
-            }
-            for f in FAMILIES:
-                name = prefix + f.suffix
-                self.sets.sets[name] = SetDef(
-                    name,
-                    SetKind.ADDR,
-                    f,
-                    tuple(sorted(set(self.ips(pods, f)), key=_sort_key)),
-                    comment=f"local pods isolated for {direction.value.lower()}",
+            peers: tuple[str, ...] | None = None
+            if rule.peers is not None:
+                names = []
+                selectors = [p for p in rule.peers if p.ip_block is None]
+                if selectors:
+                    names.append(ref(ss.peer_pods(selectors, pol.namespace, family)))
+                blocks = [p.ip_block for p in rule.peers if p.ip_block is not None]
+                spec = ss.peer_blocks(blocks, family)
+                if spec is not None:
+                    names.append(ref(spec))
+                if not names:
+                    continue  # e.g. only IPv6 ipBlocks: nothing to match in IPv4
+                peers = tuple(names)
+            ports: tuple[str, ...] | None = None
+            if rule.ports is not None:
+                pnames = []
+                numeric = [s for s in rule.ports if not isinstance(s.port, str)]
+                if numeric:
+                    pnames.append(ref(ss.numeric_ports(numeric)))
+                named = sorted(
+                    {(s.port, s.protocol) for s in rule.ports if isinstance(s.port, str)}
                 )
+                if named:
+                    pnames.append(ref(ss.named_ports(named, family)))  # type: ignore[arg-type]
+                ports = tuple(pnames)
+            rules.append(RuleNode(pol.key, direction, i, family, peers, ports))
+        selected = ref(ss.selection(pol, family))
+        return PolicyNode(pol.key, direction, family, selected, tuple(rules))
 
-    def node_sets(self) -> None:
-        nodes = [n for n in self.cluster.nodes.values() if self.node is None or n.name == self.node]
+    def _node_sets(self) -> None:
         addrs: set[IPAddress] = set()
-        for n in nodes:
-            addrs.update(n.addresses)
-            addrs.update(c.network_address + 1 for c in n.pod_cidrs)
+        for n in self.nodes.values():
+            if self.node is None or n.name == self.node:
+                addrs.update(n.addresses)
+                addrs.update(c.network_address + 1 for c in n.pod_cidrs)
         for f in FAMILIES:
             name = NODE + f.suffix
-            elems = tuple(sorted((a for a in addrs if Family.of(a) is f), key=_sort_key))
-            self.sets.sets[name] = SetDef(
-                name, SetKind.ADDR, f, elems, comment="node addresses and bridge gateways"
-            )
+            elems: Counter[Element] = Counter(a for a in addrs if Family.of(a) is f)
+            if self.members.get(name) != elems:
+                self.specs[name] = ss.SetSpec(
+                    name, SetKind.ADDR, f, "node addresses and bridge gateways", name
+                )
+                self.refs[name] = 1
+                self.members[name] = elems
+                self.dirty.add(name)
+
+    def set_def(self, name: str) -> SetDef:
+        spec = self.specs[name]
+        elems = tuple(sorted(self.members[name], key=sort_key))
+        return SetDef(name, spec.kind, spec.family, elems, spec.comment)
 
     def endpoints(self) -> list[Endpoint]:
         return [
-            Endpoint(p.namespace, p.name, pod_iface(p.namespace, p.name), p.ips) for p in self.local
+            Endpoint(p.namespace, p.name, pod_iface(p.namespace, p.name), p.ips)
+            for p in sorted(self.pods.values(), key=lambda p: (p.namespace, p.name))
+            if self.is_local(p) and not p.host_network
         ]
 
-    def spoof_sets(self, endpoints: list[Endpoint]) -> None:
-        for f in FAMILIES:
-            name = IFACE_ADDR + f.suffix
-            elems = tuple(
-                sorted(
-                    ((e.iface, ip) for e in endpoints for ip in e.ips if Family.of(ip) is f),
-                    key=_sort_key,
-                )
-            )
-            self.sets.sets[name] = SetDef(
-                name, SetKind.IFACE_ADDR, f, elems, comment="pod interface . pod address"
-            )
-        self.sets.sets[IFACES] = SetDef(
-            IFACES,
-            SetKind.IFACE,
-            None,
-            tuple(sorted(e.iface for e in endpoints)),
-            comment="known pod interfaces",
+    def graph(self) -> RuleGraph:
+        order = sorted(self.policies.values(), key=lambda p: (p.namespace, p.name))
+        nodes = [n for pol in order for n in self.policy_nodes[pol.key]]
+        return RuleGraph(
+            node=self.node or "",
+            endpoints=tuple(self.endpoints()),
+            policies=tuple(nodes),
+            sets=tuple(self.set_def(name) for name in sorted(self.specs)),
         )
 
+    def take_dirty(self) -> set[str]:
+        dirty, self.dirty = self.dirty, set()
+        return dirty
 
-def _merge_ports(elems: list[tuple[Protocol, int, int]]) -> list[tuple[Protocol, int, int]]:
-    """Overlapping ranges of one protocol become one (interval sets reject overlaps)."""
-    out: list[tuple[Protocol, int, int]] = []
-    for proto in sorted({p for p, _, _ in elems}, key=str):
-        ranges = union((lo, hi) for p, lo, hi in elems if p is proto)
-        out.extend((proto, lo, hi) for lo, hi in ranges)
-    return out
-
-
-def _peer_text(peer: Peer) -> str:
-    ns = "<own>" if peer.namespace_selector is None else str(peer.namespace_selector)
-    pod = "*" if peer.pod_selector is None else str(peer.pod_selector)
-    return f"ns[{ns}] pod[{pod}]"
-
-
-def _block_text(block: object) -> str:
-    from policyc.model import IPBlock
-
-    assert isinstance(block, IPBlock)
-    exc = ",".join(str(e) for e in block.excepts)
-    return f"{block.cidr}" + (f" except {exc}" if exc else "")
+    def load(self, cluster: Cluster) -> Compiler:
+        for ns in cluster.namespaces.values():
+            self.upsert_namespace(ns)
+        for node in cluster.nodes.values():
+            self.upsert_node(node)
+        for pol in cluster.policies:
+            self.upsert_policy(pol)
+        for pod in cluster.pods:
+            self.upsert_pod(pod)
+        return self
 
 
 def compile_cluster(cluster: Cluster, node: str | None = None) -> RuleGraph:
-    return Compiler(cluster, node).compile()
-
-
-__all__ = ["Compiler", "compile_cluster", "Selector"]
+    return Compiler(node).load(cluster).graph()

@@ -1,0 +1,205 @@
+"""Set definitions and their membership, pod by pod.
+
+A set's name is a hash of its definition; its members are the union of what
+each pod contributes (``member``) or fixed elements (``static``).  The full
+compiler and the watcher's incremental updates use the same functions, so
+their semantics cannot fork.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from policyc.intervals import block_ranges, union
+from policyc.ir import Element, Family, SetKind
+from policyc.model import IPBlock, NetworkPolicy, Peer, Pod, PortSpec, Protocol, Selector
+from policyc.names import pod_iface, short_hash
+
+NsLabels = Callable[[str], Mapping[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """What a membership function may look at besides the pod itself."""
+
+    ns_labels: NsLabels
+    is_local: Callable[[Pod], bool]
+
+
+Member = Callable[[Pod, World], Iterable[Element]]
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpec:
+    name: str
+    kind: SetKind
+    family: Family | None
+    comment: str
+    definition: str
+    member: Member | None = None  # pod-driven
+    static: tuple[Element, ...] = ()
+    ns_dependent: bool = False  # membership reads namespace labels
+
+
+def spec_name(prefix: str, definition: str, family: Family | None) -> str:
+    return f"{prefix}_{short_hash(definition, 10)}{family.suffix if family else ''}"
+
+
+def _ips(pod: Pod, family: Family) -> list[object]:
+    return [ip for ip in pod.ips if Family.of(ip) is family]
+
+
+def selection(pol: NetworkPolicy, family: Family) -> SetSpec:
+    ns, sel = pol.namespace, pol.pod_selector
+
+    def member(pod: Pod, world: World) -> Iterable[Element]:
+        if pod.namespace == ns and world.is_local(pod) and sel.matches(pod.label_map):
+            return _ips(pod, family)
+        return ()
+
+    definition = f"select {ns} {sel}"
+    return SetSpec(
+        spec_name("sel", definition, family),
+        SetKind.ADDR,
+        family,
+        f"local pods of {ns} matching {sel}",
+        definition,
+        member,
+    )
+
+
+def peer_matches(peer: Peer, policy_ns: str, pod: Pod, ns_labels: NsLabels) -> bool:
+    if peer.namespace_selector is None:
+        # "If NamespaceSelector is also not set, this selects pods in the
+        # policy's own namespace" (only with podSelector set).
+        if pod.namespace != policy_ns:
+            return False
+    elif not peer.namespace_selector.matches(ns_labels(pod.namespace)):
+        return False
+    return peer.pod_selector is None or peer.pod_selector.matches(pod.label_map)
+
+
+def _peer_text(peer: Peer) -> str:
+    ns = "<own>" if peer.namespace_selector is None else str(peer.namespace_selector)
+    pod = "*" if peer.pod_selector is None else str(peer.pod_selector)
+    return f"ns[{ns}] pod[{pod}]"
+
+
+def peer_pods(peers: list[Peer], policy_ns: str, family: Family) -> SetSpec:
+    text = " | ".join(sorted(_peer_text(p) for p in peers))
+
+    def member(pod: Pod, world: World) -> Iterable[Element]:
+        if any(peer_matches(p, policy_ns, pod, world.ns_labels) for p in peers):
+            return _ips(pod, family)
+        return ()
+
+    definition = f"pods {policy_ns} {text}"
+    return SetSpec(
+        spec_name("peer", definition, family),
+        SetKind.ADDR,
+        family,
+        f"pods: {text}",
+        definition,
+        member,
+        ns_dependent=any(p.namespace_selector is not None for p in peers),
+    )
+
+
+def _block_text(block: IPBlock) -> str:
+    exc = ",".join(str(e) for e in block.excepts)
+    return f"{block.cidr}" + (f" except {exc}" if exc else "")
+
+
+def peer_blocks(blocks: list[IPBlock], family: Family) -> SetSpec | None:
+    version = 4 if family is Family.V4 else 6
+    mine = [b for b in blocks if b.cidr.version == version]
+    if not mine:
+        return None
+    text = " | ".join(sorted(_block_text(b) for b in mine))
+    definition = f"blocks {text}"
+    return SetSpec(
+        spec_name("net", definition, family),
+        SetKind.CIDR,
+        family,
+        f"ipBlock: {text}",
+        definition,
+        static=tuple(block_ranges(mine, version)),
+    )
+
+
+def numeric_ports(specs: list[PortSpec]) -> SetSpec:
+    raw = []
+    for s in specs:
+        if s.port is None:
+            raw.append((s.protocol, 1, 65535))
+        else:
+            assert isinstance(s.port, int)
+            raw.append((s.protocol, s.port, s.end_port or s.port))
+    # Overlapping ranges of one protocol become one: interval sets reject overlaps.
+    elems: list[tuple[Protocol, int, int]] = []
+    for proto in sorted({p for p, _, _ in raw}, key=str):
+        elems.extend(
+            (proto, lo, hi) for lo, hi in union((lo, hi) for p, lo, hi in raw if p is proto)
+        )
+    text = " ".join(f"{p}:{lo}-{hi}" for p, lo, hi in elems)
+    definition = f"ports {text}"
+    return SetSpec(
+        spec_name("port", definition, None),
+        SetKind.PORTS,
+        None,
+        "",
+        definition,
+        static=tuple(elems),
+    )
+
+
+def named_ports(named: list[tuple[str, Protocol]], family: Family) -> SetSpec:
+    text = " ".join(f"{n}/{p}" for n, p in named)
+    wanted = set(named)
+
+    def member(pod: Pod, world: World) -> Iterable[Element]:
+        # "a named port ... resolves against the destination pod's container ports"
+        return [
+            (ip, cp.protocol, cp.port)
+            for cp in pod.ports
+            if (cp.name, cp.protocol) in wanted
+            for ip in _ips(pod, family)
+        ]
+
+    definition = f"named {text}"
+    return SetSpec(
+        spec_name("named", definition, family),
+        SetKind.NAMED,
+        family,
+        f"named ports: {text}",
+        definition,
+        member,
+    )
+
+
+def isolation(name: str, family: Family, comment: str, isolated: Callable[[Pod], bool]) -> SetSpec:
+    def member(pod: Pod, world: World) -> Iterable[Element]:
+        return _ips(pod, family) if world.is_local(pod) and isolated(pod) else ()
+
+    return SetSpec(name, SetKind.ADDR, family, comment, name, member)
+
+
+def spoof(name: str, family: Family) -> SetSpec:
+    def member(pod: Pod, world: World) -> Iterable[Element]:
+        if not world.is_local(pod):
+            return ()
+        iface = pod_iface(pod.namespace, pod.name)
+        return [(iface, ip) for ip in _ips(pod, family)]
+
+    return SetSpec(name, SetKind.IFACE_ADDR, family, "pod interface . pod address", name, member)
+
+
+def ifaces(name: str) -> SetSpec:
+    def member(pod: Pod, world: World) -> Iterable[Element]:
+        return [pod_iface(pod.namespace, pod.name)] if world.is_local(pod) else []
+
+    return SetSpec(name, SetKind.IFACE, None, "known pod interfaces", name, member)
+
+
+__all__ = ["Selector", "SetSpec", "World"]
