@@ -87,11 +87,12 @@ def element(s: SetDef, e: object) -> str:
 
 def render_set(s: SetDef) -> list[str]:
     typ, interval = set_type(s)
-    lines = [f"\tset {s.name} {{", f"\t\ttype {typ}"]
+    # A '#' line, not a set comment: libnftables' JSON parser (1.0.6) drops
+    # set comments, and the watcher's JSON path must program the same table.
+    lines = [f"\t# {s.comment}"] if s.comment else []
+    lines += [f"\tset {s.name} {{", f"\t\ttype {typ}"]
     if interval:
         lines.append("\t\tflags interval")
-    if s.comment:
-        lines.append(f'\t\tcomment "{_comment(s.comment)}"')
     if s.elements:
         elems = [element(s, e) for e in s.elements]
         lines.append("\t\telements = {")

@@ -1,0 +1,170 @@
+"""Minimal diffs between two nftables states, as one JSON transaction.
+
+A State is what policyc's two tables should hold: per table, each set's
+header and elements and each chain's header and rules.  ``diff(old, new)``
+turns the difference into libnftables JSON commands that one ``json_cmd``
+call commits atomically: set elements added or removed, changed chains
+flushed and refilled, dead chains and sets deleted.  With no old state (start
+up, or after drift) it replaces both tables whole, still in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends import nft_json as nj
+from policyc.chains import Ruleset
+from policyc.errors import BackendError
+from policyc.ir import SetDef
+from policyc.names import TABLE
+
+Json = dict[str, Any]
+
+
+def _key(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class TableState:
+    family: str
+    sets: dict[str, tuple[str, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # name -> (header, elems)
+    chains: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # header, rules
+
+
+@dataclass(frozen=True)
+class State:
+    tables: tuple[TableState, ...]
+
+    def size(self) -> dict[str, int]:
+        return {
+            "sets": sum(len(t.sets) for t in self.tables),
+            "elements": sum(len(e) for t in self.tables for _, e in t.sets.values()),
+            "rules": sum(len(r) for t in self.tables for _, r in t.chains.values()),
+        }
+
+
+def _table_state(family: str, sets: tuple[SetDef, ...], chains: Any) -> TableState:
+    st = TableState(family)
+    for s in sets:
+        elems = {}
+        for e in s.elements:
+            js = nj.element(s, e)
+            elems[_key(js)] = js
+        st.sets[s.name] = (_key(nj.set_header(s, family, TABLE)), elems)
+    for c in chains:
+        rules = tuple(_key(nj.rule_json(r, family, TABLE, c.name)) for r in c.rules)
+        st.chains[c.name] = (_key(nj.chain_json(c, family, TABLE)), rules)
+    return st
+
+
+def state_of(ruleset: Ruleset) -> State:
+    return State(
+        (
+            _table_state("inet", ruleset.sets, ruleset.forward),
+            _table_state("bridge", ruleset.bridge_sets, ruleset.bridge),
+        )
+    )
+
+
+def _elements(family: str, name: str, elems: list[Any]) -> Json:
+    return {"element": {"family": family, "table": TABLE, "name": name, "elem": elems}}
+
+
+def _full(t: TableState) -> list[Json]:
+    table = {"table": {"family": t.family, "name": TABLE}}
+    cmds: list[Json] = [{"add": table}, {"delete": table}, {"add": table}]
+    cmds += _create(t, set(t.sets), list(t.chains))
+    return cmds
+
+
+def _create(t: TableState, sets: set[str], chains: list[str]) -> list[Json]:
+    cmds: list[Json] = []
+    for name in sorted(sets):
+        header, elems = t.sets[name]
+        cmds.append({"add": {"set": json.loads(header)}})
+        if elems:
+            cmds.append({"add": _elements(t.family, name, list(elems.values()))})
+    for name in chains:  # in ruleset order, as the text script creates them
+        cmds.append({"add": {"chain": json.loads(t.chains[name][0])}})
+    return cmds
+
+
+def _rules(t: TableState, chains: list[str]) -> list[Json]:
+    return [{"add": {"rule": json.loads(r)}} for name in chains for r in t.chains[name][1]]
+
+
+def _diff_table(old: TableState, new: TableState) -> list[Json]:
+    for name in old.chains.keys() & new.chains.keys():
+        if old.chains[name][0] != new.chains[name][0]:
+            return _full(new)  # a hook changed: replace the table whole
+    for name in old.sets.keys() & new.sets.keys():
+        if old.sets[name][0] != new.sets[name][0]:
+            return _full(new)
+    changed = sorted(
+        n for n in old.chains.keys() & new.chains.keys() if old.chains[n][1] != new.chains[n][1]
+    )
+    gone_chains = sorted(old.chains.keys() - new.chains.keys())
+    new_chains = [n for n in new.chains if n not in old.chains]
+    fam = new.family
+    cmds: list[Json] = []
+    # Flush first so nothing refers to what is deleted next.
+    for name in changed + gone_chains:
+        cmds.append({"flush": {"chain": {"family": fam, "table": TABLE, "name": name}}})
+    for name in gone_chains:
+        cmds.append({"delete": {"chain": {"family": fam, "table": TABLE, "name": name}}})
+    cmds += _create(new, set(new.sets.keys() - old.sets.keys()), new_chains)
+    for name in sorted(old.sets.keys() & new.sets.keys()):
+        before, after = old.sets[name][1], new.sets[name][1]
+        gone = [before[k] for k in sorted(before.keys() - after.keys())]
+        added = [after[k] for k in sorted(after.keys() - before.keys())]
+        if gone:
+            cmds.append({"delete": _elements(fam, name, gone)})
+        if added:
+            cmds.append({"add": _elements(fam, name, added)})
+    cmds += _rules(new, changed + new_chains)
+    for name in sorted(old.sets.keys() - new.sets.keys()):
+        cmds.append({"delete": {"set": {"family": fam, "table": TABLE, "name": name}}})
+    return cmds
+
+
+def diff(old: State | None, new: State) -> list[Json]:
+    """Commands that turn ``old`` (what is programmed) into ``new``."""
+    cmds: list[Json] = []
+    for i, t in enumerate(new.tables):
+        if old is None:
+            cmds += _full(t) + _rules(t, list(t.chains))
+        else:
+            cmds += _diff_table(old.tables[i], t)
+    return cmds
+
+
+def apply_json(cmds: list[Json]) -> None:
+    """Commit ``cmds`` in one libnftables transaction (all or nothing)."""
+    if not cmds:
+        return
+    try:
+        import nftables  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise BackendError("the nftables Python bindings are not installed") from exc
+    nft = nftables.Nftables()
+    nft.set_json_output(True)
+    rc, _out, err = nft.json_cmd({"nftables": cmds})
+    if rc != 0:
+        raise BackendError(f"nft rejected the transaction (nothing was changed): {err.strip()}")
+
+
+def listing() -> str:
+    """The kernel's own text of policyc's tables: the drift fingerprint."""
+    import nftables  # type: ignore[import-not-found]
+
+    nft = nftables.Nftables()
+    out = []
+    for family in ("inet", "bridge"):
+        rc, text, _err = nft.cmd(f"list table {family} {TABLE}")
+        out.append(text if rc == 0 else f"<no table {family} {TABLE}>")
+    return "\n".join(out)
