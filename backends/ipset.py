@@ -6,18 +6,18 @@ that comes or goes changes set members, never a rule.  Kinds map to types:
     ADDR        hash:ip          10.244.1.10
     CIDR        hash:net         10.244.0.0/16 and ``nomatch`` entries for excepts
     NAMED       hash:ip,port     10.244.1.10,udp:81       (matched dst,dst)
-    IFACE_ADDR  hash:net,iface   10.244.1.10,physdev:pcX  (matched src,src)
-    IFACE       hash:net,iface   0.0.0.0/0,physdev:pcX    (one set per family)
 
 PORTS sets have no ipset: the iptables renderer expands them into
 ``-m multiport`` rule variants (their size depends on the policy, not on pods).
+IFACE and IFACE_ADDR sets (bridge port, anti-spoofing) have none either: the
+set match cannot see the bridge port (see ``backends.iptables``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from policyc.errors import BackendError
 from policyc.ir import PROTO_NAMES, Family, SetDef, SetKind
@@ -33,10 +33,7 @@ TYPES = {
     SetKind.ADDR: "hash:ip",
     SetKind.CIDR: "hash:net",
     SetKind.NAMED: "hash:ip,port",
-    SetKind.IFACE_ADDR: "hash:net,iface",
-    SetKind.IFACE: "hash:net,iface",
 }
-ANY = {Family.V4: "0.0.0.0/0", Family.V6: "::/0"}
 
 
 def set_name(ir_name: str, family: Family | None = None) -> str:
@@ -99,12 +96,12 @@ def _cidr_entries(ranges: tuple[tuple[int, int], ...], bits: int) -> list[tuple[
             return 0
         return -1
 
-    @lru_cache(maxsize=None)
+    @cache
     def best(
         base: int, plen: int, inherited: bool
     ) -> tuple[int, tuple[tuple[int, int, bool], ...]]:
         st = status(base, plen)
-        if st != -1:
+        if st != -1 and plen > 0:
             inside = st == 1
             return (0, ()) if inside == inherited else (1, ((base, plen, not inside),))
         half = 1 << (bits - plen - 1)
@@ -144,31 +141,26 @@ def cidr_elements(s: SetDef) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _element(s: SetDef, e: object, family: Family) -> str:
+def _element(s: SetDef, e: object) -> str:
     if s.kind is SetKind.ADDR:
         return str(e)
-    if s.kind is SetKind.IFACE:
-        return f"{ANY[family]},physdev:{e}"
-    assert isinstance(e, tuple)
     if s.kind is SetKind.NAMED:
+        assert isinstance(e, tuple)
         ip, proto, port = e
         return f"{ip},{PROTO_NAMES[proto]}:{port}"
-    if s.kind is SetKind.IFACE_ADDR:
-        iface, ip = e
-        return f"{ip},physdev:{iface}"
     raise BackendError(f"Unsupported set kind for ipset: {s.kind}")
 
 
 def ipsets(s: SetDef, families: tuple[Family, ...]) -> list[IpSet]:
     """The ipsets for one IR set, for the families whose rules use it."""
-    if s.kind is SetKind.PORTS:
-        return []  # rendered as multiport rule variants
+    if s.kind in (SetKind.PORTS, SetKind.IFACE, SetKind.IFACE_ADDR):
+        return []  # rendered as multiport / physdev rule variants
     out = []
     for f in families if s.family is None else (s.family,):
         if s.kind is SetKind.CIDR:
             elems = cidr_elements(s)
         else:
-            elems = tuple(_element(s, e, f) for e in s.elements)
+            elems = tuple(_element(s, e) for e in s.elements)
         name = set_name(s.name, f if s.family is None else None)
         out.append(IpSet(name, TYPES[s.kind], IPSET_FAMILY[f], elems, s.comment))
     return out

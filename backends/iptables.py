@@ -37,7 +37,7 @@ from policyc.chains import (
     Verb,
 )
 from policyc.errors import BackendError
-from policyc.ir import PROTO_NAMES, Family, SetDef, SetKind
+from policyc.ir import PROTO_NAMES, Family, SetDef
 
 FAMILIES = (Family.V4, Family.V6)
 CHAIN_PREFIX = "POLICYC-"
@@ -120,13 +120,42 @@ def _multiport(ctx: Ctx, m: InSet) -> list[str]:
         if "0:65535" in ports:
             out.append(f"-p {proto}")
             continue
-        chunk: list[str] = []
+        chunks: list[list[str]] = [[]]
         for p in ports:
-            if sum(1 + (":" in q) for q in chunk) + 1 + (":" in p) > MULTIPORT_MAX:
+            if sum(1 + (":" in q) for q in chunks[-1]) + 1 + (":" in p) > MULTIPORT_MAX:
+                chunks.append([])
+            chunks[-1].append(p)
+        for chunk in chunks:
+            if len(chunk) == 1:
+                out.append(f"-p {proto} --dport {chunk[0]}")
+            else:
                 out.append(f"-p {proto} -m multiport --dports {','.join(chunk)}")
-                chunk = []
-            chunk.append(p)
-        out.append(f"-p {proto} -m multiport --dports {','.join(chunk)}")
+    return out
+
+
+def _port_variants(ctx: Ctx, m: InSet) -> list[str]:
+    """A set keyed on the bridge port, one variant per member.
+
+    The set match cannot look at the bridge port: the kernel reads the
+    ``physdev`` flag of hash:net,iface from the match, and iptables' set match
+    has no option for it.  So these sets become ``-m physdev`` rules, one per
+    local pod port and address: they grow with the pods of this node only.
+    """
+    if m.negate:
+        raise BackendError("Unsupported for iptables: a negated bridge-port set")
+    s = ctx.sets.get(m.set)
+    if s is None:
+        raise BackendError(f"rule refers to an unknown set {m.set!r}")
+    out = []
+    for e in s.elements:
+        if m.field is Field.IIF:
+            out.append(f"-m physdev --physdev-in {e}")
+            continue
+        assert isinstance(e, tuple)
+        iface, ip = e
+        if Family.of(ip) is ctx.family:
+            host = "/32" if ctx.family is Family.V4 else "/128"
+            out.append(f"-s {ip}{host} -m physdev --physdev-in {iface}")
     return out
 
 
@@ -135,12 +164,12 @@ def match_variants(ctx: Ctx, m: Match) -> list[str]:
     if isinstance(m, InSet):
         if m.field is Field.PROTO_DPORT:
             return _multiport(ctx, m)
+        if m.field in (Field.IIF, Field.IIF_SADDR):
+            return _port_variants(ctx, m)
         dirs = {
             Field.SADDR: "src",
             Field.DADDR: "dst",
             Field.DADDR_PROTO_DPORT: "dst,dst",
-            Field.IIF: "src,src",
-            Field.IIF_SADDR: "src,src",
         }.get(m.field)
         if dirs is None:
             raise BackendError(f"Unsupported match for iptables: {m!r}")
@@ -183,6 +212,8 @@ def render_rule(ctx: Ctx, chain: Chain, rule: Rule) -> list[str]:
     for m in rule.matches:
         variants = [f"{v} {alt}".strip() for v in variants for alt in match_variants(ctx, m)]
     tail = render_action(chain, rule)
+    if not variants:  # a per-port set without members for this family
+        return [f"# matches nothing (empty set): {chain.name}: {rule.comment}"]
     if rule.comment:
         tail = f'-m comment --comment "{_comment(rule.comment)}" {tail}'
     return [" ".join(p for p in (f"-A {name}", v, tail) if p) for v in variants]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("compile", help="print the ruleset for the given objects")
     _common(p)
-    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout; with "
+                   "--backend iptables and a directory: ipset.restore, iptables.rules, "
+                   "ip6tables.rules")
     p = sub.add_parser("apply", help="compile and program this network namespace atomically")
     _common(p)
     p = sub.add_parser("explain", help="which policy allows or denies a connection")
@@ -56,7 +59,13 @@ def _port(text: str) -> tuple[int, str]:
 def cmd_compile(args: argparse.Namespace) -> int:
     cluster = read_cluster(args.paths)
     text = render(cluster, args.backend, args.node, not args.no_opt)
-    if args.output:
+    if args.output and args.backend == "iptables" and (
+        os.path.isdir(args.output) or args.output.endswith("/")
+    ):
+        from backends.iptables import write_dir
+
+        write_dir(text, args.output)
+    elif args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
             fh.write(text)
     else:

@@ -1,0 +1,303 @@
+"""iptables backend, without a kernel: golden files, set encodings, names,
+rule counts, and the restore inputs ``apply`` builds (snapshot, rollback)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backends import get
+from backends.ipset import _cidr_entries, parse_restore, set_name
+from backends.iptables import MAX_CHAIN, render_parts, split, write_dir
+from backends.iptables_apply import Applier, TableState, parse_tables
+from policyc.chains import Ruleset
+from policyc.cli import main
+from policyc.load import parse_text
+from policyc.parse import build_cluster
+from policyc.pipeline import read_cluster, ruleset_of
+
+ROOT = Path(__file__).resolve().parent.parent / "fixtures"
+CASES = sorted(
+    p.name for p in ROOT.iterdir() if p.is_dir() and (p / "expected.nft").exists()
+)
+BASE = ROOT / "_base" / "cluster.yaml"
+
+
+def case_args(case: str) -> list[str]:
+    args = ROOT / case / "args"
+    return args.read_text().split() if args.exists() else []
+
+
+def compile_iptables(case: str, capsys: pytest.CaptureFixture[str]) -> str:
+    rc = main(["compile", "--backend", "iptables", *case_args(case), str(ROOT / case)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    return out
+
+
+# -- golden files ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden_iptables(
+    case: str, capsys: pytest.CaptureFixture[str], update_golden: bool
+) -> None:
+    out = compile_iptables(case, capsys)
+    expected = ROOT / case / "expected.iptables"
+    if update_golden or not expected.exists():
+        expected.write_text(out)
+    assert out == expected.read_text()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_lowered_rule_is_rendered(case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The semantics do not fork: every lowered rule appears (by its comment)
+    in the iptables or ip6tables input, ARP rules as comments."""
+    text = compile_iptables(case, capsys)
+    args = case_args(case)
+    node = args[args.index("--node") + 1] if "--node" in args else None
+    ruleset = ruleset_of(read_cluster([str(ROOT / case)]), node)
+    lowered = {
+        r.comment.replace('"', "'")[:200]
+        for c in (*ruleset.forward, *ruleset.bridge)
+        for r in c.rules
+    }
+    parts = split(text)
+    rendered = set()
+    for section in ("iptables", "ip6tables"):
+        rendered |= set(re.findall(r'--comment "([^"]*)"', parts[section]))
+        rendered |= set(re.findall(r"^# [^:]*: \S+: (.*)$", parts[section], re.M))
+    assert lowered <= rendered, lowered - rendered
+    assert "-j ACCEPT" not in text  # accept ends policyc's verdict only: RETURN
+
+
+def test_at_least_one_case() -> None:
+    assert "allow-from-same-namespace" in CASES
+
+
+# -- structure ------------------------------------------------------------
+
+
+def cluster_text(extra_pods: int) -> str:
+    """The base cluster plus ``extra_pods`` pods on another node."""
+    docs = [d for d in yaml.safe_load_all(BASE.read_text()) if d]
+    for i in range(extra_pods):
+        docs.append({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"extra{i}", "namespace": "y", "labels": {"pod": "b"}},
+            "spec": {"nodeName": "node-2", "containers": [{"name": "c", "image": "i"}]},
+            "status": {
+                "phase": "Running",
+                "podIP": f"10.244.2.{i + 10}",
+                "podIPs": [{"ip": f"10.244.2.{i + 10}"}, {"ip": f"2001:db8:244:2::{i + 10:x}"}],
+            },
+        })
+    policy = (ROOT / "allow-from-same-namespace" / "policy.yaml").read_text()
+    return yaml.safe_dump_all(docs) + "\n---\n" + policy + "\n---\n" + POLICY_Y
+
+
+POLICY_Y = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-y-b, namespace: x}
+spec:
+  podSelector: {}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {ns: y}}, podSelector: {matchLabels: {pod: b}}}]
+    ports: [{port: 80}, {port: 8000, endPort: 8100}, {port: 53, protocol: UDP}]
+"""
+
+
+def ruleset_for(extra_pods: int) -> Ruleset:
+    cluster = build_cluster(parse_text(cluster_text(extra_pods), "<test>"))
+    return ruleset_of(cluster, "node-1")
+
+
+def test_rule_count_does_not_grow_with_cluster_pods() -> None:
+    """Pods elsewhere in the cluster change set members, never rules."""
+    small, big = render_parts(ruleset_for(1)), render_parts(ruleset_for(40))
+    for section in ("iptables", "ip6tables"):
+        assert small[section] == big[section]
+    assert big["ipset"].count("\nadd ") > small["ipset"].count("\nadd ") + 70
+
+
+def test_names_fit_the_kernel_limits() -> None:
+    parts = render_parts(ruleset_for(3))
+    for section in ("iptables", "ip6tables"):
+        for chain in re.findall(r"^:(\S+)", parts[section], re.M):
+            assert chain.startswith("POLICYC-") and len(chain) <= MAX_CHAIN
+    for s in parse_restore(parts["ipset"]):
+        assert s.name.startswith("policyc-") and len(s.name) <= 31
+    assert len(set_name("x" * 60)) == 31 and set_name("x" * 60) == set_name("x" * 60)
+
+
+def test_ports_become_multiport_and_named_ports_hash_ip_port() -> None:
+    parts = render_parts(ruleset_for(0))
+    assert "-p tcp -m multiport --dports 80,8000:8100" in parts["iptables"]
+    assert "-p udp --dport 53" in parts["iptables"]
+    assert "hash:ip,port family inet " in parts["ipset"]
+    assert re.search(r"^add \S+ 10\.244\.1\.10,udp:81$", parts["ipset"], re.M)
+    assert "hash:ip,port family inet6 " in parts["ipset"]
+
+
+def test_ipblock_except_is_a_nomatch_entry() -> None:
+    parts = render_parts(ruleset_for(0))
+    lines = parts["ipset"].splitlines()
+    assert any(line.endswith(" 10.244.0.0/16") for line in lines)
+    assert any(line.endswith(" 10.244.1.16/30 nomatch") for line in lines)
+
+
+def test_antispoof_and_node_rules_mirror_nftables() -> None:
+    parts = render_parts(ruleset_for(0))
+    v4, v6 = parts["iptables"], parts["ip6tables"]
+    assert "-m physdev ! --physdev-in pc+" in v4 and "-m physdev ! --physdev-in pc+" in v6
+    assert "-s 10.244.1.10/32 -m physdev --physdev-in pce4fccf5a38c" in v4
+    assert "-s 2001:db8:244:1::10/128 -m physdev --physdev-in pce4fccf5a38c" in v6
+    assert "--match-set policyc-node4 src" in v4 and "--match-set policyc-node4 dst" in v4
+    assert "--match-set policyc-node6 src" in v6
+    assert "icmpv6-type 135" in v6 and "icmpv6" not in v4
+    assert "# not for iptables (ARP)" in v4
+    for text in (v4, v6):
+        assert text.count("-j POLICYC-FROM-PODS") == 1
+        assert "# hook (apply inserts it unless -C finds it): -I FORWARD 1 -j POLICYC-FORWARD" \
+            in text
+        assert "-I PREROUTING 1 -j POLICYC-ANTISPOOF" in text
+
+
+def test_compile_sections_and_write_dir(tmp_path: Path) -> None:
+    text = get("iptables").render(ruleset_for(0))
+    parts = split(text)
+    assert list(parts) == ["ipset", "iptables", "ip6tables"]
+    assert parts["iptables"].startswith("*raw\n") and "COMMIT" in parts["ip6tables"]
+    paths = write_dir(text, str(tmp_path / "out"))
+    assert sorted(Path(p).name for p in paths) == [
+        "ip6tables.rules", "ipset.restore", "iptables.rules"
+    ]
+    assert (tmp_path / "out" / "iptables.rules").read_text() == parts["iptables"]
+
+
+def test_deterministic() -> None:
+    assert get("iptables").render(ruleset_for(5)) == get("iptables").render(ruleset_for(5))
+
+
+# -- hash:net encoding of address ranges ---------------------------------
+
+
+def lpm(entries: list[tuple[int, int, bool]], addr: int, bits: int) -> bool:
+    """hash:net's answer: the longest matching prefix decides; nomatch says no."""
+    best = -1
+    verdict = False
+    for net, plen, nomatch in entries:
+        if plen > best and addr >> (bits - plen) == net >> (bits - plen):
+            best, verdict = plen, not nomatch
+    return verdict
+
+
+ranges_strategy = st.lists(
+    st.tuples(st.integers(0, 255), st.integers(0, 40)), min_size=0, max_size=6
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=ranges_strategy)
+def test_cidr_entries_encode_exactly_the_ranges(raw: list[tuple[int, int]]) -> None:
+    bits = 8
+    merged: list[tuple[int, int]] = []
+    for lo, width in sorted(raw):
+        hi = min(lo + width, 255)
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    entries = _cidr_entries(tuple(merged), bits)
+    assert all(plen >= 1 for _, plen, _ in entries)
+    for addr in range(256):
+        inside = any(lo <= addr <= hi for lo, hi in merged)
+        assert lpm(entries, addr, bits) == inside, (merged, entries, addr)
+    positive = sum(
+        len(list(ipaddress.summarize_address_range(ipaddress.IPv4Address(lo << 24),
+                                                   ipaddress.IPv4Address((hi << 24) | 0xFFFFFF))))
+        for lo, hi in merged
+    )
+    assert len(entries) <= max(positive, 2)
+
+
+def test_cidr_with_excepts_is_cidr_plus_nomatch() -> None:
+    lo, hi = int(ipaddress.ip_address("10.244.0.0")), int(ipaddress.ip_address("10.244.255.255"))
+    cut_lo, cut_hi = int(ipaddress.ip_address("10.244.1.16")), int(
+        ipaddress.ip_address("10.244.1.19"))
+    entries = _cidr_entries(((lo, cut_lo - 1), (cut_hi + 1, hi)), 32)
+    assert entries == [(lo, 16, False), (cut_lo, 30, True)]
+    everything = _cidr_entries(((0, 2**32 - 1),), 32)
+    assert everything == [(0, 1, False), (2**31, 1, False)]
+
+
+# -- apply's restore inputs -------------------------------------------------
+
+SAVED = """# Generated by iptables-save v1.8.9
+*raw
+:PREROUTING ACCEPT [0:0]
+:POLICYC-ANTISPOOF - [0:0]
+-A PREROUTING -j POLICYC-ANTISPOOF
+-A PREROUTING -s 192.0.2.1/32 -j ACCEPT
+-A POLICYC-ANTISPOOF -j DROP
+COMMIT
+*filter
+:FORWARD ACCEPT [0:0]
+:KUBE-FOO - [0:0]
+:POLICYC-FORWARD - [0:0]
+:POLICYC-OLD - [0:0]
+-A FORWARD -j POLICYC-FORWARD
+-A FORWARD -j KUBE-FOO
+-A POLICYC-FORWARD -j POLICYC-OLD
+-A KUBE-FOO -j ACCEPT
+COMMIT
+"""
+
+
+def test_parse_tables_keeps_only_policyc() -> None:
+    t = parse_tables(SAVED)
+    assert t["raw"].chains == ["POLICYC-ANTISPOOF"]
+    assert t["raw"].rules == ["-A POLICYC-ANTISPOOF -j DROP"]
+    assert t["raw"].hooks == [("PREROUTING", "-j POLICYC-ANTISPOOF")]
+    assert t["filter"].chains == ["POLICYC-FORWARD", "POLICYC-OLD"]
+    assert all("KUBE" not in r for r in t["filter"].rules)
+
+
+def test_rollback_restores_snapshot_and_removes_new_chains() -> None:
+    before = parse_tables(SAVED)
+    new = {"filter": TableState(["POLICYC-FORWARD", "POLICYC-NEW"], [], [])}
+    text = Applier().rollback_text(before, new, [("filter", "FORWARD", "-j POLICYC-FORWARD")])
+    assert ":POLICYC-NEW - [0:0]" in text and "-X POLICYC-NEW" in text
+    assert "-A POLICYC-FORWARD -j POLICYC-OLD" in text
+    assert "-D FORWARD -j POLICYC-FORWARD" in text
+    assert "KUBE" not in text and "192.0.2.1" not in text
+    assert "-X POLICYC-OLD" not in text
+
+
+def test_parse_restore_round_trip() -> None:
+    parts = render_parts(ruleset_for(2))
+    sets = parse_restore(parts["ipset"])
+    assert sets and all(s.elements or "iso" in s.name for s in sets)
+    names = [s.name for s in sets]
+    assert len(names) == len(set(names))
+    assert not any(n.startswith("policyc-t-") for n in names)
+
+
+def test_compile_output_dir_writes_three_files(tmp_path: Path) -> None:
+    from policyc.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    case = Path(__file__).resolve().parent.parent / "fixtures" / "ipblock-except"
+    assert main(["compile", "--backend", "iptables", "-o", str(out), str(case)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert names == {"ip6tables.rules", "iptables.rules", "ipset.restore"}
+    assert "*filter" in (out / "iptables.rules").read_text()
