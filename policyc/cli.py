@@ -33,9 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("compile", help="print the ruleset for the given objects")
     _common(p)
-    p.add_argument("-o", "--output", help="write to this file instead of stdout; with "
-                   "--backend iptables and a directory: ipset.restore, iptables.rules, "
-                   "ip6tables.rules")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="write to this file instead of stdout; with "
+        "--backend iptables and a directory: ipset.restore, iptables.rules, "
+        "ip6tables.rules",
+    )
     p = sub.add_parser("apply", help="compile and program this network namespace atomically")
     _common(p)
     p = sub.add_parser("explain", help="which policy allows or denies a connection")
@@ -48,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", default="80/tcp")
     p = sub.add_parser("graph", help="draw the rule graph (Graphviz dot)")
     _common(p)
+    p = sub.add_parser("watch", help="run the node agent (list/watch, incremental, atomic)")
+    from watcher.main import add_arguments
+
+    add_arguments(p)
     return parser
 
 
@@ -59,8 +67,10 @@ def _port(text: str) -> tuple[int, str]:
 def cmd_compile(args: argparse.Namespace) -> int:
     cluster = read_cluster(args.paths)
     text = render(cluster, args.backend, args.node, not args.no_opt)
-    if args.output and args.backend == "iptables" and (
-        os.path.isdir(args.output) or args.output.endswith("/")
+    if (
+        args.output
+        and args.backend == "iptables"
+        and (os.path.isdir(args.output) or args.output.endswith("/"))
     ):
         from backends.iptables import write_dir
 
@@ -149,12 +159,19 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    from watcher.main import run
+
+    return run(args)
+
+
 COMMANDS = {
     "compile": cmd_compile,
     "apply": cmd_apply,
     "explain": cmd_explain,
     "matrix": cmd_matrix,
     "graph": cmd_graph,
+    "watch": cmd_watch,
 }
 
 

@@ -259,9 +259,9 @@ class Compiler:
                 self.members[name] = elems
                 self.dirty.add(name)
 
-    def set_def(self, name: str) -> SetDef:
+    def set_def(self, name: str, elements: bool = True) -> SetDef:
         spec = self.specs[name]
-        elems = tuple(sorted(self.members[name], key=sort_key))
+        elems = tuple(sorted(self.members[name], key=sort_key)) if elements else ()
         return SetDef(name, spec.kind, spec.family, elems, spec.comment)
 
     def endpoints(self) -> list[Endpoint]:
@@ -271,14 +271,16 @@ class Compiler:
             if self.is_local(p) and not p.host_network
         ]
 
-    def graph(self) -> RuleGraph:
+    def graph(self, elements: bool = True) -> RuleGraph:
+        """The rule graph; ``elements=False`` leaves sets empty (the shape only,
+        for recomputing chains without touching every member)."""
         order = sorted(self.policies.values(), key=lambda p: (p.namespace, p.name))
         nodes = [n for pol in order for n in self.policy_nodes[pol.key]]
         return RuleGraph(
             node=self.node or "",
             endpoints=tuple(self.endpoints()),
             policies=tuple(nodes),
-            sets=tuple(self.set_def(name) for name in sorted(self.specs)),
+            sets=tuple(self.set_def(name, elements) for name in sorted(self.specs)),
         )
 
     def take_dirty(self) -> set[str]:

@@ -1,0 +1,253 @@
+"""The node agent: sources -> slim model -> incremental compile -> minimal
+diff -> one atomic transaction.  Self-healing: failed applies are retried
+with backoff while the previous rules stay in force, and a periodic resync
+repairs drift.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from policyc.compiler import Compiler
+from policyc.errors import PolicycError
+from policyc.model import Namespace, NetworkPolicy, Node, Pod
+from watcher.feed import key_of, parse_one
+from watcher.metrics import Metrics
+from watcher.sources.base import Event, EventType, Source
+
+log = logging.getLogger("policyc.watch")
+
+
+@dataclass
+class Options:
+    node: str
+    batch_window: float = 0.02  # wait this long for more events after the first
+    resync_interval: float = 30.0
+    backoff: tuple[float, float] = (0.1, 5.0)
+    routes: bool = True
+
+
+@dataclass
+class CniAdd:
+    namespace: str
+    name: str
+    ips: tuple[str, ...]
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Agent:
+    def __init__(
+        self, source: Source, dataplane: Any, opts: Options, metrics: Metrics | None = None
+    ) -> None:
+        self.source = source
+        self.dp = dataplane
+        self.opts = opts
+        self.metrics = metrics or Metrics()
+        self.compiler = Compiler(opts.node)
+        self.queue: queue.Queue[Event | CniAdd] = queue.Queue()
+        self.stop = threading.Event()
+        self.programmed_once = False
+        self.pending = False  # model changed since the last successful sync
+        self.retry_at = 0.0
+        self.failures = 0
+        self.cni_ips: dict[str, tuple[str, ...]] = {}  # pod key -> IPs from CNI ADD
+        self.api_pods: dict[str, Pod] = {}
+        self.routes: Any = None
+        self.last_loop = time.monotonic()
+
+    # -- health --------------------------------------------------------
+    def ready(self) -> bool:
+        return self.programmed_once and self.source.synced() and not self.pending
+
+    def healthy(self) -> bool:
+        return time.monotonic() - self.last_loop < max(10.0, 3 * self.opts.resync_interval)
+
+    # -- inputs --------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        self.queue.put(event)
+
+    def on_cni_add(
+        self, namespace: str, name: str, iface: str, ips: list[str], timeout: float = 5.0
+    ) -> None:
+        """Called by the CNI socket server before ADD returns: program the pod
+        (if its object is known) before the reply goes out."""
+        req = CniAdd(namespace, name, tuple(ips))
+        self.queue.put(req)
+        if not req.done.wait(timeout):
+            log.warning("cni add not programmed in time pod=%s/%s iface=%s", namespace, name, iface)
+
+    def _pod(self, pod: Pod) -> Pod:
+        """The API may not show a new pod's IPs yet: use the ones CNI assigned."""
+        if not pod.ips and pod.key in self.cni_ips:
+            import ipaddress
+
+            return Pod(
+                pod.namespace,
+                pod.name,
+                pod.labels,
+                pod.node_name,
+                tuple(ipaddress.ip_address(i) for i in self.cni_ips[pod.key]),
+                pod.ports,
+                pod.host_network,
+            )
+        return pod
+
+    def _apply_obj(self, kind: str, obj: dict[str, Any] | None, delete: bool) -> None:
+        if obj is None:
+            return
+        key = key_of(obj)
+        model = None
+        if not delete:
+            try:
+                model = parse_one(obj)
+            except PolicycError:
+                self.metrics.errors.labels("input").inc()
+                return  # the last good version stays
+        c = self.compiler
+        if kind == "Pod":
+            if isinstance(model, Pod):
+                self.api_pods[key] = model
+                c.upsert_pod(self._pod(model))
+            else:
+                self.api_pods.pop(key, None)
+                self.cni_ips.pop(key, None)
+                c.delete_pod(key)
+        elif kind == "Namespace":
+            c.upsert_namespace(model if isinstance(model, Namespace) else key, delete=model is None)
+        elif kind == "Node":
+            c.upsert_node(model if isinstance(model, Node) else key, delete=model is None)
+        elif kind == "NetworkPolicy":
+            c.upsert_policy(
+                model if isinstance(model, NetworkPolicy) else key, delete=model is None
+            )
+
+    def _snapshot(self, ev: Event) -> None:
+        have = {
+            "Pod": set(self.api_pods),
+            "Namespace": set(self.compiler.namespaces),
+            "Node": set(self.compiler.nodes),
+            "NetworkPolicy": set(self.compiler.policies),
+        }[ev.kind]
+        seen = set()
+        for obj in ev.objects:
+            seen.add(key_of(obj))
+            self._apply_obj(ev.kind, obj, delete=False)
+        for key in sorted(have - seen):
+            fake = _stub(ev.kind, key)
+            self._apply_obj(ev.kind, fake, delete=True)
+
+    def handle(self, item: Event | CniAdd) -> None:
+        if isinstance(item, CniAdd):
+            key = f"{item.namespace}/{item.name}"
+            self.cni_ips[key] = item.ips
+            if key in self.api_pods:
+                self.compiler.upsert_pod(self._pod(self.api_pods[key]))
+            self.pending = True
+            return
+        self.metrics.events.labels(item.kind, item.type.value).inc()
+        if item.type is EventType.SNAPSHOT:
+            self._snapshot(item)
+        else:
+            self._apply_obj(item.kind, item.obj, delete=item.type is EventType.DELETED)
+        self.pending = True
+
+    # -- the loop ------------------------------------------------------
+    def _drain(self, first: Event | CniAdd) -> list[CniAdd]:
+        """Fold ``first`` and everything that arrives within the batch window."""
+        waiters = []
+        deadline = time.monotonic() + self.opts.batch_window
+        item: Event | CniAdd | None = first
+        with self.metrics.recompile.time():
+            while item is not None:
+                self.handle(item)
+                if isinstance(item, CniAdd):
+                    waiters.append(item)
+                    deadline = time.monotonic()  # a pod is waiting: no more batching
+                left = deadline - time.monotonic()
+                try:
+                    item = self.queue.get(timeout=left) if left > 0 else self.queue.get_nowait()
+                except queue.Empty:
+                    item = None
+        return waiters
+
+    def sync(self) -> bool:
+        if not self.source.synced():
+            return False
+        try:
+            with self.metrics.apply.time():
+                result = self.dp.sync(self.compiler)
+            if self.opts.routes:
+                self._sync_routes()
+        except (PolicycError, OSError) as exc:
+            self.failures += 1
+            self.metrics.errors.labels("apply").inc()
+            lo, hi = self.opts.backoff
+            delay = min(hi, lo * 2 ** (self.failures - 1))
+            self.retry_at = time.monotonic() + delay
+            log.error("apply failed, previous rules stay in force; retry in %.2fs: %s", delay, exc)
+            return False
+        self.failures = 0
+        self.pending = False
+        self.programmed_once = True
+        if result.changed:
+            self.metrics.transactions.inc()
+            for what, n in self.dp.size().items():
+                self.metrics.ruleset.labels(what).set(n)
+            log.info("applied commands=%d", result.commands)
+        self.metrics.ready.set(1 if self.ready() else 0)
+        return True
+
+    def _sync_routes(self) -> None:
+        if self.routes is None:
+            from watcher.routes import RouteSync
+
+            self.routes = RouteSync(self.opts.node)
+        self.routes.sync(self.compiler.nodes)
+
+    def resync(self) -> None:
+        """Periodic self-check: repair drift in the kernel."""
+        try:
+            drifted = self.dp.drifted()
+        except (PolicycError, OSError) as exc:
+            log.error("resync could not read the kernel: %s", exc)
+            return
+        if drifted:
+            self.metrics.repairs.inc()
+            log.warning("drift detected, reprogramming the whole ruleset")
+            self.dp.forget()
+            self.pending = True
+
+    def run(self) -> None:
+        threading.Thread(
+            target=self.source.run, args=(self.emit, self.stop), name="source", daemon=True
+        ).start()
+        next_resync = time.monotonic() + self.opts.resync_interval
+        while not self.stop.is_set():
+            self.last_loop = now = time.monotonic()
+            timeout = min(0.5, max(0.0, next_resync - now))
+            if self.pending:
+                timeout = min(timeout, max(0.0, self.retry_at - now))
+            try:
+                first = self.queue.get(timeout=timeout)
+            except queue.Empty:
+                first = None
+            waiters = self._drain(first) if first is not None else []
+            if self.pending and time.monotonic() >= self.retry_at:
+                self.sync()
+            for w in waiters:
+                w.done.set()
+            if time.monotonic() >= next_resync:
+                next_resync = time.monotonic() + self.opts.resync_interval
+                if self.programmed_once:
+                    self.resync()
+
+
+def _stub(kind: str, key: str) -> dict[str, Any]:
+    ns, _, name = key.rpartition("/")
+    meta = {"name": name} if kind in ("Namespace", "Node") else {"name": name, "namespace": ns}
+    return {"kind": kind, "metadata": meta}

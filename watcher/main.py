@@ -1,0 +1,130 @@
+"""``policyc watch``: run the node agent."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("policyc.watch")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: structured logs that stay greppable."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--node", required=True, help="this node's name (spec.nodeName)")
+    p.add_argument("--backend", default="nftables", choices=("nftables", "iptables"))
+    p.add_argument("--source", default="k8s", help="k8s (default) or dir:PATH")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then ~/.kube)")
+    p.add_argument("--listen", default="127.0.0.1:9743", help="metrics and health endpoint")
+    p.add_argument(
+        "--cni-socket",
+        default="/run/policyc/cni.sock",
+        help="unix socket policyc-cni hands ADD/DEL to ('' disables it)",
+    )
+    p.add_argument("--resync-interval", type=float, default=30.0)
+    p.add_argument("--batch-window", type=float, default=0.02)
+    p.add_argument("--no-routes", action="store_true", help="do not program host-gw routes")
+    p.add_argument("--no-opt", action="store_true", help="skip the optimiser passes")
+    p.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="on SIGTERM remove policyc's rules (default: leave them, fail safe)",
+    )
+    p.add_argument("--log-format", choices=("json", "text"), default="json")
+
+
+def make_source(spec: str, kubeconfig: str | None) -> Any:
+    if spec.startswith("dir:"):
+        from watcher.sources.directory import DirectorySource
+
+        return DirectorySource(spec[4:])
+    if spec == "k8s":
+        from watcher.sources.k8s import KubernetesSource
+
+        return KubernetesSource.from_config(kubeconfig=kubeconfig)
+    raise SystemExit(f"policyc watch: unknown source {spec!r} (k8s or dir:PATH)")
+
+
+def make_dataplane(backend: str, opt: bool) -> Any:
+    if backend == "nftables":
+        from watcher.dp_nftables import NftDataplane
+
+        return NftDataplane(opt)
+    from watcher.dp_iptables import IptablesDataplane  # type: ignore[import-not-found]
+
+    return IptablesDataplane(opt)
+
+
+def run(args: argparse.Namespace) -> int:
+    from watcher.agent import Agent, Options
+    from watcher.metrics import Metrics, serve
+
+    handler = logging.StreamHandler(sys.stderr)
+    if args.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    from policyc.sysctl import ensure_bridge_netfilter
+
+    for note in ensure_bridge_netfilter():
+        log.info("%s", note)
+    metrics = Metrics()
+    agent = Agent(
+        make_source(args.source, args.kubeconfig),
+        make_dataplane(args.backend, not args.no_opt),
+        Options(
+            node=args.node,
+            batch_window=args.batch_window,
+            resync_interval=args.resync_interval,
+            routes=not args.no_routes,
+        ),
+        metrics,
+    )
+    http = serve(metrics, args.listen, agent.ready, agent.healthy)
+    cni = None
+    if args.cni_socket:
+        from cni.agent_server import CNIServer
+
+        cni = CNIServer(args.cni_socket, on_add=agent.on_cni_add)
+        cni.start()
+
+    def terminate(signum: int, frame: object) -> None:
+        agent.stop.set()
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
+    log.info("started node=%s backend=%s source=%s", args.node, args.backend, args.source)
+    loop = threading.Thread(target=agent.run, name="agent", daemon=True)
+    loop.start()
+    while loop.is_alive():
+        loop.join(0.2)
+    if cni is not None:
+        cni.stop()
+    http.shutdown()
+    if args.cleanup:
+        agent.dp.cleanup()
+        if agent.routes is not None:
+            agent.routes.cleanup()
+        log.info("stopped; rules removed (--cleanup)")
+    else:
+        log.info("stopped; rules left in place (fail safe)")
+    time.sleep(0)
+    return 0

@@ -1,0 +1,118 @@
+"""A directory as the whole desired state (``--source dir:PATH``).
+
+Files as ``policyc compile`` reads them.  The folder is polled (cheap stat
+calls; no inotify dependency), so files written in place, renamed over and
+deleted are all seen.  A file that does not parse or validate is reported
+with its location and its previous objects stay in force: a half-written
+file never removes policy.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import threading
+from typing import Any
+
+from policyc.errors import InputError, InputErrors
+from policyc.load import SUFFIXES, parse_text
+from policyc.parse import build_cluster
+from watcher.feed import key_of
+from watcher.sources.base import KINDS, Emit, Event, EventType
+
+log = logging.getLogger("policyc.watch.dir")
+Stat = tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
+
+
+class DirectorySource:
+    name = "dir"
+
+    def __init__(self, path: str, interval: float = 0.05) -> None:
+        self.path = path
+        self.interval = interval
+        self.stats: dict[str, Stat] = {}
+        self.by_file: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self.emitted: dict[tuple[str, str], dict[str, Any]] = {}
+        self._synced = False
+        self.errors = 0
+
+    def synced(self) -> bool:
+        return self._synced
+
+    def _scan(self) -> dict[str, Stat]:
+        found: dict[str, Stat] = {}
+        for root, dirs, names in os.walk(self.path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in names:
+                if not name.endswith(SUFFIXES) or name.startswith("."):
+                    continue
+                full = os.path.join(root, name)
+                try:
+                    st = os.stat(full)
+                except FileNotFoundError:
+                    continue
+                found[full] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return found
+
+    def _read(self, file: str) -> dict[tuple[str, str], dict[str, Any]] | None:
+        try:
+            with open(file, encoding="utf-8") as fh:
+                raws = parse_text(fh.read(), file)
+            build_cluster(raws, warn=lambda m: None)  # validate before use
+        except FileNotFoundError:
+            return {}
+        except (InputError, InputErrors, OSError, UnicodeDecodeError) as exc:
+            self.errors += 1
+            log.error("file ignored, its previous objects stay in force: %s", exc)
+            return None
+        out = {}
+        for raw in raws:
+            if raw.kind in KINDS:
+                out[(raw.kind, key_of(raw.data))] = raw.data
+        return out
+
+    def poll(self) -> bool:
+        """Re-read changed files; True if anything changed on disk."""
+        now = self._scan()
+        if now == self.stats:
+            return False
+        for file in set(self.stats) | set(now):
+            if self.stats.get(file) == now.get(file):
+                continue
+            if file not in now:
+                self.by_file.pop(file, None)
+                continue
+            objs = self._read(file)
+            if objs is not None:
+                self.by_file[file] = objs
+        self.stats = now
+        return True
+
+    def desired(self) -> dict[tuple[str, str], dict[str, Any]]:
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for file in sorted(self.by_file):
+            merged.update(self.by_file[file])
+        return merged
+
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        self.poll()
+        want = self.desired()
+        for kind in KINDS:
+            objs = tuple(copy.deepcopy(o) for (k, _), o in sorted(want.items()) if k == kind)
+            emit(Event(EventType.SNAPSHOT, kind, objects=objs, origin=self.path))
+        self.emitted = want
+        self._synced = True
+        while not stop.wait(self.interval):
+            if not self.poll():
+                continue
+            want = self.desired()
+            for ident in sorted(self.emitted.keys() - want.keys()):
+                emit(Event(EventType.DELETED, ident[0], obj=self.emitted[ident]))
+            for ident in sorted(want.keys()):
+                old = self.emitted.get(ident)
+                if old == want[ident]:
+                    continue
+                kind = EventType.ADDED if old is None else EventType.MODIFIED
+                emit(Event(kind, ident[0], obj=copy.deepcopy(want[ident])))
+            self.emitted = want
