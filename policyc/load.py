@@ -18,7 +18,7 @@ import yaml
 from policyc.errors import InputError, Location
 
 Path = tuple[str | int, ...]
-SUFFIXES = (".yaml", ".yml", ".json")
+SUFFIXES = (".yaml", ".yml", ".json", ".pol")  # .pol: grammar/policy.lark
 
 
 @dataclass(slots=True)
@@ -187,5 +187,14 @@ def load_paths(paths: Iterable[str]) -> list[RawObject]:
                     text = fh.read()
             except (OSError, UnicodeDecodeError) as exc:
                 raise InputError(f"cannot read: {exc}", loc=Location(file, 1, 1)) from None
-            objects.extend(parse_text(text, file))
+            objects.extend(parse_file(text, file))
     return objects
+
+
+def parse_file(text: str, file: str) -> list[RawObject]:
+    """By suffix: the policy language for ``.pol``, YAML/JSON otherwise."""
+    if file.endswith(".pol"):
+        from grammar.policylang import parse_policies
+
+        return parse_policies(text, file)
+    return parse_text(text, file)

@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from policyc.errors import InputError, InputErrors
-from policyc.load import SUFFIXES, parse_text
+from policyc.load import SUFFIXES, parse_file
 from policyc.parse import build_cluster
 from watcher.feed import key_of
 from watcher.sources.base import KINDS, Emit, Event, EventType
@@ -58,7 +58,7 @@ class DirectorySource:
     def _read(self, file: str) -> dict[tuple[str, str], dict[str, Any]] | None:
         try:
             with open(file, encoding="utf-8") as fh:
-                raws = parse_text(fh.read(), file)
+                raws = parse_file(fh.read(), file)
             build_cluster(raws, warn=lambda m: None)  # validate before use
         except FileNotFoundError:
             return {}

@@ -1,0 +1,131 @@
+"""The compact policy language -> NetworkPolicy objects in API shape.
+
+The transformer emits the same dicts a YAML file holds (with each value's
+line and column), so validation, the model and the IR are shared with
+``policyc compile`` on YAML: the language cannot drift from the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedInput, VisitError
+
+from grammar.selector import parse_selector, to_api
+from policyc.errors import InputError, Location
+from policyc.load import RawObject
+
+_PARSER = Lark.open("policy.lark", rel_to=__file__, parser="earley", propagate_positions=True)
+SUFFIX = ".pol"
+
+
+def _loc(file: str, tok: Token | Tree[Any]) -> Location:
+    if isinstance(tok, Tree):
+        return Location(file, tok.meta.line, tok.meta.column)
+    return Location(file, tok.line or 1, tok.column or 1)
+
+
+@v_args(inline=True)
+class ToObjects(Transformer[Token, list[RawObject]]):
+    def __init__(self, file: str) -> None:
+        super().__init__()
+        self.file = file
+
+    def _selector(self, tok: Token | None) -> dict[str, object]:
+        if tok is None or not str(tok).strip():
+            return {}
+        return to_api(parse_selector(str(tok).strip(), self.file, tok.line or 1, tok.column or 1))
+
+    def start(self, *policies: RawObject) -> list[RawObject]:
+        return list(policies)
+
+    def policy(self, name: Token, ns: Token, *body: Any) -> RawObject:
+        spec: dict[str, Any] = {"podSelector": {}, "policyTypes": []}
+        for item in body:
+            if isinstance(item, tuple) and item[0] == "select":
+                spec["podSelector"] = item[1]
+            elif isinstance(item, tuple):
+                direction, rules = item[0], item[1]
+                word = "Ingress" if direction == "ingress" else "Egress"
+                if word in spec["policyTypes"]:
+                    raise InputError(f"{direction} given twice", loc=item[2])
+                spec["policyTypes"].append(word)
+                key = "from" if direction == "ingress" else "to"
+                spec[direction] = [
+                    {(key if k == "peers" else k): v for k, v in r.items()} for r in rules
+                ]
+        obj = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": str(name), "namespace": str(ns)},
+            "spec": spec,
+        }
+        return RawObject(obj, self.file, {(): _loc(self.file, name)})
+
+    def select(self, text: Token) -> tuple[str, dict[str, object]]:
+        return ("select", self._selector(text))
+
+    def section(self, direction: Token, *rules: dict[str, Any]) -> tuple[str, list[Any], Location]:
+        return (str(direction), list(rules), _loc(self.file, direction))
+
+    def allow(self, *parts: Any) -> dict[str, Any]:
+        rule: dict[str, Any] = {}
+        for part in parts:
+            rule.update(part)
+        return rule
+
+    def peers(self, *peers: dict[str, Any] | None) -> dict[str, Any]:
+        if any(p is None for p in peers):
+            return {}  # `any` among the peers: every peer
+        return {"peers": list(peers)}
+
+    def any_peer(self) -> None:
+        return None
+
+    def sel_peer(self, *parts: tuple[str, dict[str, object]]) -> dict[str, Any]:
+        return dict(parts)
+
+    def ns_part(self, arg: Token | None = None) -> tuple[str, dict[str, object]]:
+        return ("namespaceSelector", self._selector(arg))
+
+    def pods_part(self, arg: Token | None = None) -> tuple[str, dict[str, object]]:
+        return ("podSelector", self._selector(arg))
+
+    def cidr_peer(self, cidr: Token, *excepts: Token) -> dict[str, Any]:
+        block: dict[str, Any] = {"cidr": str(cidr)}
+        if excepts:
+            block["except"] = [str(e) for e in excepts]
+        return {"ipBlock": block}
+
+    def ports(self, *ports: dict[str, Any]) -> dict[str, Any]:
+        return {"ports": list(ports)}
+
+    def numeric_port(self, proto: Token, lo: Token, hi: Token | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"protocol": str(proto).upper(), "port": int(lo)}
+        if hi is not None:
+            out["endPort"] = int(hi)
+        return out
+
+    def proto_only(self, proto: Token) -> dict[str, Any]:
+        return {"protocol": str(proto).upper()}
+
+    def named_port(self, *parts: Token) -> dict[str, Any]:
+        if len(parts) == 2:
+            return {"protocol": str(parts[0]).upper(), "port": str(parts[1])}
+        return {"port": str(parts[0])}
+
+
+def parse_policies(text: str, file: str = "<policy>") -> list[RawObject]:
+    try:
+        tree = _PARSER.parse(text)
+    except UnexpectedInput as exc:
+        raise InputError(
+            "syntax error in policy language", loc=Location(file, exc.line, exc.column)
+        ) from None
+    try:
+        result = ToObjects(file).transform(tree)
+    except VisitError as exc:
+        raise exc.orig_exc from None
+    assert isinstance(result, list)
+    return result
