@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Iterable
 
 from policyc import setspecs as ss
-from policyc.errors import PolicycError
 from policyc.ir import (
     IFACE_ADDR,
     IFACES,
@@ -28,6 +27,7 @@ from policyc.ir import (
     SetDef,
     SetKind,
 )
+from policyc.membership import Changes, Membership
 from policyc.model import Cluster, Direction, IPAddress, Namespace, NetworkPolicy, Node, Pod
 from policyc.names import pod_iface
 
@@ -47,20 +47,20 @@ class Compiler:
     def __init__(self, node: str | None = None) -> None:
         self.node = node
         self.pods: dict[str, Pod] = {}
+        self.pods_by_ns: dict[str, dict[str, Pod]] = {}
         self.namespaces: dict[str, Namespace] = {}
         self.nodes: dict[str, Node] = {}
         self.policies: dict[str, NetworkPolicy] = {}
-        self.specs: dict[str, ss.SetSpec] = {}
-        self.refs: Counter[str] = Counter()
-        self.members: dict[str, Counter[Element]] = {}
+        self.policies_by_ns: dict[str, dict[str, NetworkPolicy]] = {}
         self.policy_nodes: dict[str, list[PolicyNode]] = {}
         self.policy_specs: dict[str, list[str]] = {}
-        self.dirty: set[str] = set()  # sets whose elements (or existence) changed
         self.rules_changed = True
+        self._ns_labels: dict[str, dict[str, str]] = {}
         self.world = ss.World(self.ns_labels, self.is_local)
+        self.m = Membership(self.world, self.ns_labels)
         for f in FAMILIES:
             for d, prefix in ISOLATED.items():
-                self._add_fixed(
+                self.m.fixed(
                     ss.isolation(
                         prefix + f.suffix,
                         f,
@@ -68,16 +68,26 @@ class Compiler:
                         functools.partial(self.isolated, direction=d),
                     )
                 )
-            self._add_fixed(ss.spoof(IFACE_ADDR + f.suffix, f))
-        self._add_fixed(ss.ifaces(IFACES))
+            self.m.fixed(ss.spoof(IFACE_ADDR + f.suffix, f))
+        self.m.fixed(ss.ifaces(IFACES))
         self._node_sets()
+
+    @property
+    def specs(self) -> dict[str, ss.SetSpec]:
+        return self.m.specs
+
+    @property
+    def members(self) -> dict[str, Counter[Element]]:
+        return self.m.members
 
     # -- world ---------------------------------------------------------
     def ns_labels(self, name: str) -> dict[str, str]:
-        ns = self.namespaces.get(name)
-        if ns is None:
-            return {"kubernetes.io/metadata.name": name}
-        return ns.label_map
+        labels = self._ns_labels.get(name)
+        if labels is None:
+            ns = self.namespaces.get(name)
+            labels = ns.label_map if ns else {"kubernetes.io/metadata.name": name}
+            self._ns_labels[name] = labels
+        return labels
 
     def is_local(self, pod: Pod) -> bool:
         return self.node is None or pod.node_name == self.node
@@ -85,56 +95,12 @@ class Compiler:
     def isolated(self, pod: Pod, direction: Direction) -> bool:
         labels = pod.label_map
         return any(
-            pol.namespace == pod.namespace
-            and direction in pol.policy_types
-            and pol.pod_selector.matches(labels)
-            for pol in self.policies.values()
+            direction in pol.policy_types and pol.pod_selector.matches(labels)
+            for pol in self.policies_by_ns.get(pod.namespace, {}).values()
         )
 
-    # -- membership ----------------------------------------------------
-    def _add_fixed(self, spec: ss.SetSpec) -> None:
-        self.specs[spec.name] = spec
-        self.refs[spec.name] += 1
-        self.members[spec.name] = Counter()
-        self.dirty.add(spec.name)
-
-    def _contribute(self, pod: Pod, sign: int, specs: Iterable[ss.SetSpec]) -> None:
-        if pod.host_network:
-            return
-        for spec in specs:
-            if spec.member is None:
-                continue
-            elems = list(spec.member(pod, self.world))
-            if not elems:
-                continue
-            counter = self.members[spec.name]
-            for e in elems:
-                counter[e] += sign
-                if counter[e] <= 0:
-                    del counter[e]
-            self.dirty.add(spec.name)
-
-    def _ref(self, spec: ss.SetSpec) -> str:
-        known = self.specs.get(spec.name)
-        if known is not None and known.definition != spec.definition:
-            raise PolicycError(f"set name collision on {spec.name}: rename a policy")
-        if known is None:
-            self.specs[spec.name] = spec
-            self.members[spec.name] = Counter(spec.static)
-            self._contribute_all(spec)
-            self.dirty.add(spec.name)
-        self.refs[spec.name] += 1
-        return spec.name
-
-    def _contribute_all(self, spec: ss.SetSpec) -> None:
-        for pod in self.pods.values():
-            self._contribute(pod, +1, (spec,))
-
-    def _unref(self, name: str) -> None:
-        self.refs[name] -= 1
-        if self.refs[name] <= 0:
-            del self.refs[name], self.specs[name], self.members[name]
-            self.dirty.add(name)
+    def pods_in(self, ns: str | None) -> Iterable[Pod]:
+        return self.pods.values() if ns is None else self.pods_by_ns.get(ns, {}).values()
 
     # -- events --------------------------------------------------------
     def upsert_pod(self, pod: Pod) -> None:
@@ -142,27 +108,31 @@ class Compiler:
         if old == pod:
             return
         if old is not None:
-            self._contribute(old, -1, self.specs.values())
+            self.m.contribute(old, -1)
         self.pods[pod.key] = pod
-        self._contribute(pod, +1, self.specs.values())
+        self.pods_by_ns.setdefault(pod.namespace, {})[pod.key] = pod
+        self.m.contribute(pod, +1)
 
     def delete_pod(self, key: str) -> None:
         old = self.pods.pop(key, None)
         if old is not None:
-            self._contribute(old, -1, self.specs.values())
+            self.pods_by_ns.get(old.namespace, {}).pop(key, None)
+            self.m.contribute(old, -1)
 
     def upsert_namespace(self, ns: Namespace | str, delete: bool = False) -> None:
         name = ns if isinstance(ns, str) else ns.name
-        affected = [s for s in self.specs.values() if s.ns_dependent]
-        pods = [p for p in self.pods.values() if p.namespace == name]
+        affected = self.m.ns_dependent()
+        pods = list(self.pods_in(name))
         for pod in pods:
-            self._contribute(pod, -1, affected)
+            self.m.contribute(pod, -1, affected)
         if delete or isinstance(ns, str):
             self.namespaces.pop(name, None)
         else:
             self.namespaces[name] = ns
+        self._ns_labels.pop(name, None)
+        self.m.index_namespace(name)
         for pod in pods:
-            self._contribute(pod, +1, affected)
+            self.m.contribute(pod, +1, affected)
 
     def upsert_node(self, node: Node | str, delete: bool = False) -> None:
         if isinstance(node, str) or delete:
@@ -176,22 +146,20 @@ class Compiler:
         old = self.policies.get(key)
         if old == pol:
             return
-        ns = old.namespace if old is not None else getattr(pol, "namespace", "")
+        namespaces = {p.namespace for p in (old, pol) if isinstance(p, NetworkPolicy)}
         iso = [self.specs[ISOLATED[d] + f.suffix] for d in DIRECTIONS for f in FAMILIES]
-        pods = [
-            p
-            for p in self.pods.values()
-            if p.namespace == ns
-            or (isinstance(pol, NetworkPolicy) and p.namespace == pol.namespace)
-        ]
+        pods = [p for ns in sorted(namespaces) for p in self.pods_in(ns)]
         for pod in pods:
-            self._contribute(pod, -1, iso)
+            self.m.contribute(pod, -1, iso)
         for name in self.policy_specs.pop(key, []):
-            self._unref(name)
+            self.m.unref(name)
         self.policy_nodes.pop(key, None)
-        self.policies.pop(key, None)
+        if old is not None:
+            self.policies.pop(key, None)
+            self.policies_by_ns.get(old.namespace, {}).pop(key, None)
         if isinstance(pol, NetworkPolicy) and not delete:
             self.policies[key] = pol
+            self.policies_by_ns.setdefault(pol.namespace, {})[key] = pol
             self.policy_specs[key] = []
             self.policy_nodes[key] = [
                 self._policy_node(pol, d, f)
@@ -200,7 +168,7 @@ class Compiler:
                 for f in FAMILIES
             ]
         for pod in pods:
-            self._contribute(pod, +1, iso)
+            self.m.contribute(pod, +1, iso)
         self.rules_changed = True
 
     # -- graph ---------------------------------------------------------
@@ -208,7 +176,7 @@ class Compiler:
         mine = self.policy_specs[pol.key]
 
         def ref(spec: ss.SetSpec) -> str:
-            mine.append(self._ref(spec))
+            mine.append(self.m.ref(spec, self.pods_in))
             return spec.name
 
         rules = []
@@ -252,12 +220,8 @@ class Compiler:
             name = NODE + f.suffix
             elems: Counter[Element] = Counter(a for a in addrs if Family.of(a) is f)
             if self.members.get(name) != elems:
-                self.specs[name] = ss.SetSpec(
-                    name, SetKind.ADDR, f, "node addresses and bridge gateways", name
-                )
-                self.refs[name] = 1
-                self.members[name] = elems
-                self.dirty.add(name)
+                spec = ss.SetSpec(name, SetKind.ADDR, f, "node addresses and bridge gateways", name)
+                self.m.fixed(spec, elems)
 
     def set_def(self, name: str, elements: bool = True) -> SetDef:
         spec = self.specs[name]
@@ -283,9 +247,12 @@ class Compiler:
             sets=tuple(self.set_def(name, elements) for name in sorted(self.specs)),
         )
 
+    def take_changes(self) -> Changes:
+        """Sets changed since the last call, with per-element deltas."""
+        return self.m.take()
+
     def take_dirty(self) -> set[str]:
-        dirty, self.dirty = self.dirty, set()
-        return dirty
+        return self.m.take().dirty
 
     def load(self, cluster: Cluster) -> Compiler:
         for ns in cluster.namespaces.values():

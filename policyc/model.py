@@ -148,6 +148,11 @@ class Pod:
     ips: tuple[IPAddress, ...] = ()
     ports: tuple[ContainerPort, ...] = ()
     host_network: bool = False
+    # The labels as a dict, built once: selectors read them per set.
+    _label_map: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_label_map", dict(self.labels))
 
     @property
     def key(self) -> str:
@@ -155,7 +160,7 @@ class Pod:
 
     @property
     def label_map(self) -> dict[str, str]:
-        return dict(self.labels)
+        return self._label_map
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,9 @@ class SetSpec:
     member: Member | None = None  # pod-driven
     static: tuple[Element, ...] = ()
     ns_dependent: bool = False  # membership reads namespace labels
+    # Could a pod of namespace (name, labels) be a member?  None: any namespace.
+    # Only an index: ``member`` stays the authority.
+    in_ns: Callable[[str, Mapping[str, str]], bool] | None = None
 
 
 def spec_name(prefix: str, definition: str, family: Family | None) -> str:
@@ -66,6 +69,7 @@ def selection(pol: NetworkPolicy, family: Family) -> SetSpec:
         f"local pods of {ns} matching {sel}",
         definition,
         member,
+        in_ns=lambda name, labels: name == ns,
     )
 
 
@@ -103,6 +107,12 @@ def peer_pods(peers: list[Peer], policy_ns: str, family: Family) -> SetSpec:
         definition,
         member,
         ns_dependent=any(p.namespace_selector is not None for p in peers),
+        in_ns=lambda name, labels: any(
+            name == policy_ns
+            if p.namespace_selector is None
+            else p.namespace_selector.matches(labels)
+            for p in peers
+        ),
     )
 
 

@@ -59,6 +59,22 @@ def test_incremental_equals_batch(
         meta = obj["metadata"]
         state[(obj["kind"], meta.get("namespace", ""), meta["name"])] = obj
     inc = Compiler(node).load(cluster_of(list(state.values())))
+    mirror: dict[str, set[object]] = {}
+
+    def follow() -> None:
+        """Replay the change journal onto a mirror, as a dataplane would."""
+        ch = inc.take_changes()
+        for name in ch.reset:
+            if name in inc.members:
+                mirror[name] = set(inc.members[name])
+            else:
+                mirror.pop(name, None)
+        for name, elems in ch.added.items():
+            mirror[name] |= elems
+        for name, elems in ch.removed.items():
+            mirror[name] -= elems
+
+    follow()
     for kind, obj in stream:
         meta = obj["metadata"]
         key = (obj["kind"], meta.get("namespace", ""), meta["name"])
@@ -78,4 +94,6 @@ def test_incremental_equals_batch(
         else:
             state[key] = obj
             inc.upsert_namespace(one.namespaces[meta["name"]])
+        follow()
     assert inc.graph() == compile_cluster(cluster_of(list(state.values())), node)
+    assert mirror == {name: set(m) for name, m in inc.members.items()}
