@@ -158,6 +158,52 @@ def apply_json(cmds: list[Json]) -> None:
         raise BackendError(f"nft rejected the transaction (nothing was changed): {err.strip()}")
 
 
+Summary = dict[str, tuple[frozenset[str], ...] | tuple[str, ...]]
+
+
+def summary(state: State) -> Summary:
+    """What drift detection compares: set elements and each chain's rule comments."""
+    out: Summary = {}
+    for t in state.tables:
+        for name, (_, elems) in t.sets.items():
+            out[f"{t.family} set {name}"] = (frozenset(elems),)
+        for name, (_, rules) in t.chains.items():
+            out[f"{t.family} chain {name}"] = tuple(json.loads(r).get("comment", "") for r in rules)
+    return out
+
+
+def kernel_summary() -> Summary:
+    """The same summary, read from the kernel (one JSON listing per table)."""
+    import nftables  # type: ignore[import-not-found]
+
+    nft = nftables.Nftables()
+    nft.set_json_output(True)
+    out: dict[str, Any] = {}
+    for family in ("inet", "bridge"):
+        rc, text, _ = nft.cmd(f"list table {family} {TABLE}")
+        if rc != 0:
+            out[f"{family} missing"] = ()
+            continue
+        for item in json.loads(text)["nftables"]:
+            if "set" in item:
+                s = item["set"]
+                elems = frozenset(_key(_plain(e)) for e in s.get("elem", []))
+                out[f"{family} set {s['name']}"] = (elems,)
+            elif "chain" in item:
+                out.setdefault(f"{family} chain {item['chain']['name']}", [])
+            elif "rule" in item:
+                r = item["rule"]
+                out.setdefault(f"{family} chain {r['chain']}", []).append(r.get("comment", ""))
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in out.items()}
+
+
+def _plain(elem: Any) -> Any:
+    """A listed element without the wrapper nft adds for element options."""
+    if isinstance(elem, dict) and "elem" in elem:
+        return elem["elem"]["val"]
+    return elem
+
+
 def listing() -> str:
     """The kernel's own text of policyc's tables: the drift fingerprint."""
     import nftables  # type: ignore[import-not-found]

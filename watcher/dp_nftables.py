@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from backends import nft_diff
 from backends import nft_json as nj
@@ -17,6 +18,7 @@ from policyc.compiler import Compiler
 from policyc.errors import BackendError
 from policyc.ir import SetKind
 from policyc.lower import lower
+from policyc.membership import Changes
 from policyc.names import TABLE
 from policyc.passes import optimise
 
@@ -37,10 +39,13 @@ class NftDataplane:
         self.opt = opt
         self.programmed: nft_diff.State | None = None  # what the kernel holds
         self.skeleton: nft_diff.State | None = None  # chains and set headers
-        self.fingerprint: str | None = None
 
     def desired(self, compiler: Compiler) -> nft_diff.State:
-        dirty = compiler.take_dirty()
+        """The full desired state; sets untouched since the last sync are reused."""
+        dirty = compiler.take_changes().dirty
+        return self._desired(compiler, dirty)
+
+    def _desired(self, compiler: Compiler, dirty: set[str]) -> nft_diff.State:
         if self.skeleton is None or compiler.rules_changed:
             graph = optimise(compiler.graph(elements=False), self.opt)
             self.skeleton = nft_diff.state_of(lower(graph))
@@ -63,26 +68,79 @@ class NftDataplane:
             tables.append(table)
         return nft_diff.State(tuple(tables))
 
+    def _element_delta(self, changes: Changes) -> list[dict[str, Any]] | None:
+        """Commands for a pure membership change (no rule or set-list change):
+        exactly the elements that came and went.  None if that does not apply."""
+        if self.programmed is None or self.skeleton is None or changes.reset:
+            return None
+        cmds: list[dict[str, Any]] = []
+        self._pending_delta: list[tuple[dict[str, Any], str, Any, bool]] = []
+        for t in self.programmed.tables:
+            for name in sorted(changes.dirty & t.sets.keys()):
+                elems = t.sets[name][1]
+                sdef = self.compiler_ref.set_def(name, elements=False)
+                gone, came = [], []
+                for e in changes.removed.get(name, ()):
+                    js = nj.element(sdef, e)
+                    if nft_diff._key(js) in elems:
+                        gone.append(js)
+                        self._pending_delta.append((elems, nft_diff._key(js), js, False))
+                for e in changes.added.get(name, ()):
+                    js = nj.element(sdef, e)
+                    if nft_diff._key(js) not in elems:
+                        came.append(js)
+                        self._pending_delta.append((elems, nft_diff._key(js), js, True))
+                el = {"family": t.family, "table": TABLE, "name": name}
+                if gone:
+                    cmds.append({"delete": {"element": {**el, "elem": gone}}})
+                if came:
+                    cmds.append({"add": {"element": {**el, "elem": came}}})
+        return cmds
+
     def sync(self, compiler: Compiler) -> SyncResult:
-        want = self.desired(compiler)
+        self.compiler_ref = compiler
+        changes = compiler.take_changes()
+        fast = None if compiler.rules_changed else self._element_delta(changes)
+        if fast is not None:
+            if not fast:
+                return SyncResult(0, False)
+            self._check_fault()
+            try:
+                nft_diff.apply_json(fast)
+            except BackendError:
+                self.skeleton = None
+                raise
+            for elems, key, js, add in self._pending_delta:
+                if add:
+                    elems[key] = js
+                else:
+                    elems.pop(key, None)
+            return SyncResult(len(fast), True)
+        want = self._desired(compiler, changes.dirty)
         cmds = nft_diff.diff(self.programmed, want)
         if not cmds:
             return SyncResult(0, False)
-        if os.environ.get(FAULT_ENV) and os.path.exists(os.environ[FAULT_ENV]):
-            self.skeleton = None  # recompute next time: nothing was applied
-            raise BackendError(f"injected apply failure ({FAULT_ENV})")
+        self._check_fault()
         try:
             nft_diff.apply_json(cmds)
         except BackendError:
             self.skeleton = None
             raise
         self.programmed = want
-        self.fingerprint = nft_diff.listing()
         return SyncResult(len(cmds), True)
 
+    def _check_fault(self) -> None:
+        if os.environ.get(FAULT_ENV) and os.path.exists(os.environ[FAULT_ENV]):
+            self.skeleton = None  # recompute next time: nothing was applied
+            raise BackendError(f"injected apply failure ({FAULT_ENV})")
+
     def drifted(self) -> bool:
-        """Has anyone changed policyc's tables behind our back?"""
-        return self.fingerprint is not None and nft_diff.listing() != self.fingerprint
+        """Has anyone changed policyc's tables behind our back?  Compares the
+        kernel's sets (every element) and chains (every rule, by position and
+        comment) with what we programmed."""
+        if self.programmed is None:
+            return False
+        return nft_diff.kernel_summary() != nft_diff.summary(self.programmed)
 
     def forget(self) -> None:
         """The next sync replaces the tables whole (start-up, drift, failure)."""

@@ -47,7 +47,8 @@ def normalized() -> dict[str, Any]:
             elif "rule" in item:
                 r = item["rule"]
                 out.setdefault(f"{family} chain {r['chain']}", []).append(
-                    json.dumps([r["expr"], r.get("comment")], sort_keys=True))
+                    json.dumps([r["expr"], r.get("comment")], sort_keys=True)
+                )
     return out
 
 
@@ -64,11 +65,16 @@ def test_json_and_text_program_the_same_tables(clean_lab: Lab, case: Path) -> No
     assert via_json == via_text
 
 
-@settings(max_examples=25, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(before=policies(0, 3), after=policies(0, 3))
-def test_diff_reaches_the_fresh_state(lab: Lab, before: list[dict[str, Any]],
-                                      after: list[dict[str, Any]]) -> None:
+def test_diff_reaches_the_fresh_state(
+    lab: Lab, before: list[dict[str, Any]], after: list[dict[str, Any]]
+) -> None:
     def state(pols: list[dict[str, Any]]) -> nft_diff.State:
         from policyc.load import parse_text
         from policyc.parse import build_cluster
@@ -85,3 +91,24 @@ def test_diff_reaches_the_fresh_state(lab: Lab, before: list[dict[str, Any]],
         assert normalized() == fresh
         assert nft_diff.diff(new, new) == []
     lab.flush_firewall()
+
+
+@pytest.mark.parametrize("case", GOLDEN, ids=[p.name for p in GOLDEN])
+def test_kernel_summary_matches_programmed_state(clean_lab: Lab, case: Path) -> None:
+    """Drift detection must see no drift right after programming (no false repairs)."""
+    cluster = read_cluster([str(case)], warn=lambda m: None)
+    state = nft_diff.state_of(ruleset_of(cluster))
+    with in_netns(clean_lab.node.netns):
+        nft_diff.apply_json(nft_diff.diff(None, state))
+        assert nft_diff.kernel_summary() == nft_diff.summary(state)
+        nft = __import__("nftables").Nftables()
+        assert nft.cmd("flush set bridge policyc spoof4")[0] == 0
+        assert nft_diff.kernel_summary() != nft_diff.summary(state)
+        nft_diff.apply_json(nft_diff.diff(None, state))
+        nft.set_json_output(True)
+        nft.set_handle_output(True)
+        listed = json.loads(nft.cmd("list chain inet policyc forward")[1])["nftables"]
+        handle = next(i["rule"]["handle"] for i in listed if "rule" in i)
+        nft.set_json_output(False)
+        assert nft.cmd(f"delete rule inet policyc forward handle {handle}")[0] == 0
+        assert nft_diff.kernel_summary() != nft_diff.summary(state)
