@@ -11,7 +11,9 @@ verdicts are the lowered ruleset's (docs/iptables.md):
   port with ``-m physdev`` before conntrack, routing or local delivery;
 * ``accept`` in a hooked chain becomes ``RETURN``: like an nft base chain's
   accept, it ends policyc's verdict and lets other components' rules run;
-* rules for ARP are listed as comments: iptables never sees ARP.
+* rules for ARP are listed as comments: iptables never sees ARP; the bridge
+  chain is rendered for ebtables too (``backends.ebtables``), which drops
+  spoofed ARP, other ethertypes and frames from unknown pod ports.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from backends import ebtables
 from backends.ipset import IpSet, ipsets, render_restore, set_name
 from policyc.chains import (
     ArpProbe,
@@ -57,8 +60,13 @@ ARP = "arp"
 
 # Section markers of the combined ``compile`` output.
 BEGIN, END = "### policyc-begin ", "### policyc-end "
-SECTIONS = ("ipset", "iptables", "ip6tables")
-FILES = {"ipset": "ipset.restore", "iptables": "iptables.rules", "ip6tables": "ip6tables.rules"}
+SECTIONS = ("ipset", "iptables", "ip6tables", "ebtables")
+FILES = {
+    "ipset": "ipset.restore",
+    "iptables": "iptables.rules",
+    "ip6tables": "ip6tables.rules",
+    "ebtables": "ebtables.rules",
+}
 
 
 def chain_name(chain: Chain) -> str:
@@ -306,6 +314,7 @@ def render_parts(ruleset: Ruleset) -> dict[str, str]:
         "ipset": "\n".join(render_restore(chosen)) + "\n",
         "iptables": "\n".join(render_tables(tables[Family.V4])) + "\n",
         "ip6tables": "\n".join(render_tables(tables[Family.V6])) + "\n",
+        "ebtables": "\n".join(ebtables.render(ruleset.bridge, sets)) + "\n",
     }
 
 
@@ -316,6 +325,7 @@ def render(ruleset: Ruleset) -> str:
         "#   1. ipset restore                       < the ipset part",
         "#   2. iptables-restore -w --noflush       < the iptables part",
         "#   3. ip6tables-restore -w --noflush      < the ip6tables part",
+        "#   4. ebtables-nft-restore --noflush      < the ebtables part (ARP, non-IP frames)",
         "# It changes only POLICYC-* chains and policyc-* sets, plus one jump per hook.",
     ]
     for section in SECTIONS:

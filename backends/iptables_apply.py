@@ -13,7 +13,9 @@ atomicity is built from a snapshot of the previous state:
    another type is renamed away to ``policyc-o-*`` and the copy renamed in);
 4. iptables-restore -w --noflush, then ip6tables-restore: declaring
    ``:POLICYC-X - [0:0]`` flushes only that chain; missing hook jumps
-   (checked with ``-C``) are inserted in the same COMMIT;
+   (checked with ``-C``) are inserted in the same COMMIT; then
+   ``ebtables-nft-restore --noflush`` of the ARP / non-IP anti-spoofing chain
+   (one nf_tables transaction, with its hook jump if ebtables-save lacks it);
 5. on success: staging copies, chains and sets no longer referenced are removed.
 
 A failure in 2-4 undoes 3, restores the snapshot of policyc's chains, and
@@ -30,6 +32,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from backends import ebtables
 from backends.ipset import OLD_PREFIX, PREFIX, TMP_PREFIX, IpSet, old_name, parse_restore, tmp_name
 from policyc.errors import BackendError
 
@@ -212,6 +215,22 @@ class Applier:
     def restore(self, family: str, text: str) -> None:
         self.run([self.tool(family, "-restore"), "-w", WAIT, "--noflush"], text)
 
+    # -- ebtables (always the nft variant: see backends.ebtables) -----------
+
+    def eb_save(self) -> str:
+        return self.run([ebtables.tool("-save"), "-t", ebtables.TABLE])
+
+    def eb_restore(self, text: str) -> None:
+        self.run([ebtables.tool("-restore"), "--noflush"], text)
+
+    def eb_apply(self, text: str, saved: str) -> bool:
+        """Restore the ebtables input (hook added if missing); True if added."""
+        if not text.strip():
+            return False
+        full, added = ebtables.with_hook(text, saved)
+        self.eb_restore(full)
+        return added
+
     def rollback_text(
         self,
         before: dict[str, TableState],
@@ -261,6 +280,8 @@ class Applier:
         if check:
             return  # nothing can be checked without the sets in the kernel
         before = self.snapshot()
+        eb_before = self.eb_save() if parts.get("ebtables", "").strip() else ""
+        eb_done: bool | None = None  # None: not applied; else: hook added
         live = self.live_sets()
         added: dict[str, list[tuple[str, ...]]] = {f: [] for f in FAMILIES}
         self.stage_sets(desired, live)
@@ -272,12 +293,18 @@ class Applier:
                 text, hooks = self.with_hooks(f, parts[f])
                 added[f] = list(hooks)
                 self.restore(f, text)
+            eb_done = self.eb_apply(parts.get("ebtables", ""), eb_before)
         except BackendError as exc:
             self.unswitch_sets()
             problems = []
             for f in FAMILIES:
                 try:
                     self.restore(f, self.rollback_text(before[f], new[f], added[f]))
+                except BackendError as again:
+                    problems.append(str(again))
+            if eb_done is not None:
+                try:
+                    self.eb_restore(ebtables.rollback_text(eb_before, eb_done))
                 except BackendError as again:
                     problems.append(str(again))
             self.drop_new_sets()
@@ -287,6 +314,9 @@ class Applier:
                 f"{exc}\nrolled back: the previous rules are still in effect"
             ) from exc
         self.finish(desired, live, before, new, added)
+        if eb_done:
+            _log(f"ebtables: inserted -t {ebtables.TABLE} -I {ebtables.BUILTIN} 1 "
+                 f"-j {ebtables.CHAIN}")
 
     def finish(self, desired: list[IpSet], live: dict[str, tuple[str, str]],
                before: dict[str, dict[str, TableState]], new: dict[str, dict[str, TableState]],

@@ -174,11 +174,11 @@ def test_antispoof_and_node_rules_mirror_nftables() -> None:
 def test_compile_sections_and_write_dir(tmp_path: Path) -> None:
     text = get("iptables").render(ruleset_for(0))
     parts = split(text)
-    assert list(parts) == ["ipset", "iptables", "ip6tables"]
+    assert list(parts) == ["ipset", "iptables", "ip6tables", "ebtables"]
     assert parts["iptables"].startswith("*raw\n") and "COMMIT" in parts["ip6tables"]
     paths = write_dir(text, str(tmp_path / "out"))
     assert sorted(Path(p).name for p in paths) == [
-        "ip6tables.rules", "ipset.restore", "iptables.rules"
+        "ebtables.rules", "ip6tables.rules", "ipset.restore", "iptables.rules"
     ]
     assert (tmp_path / "out" / "iptables.rules").read_text() == parts["iptables"]
 
@@ -299,5 +299,31 @@ def test_compile_output_dir_writes_three_files(tmp_path: Path) -> None:
     case = Path(__file__).resolve().parent.parent / "fixtures" / "ipblock-except"
     assert main(["compile", "--backend", "iptables", "-o", str(out), str(case)]) == 0
     names = {p.name for p in out.iterdir()}
-    assert names == {"ip6tables.rules", "iptables.rules", "ipset.restore"}
+    assert names == {"ip6tables.rules", "iptables.rules", "ipset.restore", "ebtables.rules"}
     assert "*filter" in (out / "iptables.rules").read_text()
+
+
+def test_ebtables_section_drops_arp_spoofing_and_other_frames() -> None:
+    """ARP and non-IP frames (invisible to iptables) go through ebtables: own
+    ARP and probes per known port, IP per known port, everything else dropped."""
+    from backends import ebtables
+
+    eb = render_parts(ruleset_for(0))["ebtables"]
+    lines = eb.splitlines()
+    assert lines[:2] == ["*nat", ":POLICYC-ANTISPOOF RETURN"] and lines[-1] == "COMMIT"
+    rules = ebtables.rules_of(eb)
+    assert rules[0] == "-A POLICYC-ANTISPOOF -i ! pc+ -j RETURN"
+    assert rules[-1] == "-A POLICYC-ANTISPOOF -j DROP"
+    assert "-A POLICYC-ANTISPOOF -p ARP -i pce4fccf5a38c --arp-ip-src 10.244.1.10 -j RETURN" \
+        in rules
+    assert "-A POLICYC-ANTISPOOF -p ARP -i pce4fccf5a38c --arp-ip-src 0.0.0.0 -j RETURN" in rules
+    assert "-A POLICYC-ANTISPOOF -p IPv4 -i pce4fccf5a38c -j RETURN" in rules
+    assert "-A POLICYC-ANTISPOOF -p IPv6 -i pce4fccf5a38c -j RETURN" in rules
+    assert len(rules) == len(set(rules))
+    assert not [r for r in rules if "pc+" not in r and "-i " not in r and "DROP" not in r]
+    full, added = ebtables.with_hook(eb, "*nat\n:PREROUTING ACCEPT\n")
+    assert added and "-I PREROUTING 1 -j POLICYC-ANTISPOOF" in full
+    same, added = ebtables.with_hook(eb, "*nat\n-A PREROUTING -j POLICYC-ANTISPOOF\n")
+    assert not added and same == eb
+    back = ebtables.rollback_text("*nat\n:PREROUTING ACCEPT\n", True)
+    assert "-D PREROUTING -j POLICYC-ANTISPOOF" in back and "-X POLICYC-ANTISPOOF" in back

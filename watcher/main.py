@@ -69,7 +69,7 @@ def make_dataplane(backend: str, opt: bool) -> Any:
         from watcher.dp_nftables import NftDataplane
 
         return NftDataplane(opt)
-    from watcher.dp_iptables import IptablesDataplane  # type: ignore[import-not-found]
+    from watcher.dp_iptables import IptablesDataplane
 
     return IptablesDataplane(opt)
 
