@@ -8,8 +8,6 @@ import json
 import os
 from typing import Any
 
-from pyroute2 import IPRoute
-
 from cni import failclosed, masq, netlink
 from cni.config import Env, NetConf
 from cni.plugin import Added, Outcome, host_ifname, ipam_add, ipam_del
@@ -74,11 +72,10 @@ def cmd_add(env: Env, conf: NetConf) -> Outcome:
     host_name = host_ifname(env)
     created = False
     try:
-        with IPRoute() as node:
-            links = _plumb(env, conf, node, host_name, ipam)
-            created = True
-            if conf.ip_masq:
-                masq.setup(conf.name, env.container_id, env.ifname, ipam["ips"])
+        links = _plumb(env, conf, netlink.node(), host_name, ipam)
+        created = True
+        if conf.ip_masq:
+            masq.setup(conf.name, env.container_id, env.ifname, ipam["ips"])
     except BaseException:
         _rollback(env, conf, host_name, created)
         raise
@@ -94,14 +91,13 @@ def cmd_add(env: Env, conf: NetConf) -> Outcome:
 
 
 def _plumb(
-    env: Env, conf: NetConf, node: IPRoute, host_name: str, ipam: dict[str, Any]
+    env: Env, conf: NetConf, node: netlink.Rtnl, host_name: str, ipam: dict[str, Any]
 ) -> list[netlink.Link]:
     ips: list[dict[str, Any]] = ipam["ips"]
     routes: list[dict[str, Any]] = ipam.setdefault("routes", [])
     bridge = netlink.ensure_bridge(node, conf.bridge, conf.mtu)
     if conf.is_gateway:
-        for cidr in _gateways(conf, ips):
-            netlink.add_address(node, bridge.index, cidr)
+        netlink.add_addresses(node, bridge.index, _gateways(conf, ips))
         netlink.enable_forwarding({ipaddress.ip_interface(ip["address"]).version for ip in ips})
         if conf.is_default_gateway:
             _default_routes(ips, routes)
@@ -112,7 +108,7 @@ def _plumb(
     finally:
         os.close(fd)
     try:
-        with netlink.pod_iproute(env.netns) as pod:
+        with netlink.pod_socket(env.netns) as pod:
             pod_link = netlink.configure_pod(pod, env.ifname, ips, routes)
         # Pods are born under policy: the fail-closed table must exist before
         # the port joins the bridge, so no frame crosses before it is programmed.
@@ -124,9 +120,9 @@ def _plumb(
     except BaseException:
         netlink.delete_link(node, host_name)
         raise
-    fresh_bridge = netlink.find_link(node, conf.bridge) or bridge
-    fresh_host = netlink.find_link(node, host_name) or host
-    return [fresh_bridge, fresh_host, pod_link]
+    # The bridge's MAC may change when a port joins: report the current ones.
+    fresh_bridge, fresh_host = netlink.find_links(node, [conf.bridge, host_name])
+    return [fresh_bridge or bridge, fresh_host or host, pod_link]
 
 
 def _rollback(env: Env, conf: NetConf, host_name: str, created: bool) -> None:
@@ -134,8 +130,8 @@ def _rollback(env: Env, conf: NetConf, host_name: str, created: bool) -> None:
     with contextlib.suppress(Exception):
         ipam_del(env, conf)
     if created:
-        with contextlib.suppress(Exception), IPRoute() as node:
-            netlink.delete_link(node, host_name)
+        with contextlib.suppress(Exception):
+            netlink.delete_link(netlink.node(), host_name)
     if conf.ip_masq:
         with contextlib.suppress(Exception):
             masq.teardown(conf.name, env.container_id, env.ifname)

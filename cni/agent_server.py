@@ -1,4 +1,4 @@
-"""The agent side of the CNI socket: requests run with pyroute2 preloaded.
+"""The agent side of the CNI socket: requests run with everything preloaded.
 
 The node agent (``policyc watch``) imports and starts ``CNIServer``; it must
 run in the node's network namespace.  ``on_add(pod_namespace, pod_name,
@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,11 +48,14 @@ class CNIServer:
         on_add: OnAdd | None = None,
         on_add_timeout: float = 10.0,
         workers: int = 8,
+        log_times: bool = False,
     ) -> None:
         self.socket_path = socket_path
         self.handler = handler
         self.on_add = on_add
         self.on_add_timeout = on_add_timeout
+        # one "policyc-cni-time <command> <containerID> <ms>" line per request, on stderr
+        self.log_times = log_times
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cni")
         self._hooks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cni-hook")
         self._sock: socket.socket | None = None
@@ -97,9 +101,14 @@ class CNIServer:
             self._pool.submit(self._serve, conn)
 
     def _serve(self, conn: socket.socket) -> None:
+        start = time.perf_counter()
+        command = cid = "?"
         with conn:
             try:
-                reply = self.handle(_read(conn))
+                request = _read(conn)
+                env = dict(request.get("env") or {})
+                command, cid = env.get("CNI_COMMAND", "?"), env.get("CNI_CONTAINERID", "-")
+                reply = self.handle(request)
             except Exception as exc:
                 traceback.print_exc(file=sys.stderr)
                 reply = {"code": 1, "stdout": _internal_error(str(exc))}
@@ -107,6 +116,9 @@ class CNIServer:
                 conn.sendall(json.dumps(reply).encode())
             except OSError:
                 pass  # the client went away; nothing to tell it
+        if self.log_times:
+            took = (time.perf_counter() - start) * 1e3
+            print(f"policyc-cni-time {command} {cid} {took:.3f}", file=sys.stderr, flush=True)
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("v") != PROTOCOL:
@@ -174,9 +186,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--socket", default=DEFAULT_SOCKET)
     parser.add_argument("--on-add", default="", help="module:func or file.py:func")
     parser.add_argument("--on-add-timeout", type=float, default=10.0)
+    parser.add_argument("--log-times", action="store_true",
+                        help="print the in-agent time of each request on stderr")
     args = parser.parse_args(argv)
     hook = load_hook(args.on_add) if args.on_add else None
-    server = CNIServer(args.socket, on_add=hook, on_add_timeout=args.on_add_timeout)
+    server = CNIServer(args.socket, on_add=hook, on_add_timeout=args.on_add_timeout,
+                       log_times=args.log_times)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -5,8 +5,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from pyroute2 import IPRoute
-
 from cni import ipam_delegate, ipam_hostlocal, masq, netlink
 from cni.config import Env, NetConf
 from cni.plugin import Outcome, builtin_ipam, host_ifname, ipam_del
@@ -26,18 +24,18 @@ def cmd_del(env: Env, conf: NetConf) -> Outcome:
     gone = False
     if env.netns:
         try:
-            with netlink.pod_iproute(env.netns) as pod:
+            with netlink.pod_socket(env.netns) as pod:
                 # Deleting the pod end takes the host end with it.
                 gone = netlink.delete_link(pod, env.ifname)
         except CNIError as exc:
             if exc.code != ERR_UNKNOWN_CONTAINER:
                 raise
     if not gone:
-        with IPRoute() as node:
-            host = netlink.find_link(node, host_ifname(env))
-            mine = netlink.alias(conf.name, env.container_id, env.ifname)
-            if host is not None and host.alias in (mine, None):
-                netlink.delete_link(node, host.name)
+        node = netlink.node()
+        host = netlink.find_link(node, host_ifname(env))
+        mine = netlink.alias(conf.name, env.container_id, env.ifname)
+        if host is not None and host.alias in (mine, None):
+            netlink.delete_link(node, host.name)
     if conf.ip_masq:
         masq.teardown(conf.name, env.container_id, env.ifname)
     return Outcome(0, "")
@@ -60,14 +58,12 @@ def cmd_check(env: Env, conf: NetConf) -> Outcome:
     )
     if pod_idx is None:
         raise _fail(f"prevResult has no sandbox interface {env.ifname}")
-    with IPRoute() as node:
-        bridge = netlink.find_link(node, conf.bridge)
-        if bridge is None or bridge.kind != "bridge":
-            raise _fail(f"bridge {conf.bridge} is missing")
-        host = netlink.find_link(node, host_ifname(env))
-        if host is None or host.master != bridge.index:
-            raise _fail(f"host veth {host_ifname(env)} is missing or not on {conf.bridge}")
-    with netlink.pod_iproute(env.netns) as pod:
+    bridge, host = netlink.find_links(netlink.node(), [conf.bridge, host_ifname(env)])
+    if bridge is None or bridge.kind != "bridge":
+        raise _fail(f"bridge {conf.bridge} is missing")
+    if host is None or host.master != bridge.index:
+        raise _fail(f"host veth {host_ifname(env)} is missing or not on {conf.bridge}")
+    with netlink.pod_socket(env.netns) as pod:
         link = netlink.find_link(pod, env.ifname)
         if link is None:
             raise _fail(f"{env.ifname} is missing in {env.netns}")

@@ -10,7 +10,10 @@ An existing table is never replaced or edited.
 
 from __future__ import annotations
 
-from cni import nft
+import errno
+import struct
+
+from cni import netlink, nft
 
 TABLE = "policyc"
 FAMILY = "bridge"
@@ -29,8 +32,25 @@ class FailClosedError(Exception):
     pass
 
 
+# NFT_MSG_GETTABLE of one table, straight over nfnetlink: ~10 us, where
+# `nft list table` costs ~0.15 ms and grows with the rules in the table.
+NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE, NFTA_TABLE_NAME = 10, 1, 1
+NFPROTO_BRIDGE, NFNETLINK_V0 = 7, 0
+_GETTABLE = ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, 0,
+             struct.pack("=BBH", NFPROTO_BRIDGE, NFNETLINK_V0, 0)
+             + netlink.nla_str(NFTA_TABLE_NAME, TABLE))
+
+
 def table_exists() -> bool:
     try:
+        netlink.node(netlink.NETLINK_NETFILTER).request(*_GETTABLE)
+        return True
+    except netlink.NetlinkError as exc:
+        if exc.code == errno.ENOENT:
+            return False
+    except OSError:
+        pass
+    try:  # anything unexpected: ask libnftables
         nft.run(f"list table {FAMILY} {TABLE}")
     except nft.NftError:
         return False
@@ -39,7 +59,7 @@ def table_exists() -> bool:
 
 def ensure() -> bool:
     """Make sure ``table bridge policyc`` exists; True if we created it."""
-    if table_exists():  # cheap (~0.1 ms); a failed `create` costs ~10 ms
+    if table_exists():  # cheap (~20 us); a failed `create` costs ~10 ms
         return False
     try:
         nft.run(MINIMAL)

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from pyroute2 import IPRoute
-
 from cni import ipam_delegate, ipam_hostlocal, masq, netlink
 from cni.config import Env, NetConf
 from cni.plugin import Outcome, builtin_ipam
 from policyc.names import IFACE_PREFIX
 
 
-def stale_veths(node: IPRoute, network: str, valid: set[tuple[str, str]]) -> list[str]:
+def stale_veths(node: netlink.Rtnl, network: str, valid: set[tuple[str, str]]) -> list[str]:
     """Ports tagged for this network whose attachment is gone, plus untagged,
     detached, down ``pc*`` veths (an ADD killed between create and tag)."""
     out = []
@@ -38,9 +36,9 @@ def stale_veths(node: IPRoute, network: str, valid: set[tuple[str, str]]) -> lis
 
 def cmd_gc(env: Env, conf: NetConf) -> Outcome:
     valid = set(conf.valid_attachments)
-    with IPRoute() as node:
-        for name in stale_veths(node, conf.name, valid):
-            netlink.delete_link(node, name)
+    node = netlink.node()
+    for name in stale_veths(node, conf.name, valid):
+        netlink.delete_link(node, name)
     if builtin_ipam(conf):
         ipam_hostlocal.gc(conf.ipam, conf.name, valid)
     elif ipam_delegate.speaks(env, conf.ipam["type"], "1.1.0"):

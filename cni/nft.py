@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import threading
 from typing import Any
 
@@ -37,6 +35,9 @@ def run(text: str) -> str:
         if rc != 0:
             raise NftError(err.strip() or f"nft failed rc={rc}")
         return str(out)
+    import shutil  # rare fallback: keep subprocess off the import path
+    import subprocess
+
     exe = shutil.which("nft") or "/usr/sbin/nft"
     proc = subprocess.run([exe, "-j", "-f", "-"], input=text.encode(), capture_output=True)
     if proc.returncode != 0:

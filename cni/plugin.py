@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +96,8 @@ def execute(environ: dict[str, str], stdin: bytes) -> Outcome:
     except CNIError as exc:
         return Outcome(1, exc.to_json(version or _safe_version(stdin)))
     except Exception as exc:  # every failure must become error JSON
+        import traceback  # ~10 ms to import: only when something went wrong
+
         traceback.print_exc(file=sys.stderr)
         err = CNIError(ERR_INTERNAL, f"{type(exc).__name__}: {exc}")
         return Outcome(1, err.to_json(version or _safe_version(stdin)))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +22,20 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV = os.path.join(ROOT, ".venv", "bin")
-PLUGIN = os.path.join(VENV, "policyc-cni")
 PYTHON = os.path.join(VENV, "python")
+CONSOLE_SCRIPT = os.path.join(VENV, "policyc-cni")  # what pip installs
+
+
+def _install_launcher() -> str:
+    """The tests exec what a node installs into /opt/cni/bin (cni.install_shim)."""
+    bindir = tempfile.mkdtemp(prefix="policyc-cni-bin-")
+    atexit.register(shutil.rmtree, bindir, True)
+    out = subprocess.run([PYTHON, "-m", "cni.install_shim", bindir], cwd=ROOT, check=True,
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+PLUGIN = _install_launcher()
 REF_DIR = "/usr/lib/cni"
 PREFIX = f"pcc{os.getpid() % 10000}"
 _counter = itertools.count()
