@@ -96,8 +96,9 @@ def _plumb(
     ips: list[dict[str, Any]] = ipam["ips"]
     routes: list[dict[str, Any]] = ipam.setdefault("routes", [])
     bridge = netlink.ensure_bridge(node, conf.bridge, conf.mtu)
+    gateways: list[str] = []
     if conf.is_gateway:
-        netlink.add_addresses(node, bridge.index, _gateways(conf, ips))
+        gateways = _gateways(conf, ips)  # added to the bridge by attach(), in its round trip
         netlink.enable_forwarding({ipaddress.ip_interface(ip["address"]).version for ip in ips})
         if conf.is_default_gateway:
             _default_routes(ips, routes)
@@ -109,20 +110,19 @@ def _plumb(
         os.close(fd)
     try:
         with netlink.pod_socket(env.netns) as pod:
-            pod_link = netlink.configure_pod(pod, env.ifname, ips, routes)
+            pod_link = netlink.configure_pod(pod, env.ifname, ips, routes, host.peer)
         # Pods are born under policy: the fail-closed table must exist before
         # the port joins the bridge, so no frame crosses before it is programmed.
         try:
             failclosed.ensure()
         except failclosed.FailClosedError as exc:
             raise CNIError(ERR_INTERNAL, "refusing to attach a pod port", str(exc)) from exc
-        netlink.attach(node, host, bridge, conf.hairpin)
+        # The bridge's MAC may change when a port joins: attach reports the current one.
+        bridge = netlink.attach(node, host, bridge, conf.hairpin, gateways)
     except BaseException:
         netlink.delete_link(node, host_name)
         raise
-    # The bridge's MAC may change when a port joins: report the current ones.
-    fresh_bridge, fresh_host = netlink.find_links(node, [conf.bridge, host_name])
-    return [fresh_bridge or bridge, fresh_host or host, pod_link]
+    return [bridge, host, pod_link]
 
 
 def _rollback(env: Env, conf: NetConf, host_name: str, created: bool) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 import cni.add  # noqa: F401 - preload: the point of thick mode
 import cni.delcheck  # noqa: F401
 import cni.gc  # noqa: F401
-from cni import nft
+from cni import netlink, nft
 from cni.agent_client import DEFAULT_SOCKET, PROTOCOL
 from cni.plugin import Outcome, execute
 
@@ -71,8 +71,9 @@ class CNIServer:
         os.chmod(self.socket_path, 0o600)
         sock.listen(128)
         self._sock = sock
-        for _ in range(self._pool._max_workers):  # warm each worker's nft context
-            self._pool.submit(nft.available)
+        netlink.preload()  # import pyroute2 now, not in the first request
+        for _ in range(self._pool._max_workers):  # warm the workers' nft and IPRoute
+            self._pool.submit(_warm)
         self._thread = threading.Thread(target=self._accept_loop, name="cni-accept", daemon=True)
         self._thread.start()
 
@@ -141,6 +142,11 @@ class CNIServer:
         except FutureTimeout:
             print(f"policyc-cni: on_add for {added.iface} overran; port stays fail-closed",
                   file=sys.stderr)
+
+
+def _warm() -> None:
+    nft.available()
+    netlink.node()
 
 
 def _guarded(hook: OnAdd, *args: Any) -> None:

@@ -1,17 +1,35 @@
-"""All rtnetlink work, on plain synchronous netlink sockets (no ``ip`` subprocesses).
+"""All rtnetlink work, on pyroute2 (no ``ip`` subprocesses).
 
-Why not pyroute2 here: its synchronous ``IPRoute`` runs an asyncio event loop
-per call, about 0.3 ms of Python per request against ~0.01 ms in the kernel,
-and ``import pyroute2`` costs 150-250 ms in standalone mode.  A CNI ADD needs
-about ten small, fixed requests, which are encoded here with ``struct`` and
-answered by the kernel on the same socket (``Rtnl``).  A request that fails
-raises ``NetlinkError`` with the kernel's errno.
+pyroute2 0.9's ``IPRoute`` is a synchronous face on an asyncio core: every call
+runs the object's event loop until the kernel has answered, and every answer is
+decoded into pyroute2 message objects.  That costs ~0.2 ms of Python per request
+(~0.3 ms when the answer is a link, whose ~50 attributes are all instantiated),
+~0.3 ms to create an ``IPRoute``, and 100-250 ms to ``import pyroute2``.  So:
 
-Netlink sockets belong to the network namespace they were created in, so a
-pod-side socket is made by switching *this thread* into the pod's netns with
-setns(2), creating the socket, and switching straight back.  That keeps the
-node agent's other threads, and this thread's later work, in the node netns.
-Each thread keeps one node-side socket (``node()``) for its lifetime.
+* pyroute2 is imported lazily, by the first function that talks to the kernel:
+  the thick client and STATUS/VERSION never pay for it; standalone ADD/DEL/
+  CHECK/GC do ("slower but correct"); the node agent pays once, at start.
+* each thread keeps one long-lived node-side ``IPRoute`` (``node()``), with no
+  multicast groups (nothing unsolicited arrives on it);
+* a pod-side ``IPRoute`` is made per request by switching *this thread* into the
+  pod netns with setns(2), creating it (its netlink socket is made in
+  ``__init__`` and keeps that netns for life), and switching straight back; it
+  runs on the node ``IPRoute``'s event loop.  (``IPRoute(netns=...)`` forks a
+  child to make the socket: ~5.5 ms.)  The node agent's other threads, and this
+  thread's later work, stay in the node netns.
+* requests that belong together go to the kernel in one write (``batch``): the
+  messages are pyroute2 message objects (``ifinfmsg``, ``ifaddrmsg``, ``rtmsg``),
+  encoded, sequenced, sent and answered by pyroute2 (``NetlinkRequest``); the
+  kernel handles them in order, and each gets its own errno.
+* lookups are ``RTM_GETLINK`` by name without ``NLM_F_ACK``: pyroute2's
+  ``link("get")`` asks for an ACK after the answer, which arrives once the request
+  is finished and piles up in the socket's queue 0 (a leak on a long-lived
+  ``IPRoute``); ``node()`` drops any such strays anyway.
+
+The one non-rtnetlink request, the fail-closed check's ``NFT_MSG_GETTABLE``
+(``cni.failclosed``), stays on a plain nfnetlink socket (``node(NETLINK_NETFILTER)``,
+``Nfnl``): pyroute2 has no cheap single-table lookup, and importing its nftables
+support costs more than the whole check.
 """
 
 from __future__ import annotations
@@ -26,47 +44,34 @@ import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from cni.spec import ERR_INTERNAL, ERR_INVALID_CONFIG, ERR_UNKNOWN_CONTAINER, CNIError
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute as Rtnl  # the handle every function here takes
 
 CLONE_NEWNET = 0x40000000
 ALIAS_PREFIX = "policyc-cni"
 _libc = ctypes.CDLL(None, use_errno=True)
 
-# <linux/netlink.h>
-NETLINK_ROUTE = 0
-NETLINK_NETFILTER = 12
+NETLINK_ROUTE: Final = 0
+NETLINK_NETFILTER: Final = 12
+# <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
-NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x200, 0x400, 0x300
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x100, 0x200, 0x400, 0x300
 NLA_F_NESTED = 0x8000
-# <linux/rtnetlink.h>
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
-RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 20, 22, 24, 26
+RTM_NEWADDR, RTM_NEWROUTE = 20, 24
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 RTEXT_FILTER_SKIP_STATS = 1 << 3
-# <linux/if_link.h>, <linux/if_addr.h>, <linux/veth.h>
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
-IFLA_PROTINFO, IFLA_LINKINFO, IFLA_IFALIAS = 12, 18, 20
-IFLA_NET_NS_FD, IFLA_EXT_MASK = 28, 29
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
-VETH_INFO_PEER = 1
-IFLA_BRPORT_MODE = 4  # hairpin
-IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
 IFA_F_NODAD = 0x02
 IFF_UP = 0x1
 AF_BRIDGE = 7
-
-_HDR = struct.Struct("=IHHII")  # nlmsghdr
-_IFINFO = struct.Struct("=BxHiII")  # ifinfomsg
-_IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg
-_RTMSG = struct.Struct("=BBBBBBBBI")  # rtmsg
-_NLA = struct.Struct("=HH")
-_U32 = struct.Struct("=I")
-_ERR = struct.Struct("=i")
+_CREATE = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+_SET = NLM_F_REQUEST | NLM_F_ACK
 
 
 class NetlinkError(OSError):
@@ -77,41 +82,121 @@ class NetlinkError(OSError):
         self.code = code
 
 
-def nla(kind: int, payload: bytes) -> bytes:
+# 8<--- pyroute2, imported on first use ------------------------------------------
+
+_pr: dict[str, Any] = {}
+
+
+def _pyroute2() -> dict[str, Any]:
+    """The pyroute2 names this module uses (imported on first call)."""
+    if not _pr:
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError as PyrouteError
+        from pyroute2.netlink.nlsocket import NetlinkRequest
+        from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+        from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+        _pr.update(IPRoute=IPRoute, PyrouteError=PyrouteError, NetlinkRequest=NetlinkRequest,
+                   ifinfmsg=ifinfmsg, ifaddrmsg=ifaddrmsg, rtmsg=rtmsg)
+    return _pr
+
+
+def preload() -> None:
+    """Import pyroute2 now (the node agent, at start)."""
+    _pyroute2()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Rtnl":  # ``netlink.Rtnl`` at run time, without importing pyroute2 eagerly
+        return _pyroute2()["IPRoute"]
+    raise AttributeError(name)
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """pyroute2's NetlinkError (a plain Exception) as ours (an OSError with ``code``)."""
+    try:
+        yield
+    except _pyroute2()["PyrouteError"] as exc:
+        raise NetlinkError(exc.code) from exc
+
+
+def _msg(kind: str, msg_type: int, nlm_flags: int, attrs: list[Any], **fields: int) -> Any:
+    msg = _pyroute2()[kind]()
+    for key, value in fields.items():
+        msg[key] = value
+    msg["attrs"] = attrs
+    msg["header"]["type"] = msg_type
+    msg["header"]["flags"] = nlm_flags
+    return msg
+
+
+def link_msg(msg_type: int, nlm_flags: int, attrs: list[Any], **fields: int) -> Any:
+    """A pyroute2 ``ifinfmsg`` (fields: family, index, flags, change)."""
+    fields.setdefault("index", 0)
+    fields.setdefault("flags", 0)
+    fields.setdefault("change", 0)
+    return _msg("ifinfmsg", msg_type, nlm_flags, attrs, **fields)
+
+
+def get_link_msg(name: str) -> Any:
+    """RTM_GETLINK by name, no ACK (the answer is the reply), no statistics."""
+    return link_msg(RTM_GETLINK, NLM_F_REQUEST,
+                    [("IFLA_IFNAME", name), ("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)])
+
+
+def batch(ipr: Rtnl, msgs: list[Any]) -> list[tuple[int, list[Any]]]:
+    """Send pyroute2 messages in one write; the kernel handles them in order.
+    Returns (errno or 0, decoded answers) per message, in order."""
+    pr = _pyroute2()
+    core = ipr.asyncore
+
+    async def run() -> list[tuple[int, list[Any]]]:
+        reqs = [pr["NetlinkRequest"](core, msg) for msg in msgs]
+        data = b""
+        for req in reqs:
+            await req.prepare()
+            data += req.msg.data
+        core.send(data)
+        out: list[tuple[int, list[Any]]] = []
+        for req in reqs:  # each response() frees its sequence number when done
+            try:
+                out.append((0, [answer async for answer in req.response()]))
+            except pr["PyrouteError"] as exc:
+                out.append((exc.code, []))
+        return out
+
+    result: list[tuple[int, list[Any]]] = core.event_loop.run_until_complete(run())
+    return result
+
+
+def request(ipr: Rtnl, msg: Any) -> list[Any]:
+    """One request; raises ``NetlinkError`` if the kernel refuses it."""
+    code, answers = batch(ipr, [msg])[0]
+    if code:
+        raise NetlinkError(code)
+    return answers
+
+
+# 8<--- nfnetlink, for the fail-closed check only ----------------------------------
+
+_NLHDR = struct.Struct("=IHHII")
+_ERR = struct.Struct("=i")
+_NLA = struct.Struct("=HH")
+
+
+def nla_str(kind: int, text: str) -> bytes:
+    """One string attribute (used by ``cni.failclosed``'s nfnetlink request)."""
+    payload = text.encode() + b"\0"
     size = 4 + len(payload)
     return _NLA.pack(size, kind) + payload + b"\0" * (-size & 3)
 
 
-def nla_str(kind: int, text: str) -> bytes:
-    return nla(kind, text.encode() + b"\0")
+class Nfnl:
+    """A plain synchronous nfnetlink socket: one request, its answers or errno."""
 
-
-def nla_u32(kind: int, value: int) -> bytes:
-    return nla(kind, _U32.pack(value))
-
-
-def attrs(data: bytes, offset: int) -> Iterator[tuple[int, bytes]]:
-    """(type, payload) of each attribute from ``offset`` on."""
-    end = len(data)
-    while offset + 4 <= end:
-        size, kind = _NLA.unpack_from(data, offset)
-        if size < 4:
-            return
-        yield kind & 0x3FFF, data[offset + 4:offset + size]
-        offset += (size + 3) & ~3
-
-
-def _cstr(payload: bytes) -> str:
-    return payload.split(b"\0", 1)[0].decode(errors="replace")
-
-
-_SKIP_STATS = nla_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
-
-
-class Rtnl:
-    """A synchronous netlink socket: one request (or a batch) and its answers."""
-
-    def __init__(self, protocol: int = NETLINK_ROUTE) -> None:
+    def __init__(self, protocol: int = NETLINK_NETFILTER) -> None:
         self.sock = _socket.socket(
             _socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, protocol)
         try:
@@ -124,66 +209,55 @@ class Rtnl:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> Rtnl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def batch(self, msgs: list[tuple[int, int, bytes]]) -> list[tuple[int, list[bytes]]]:
-        """Send every (type, flags, body) in one write; the kernel handles them in
-        order.  Returns (errno or 0, reply payloads) per message, in order."""
-        out: list[bytes] = []
-        if self.seq > 1 << 30:
-            self.seq = 0  # sequence numbers are 32 bits; stale answers are < first anyway
-        first = self.seq + 1
-        for msg_type, flags, body in msgs:
-            self.seq += 1
-            flags |= NLM_F_REQUEST | (0 if flags & NLM_F_DUMP == NLM_F_DUMP else NLM_F_ACK)
-            out.append(_HDR.pack(16 + len(body), msg_type, flags, self.seq, 0) + body)
-        self.sock.send(b"".join(out))
-        results: list[tuple[int, list[bytes]]] = [(0, []) for _ in msgs]
-        done = [False] * len(msgs)
-        pending = len(msgs)
-        while pending:
+    def request(self, msg_type: int, flags: int, body: bytes) -> list[bytes]:
+        self.seq = self.seq + 1 if self.seq < 1 << 30 else 1
+        seq = self.seq
+        flags |= NLM_F_REQUEST | NLM_F_ACK
+        self.sock.send(_NLHDR.pack(16 + len(body), msg_type, flags, seq, 0) + body)
+        replies: list[bytes] = []
+        while True:
             data = self.sock.recv(65536)
             offset = 0
             while offset + 16 <= len(data):
-                size, msg_type, _, seq, _ = _HDR.unpack_from(data, offset)
+                size, kind, _, got, _ = _NLHDR.unpack_from(data, offset)
                 if size < 16:
                     break
-                i = seq - first
-                if 0 <= i < len(msgs) and not done[i]:  # else a stale answer: skip it
-                    if msg_type in (NLMSG_ERROR, NLMSG_DONE):
-                        code = _ERR.unpack_from(data, offset + 16)[0] if size >= 20 else 0
-                        results[i] = (-code, results[i][1])
-                        done[i] = True
-                        pending -= 1
-                    else:
-                        results[i][1].append(data[offset + 16:offset + size])
+                if got == seq:  # else a stale answer: skip it
+                    if kind in (NLMSG_ERROR, NLMSG_DONE):
+                        code = -_ERR.unpack_from(data, offset + 16)[0] if size >= 20 else 0
+                        if code:
+                            raise NetlinkError(code)
+                        return replies
+                    replies.append(data[offset + 16:offset + size])
                 offset += (size + 3) & ~3
-        return results
 
-    def request(self, msg_type: int, flags: int, body: bytes) -> list[bytes]:
-        """One request; raises ``NetlinkError`` if the kernel refuses it."""
-        code, replies = self.batch([(msg_type, flags, body)])[0]
-        if code:
-            raise NetlinkError(code)
-        return replies
 
+# 8<--- sockets: one per thread in the node netns, one per request in a pod --------
 
 _local = threading.local()
 
 
-def node(protocol: int = NETLINK_ROUTE) -> Rtnl:
-    """This thread's persistent netlink socket in its own (the node) netns."""
-    socks: dict[int, Rtnl] | None = getattr(_local, "socks", None)
-    if socks is None:
-        socks = _local.socks = {}
-    sock = socks.get(protocol)
-    if sock is None:
-        sock = socks[protocol] = Rtnl(protocol)
-    return sock
+@overload
+def node(protocol: Literal[0] = ...) -> Rtnl: ...
+@overload
+def node(protocol: Literal[12]) -> Nfnl: ...
+def node(protocol: int = NETLINK_ROUTE) -> Any:
+    """This thread's persistent socket in its own (the node) netns: a pyroute2
+    ``IPRoute`` for rtnetlink, an ``Nfnl`` for ``NETLINK_NETFILTER``."""
+    if protocol == NETLINK_NETFILTER:
+        nfnl: Nfnl | None = getattr(_local, "nfnl", None)
+        if nfnl is None:
+            nfnl = _local.nfnl = Nfnl()
+        return nfnl
+    ipr = getattr(_local, "ipr", None)
+    if ipr is None:
+        ipr = _local.ipr = _pyroute2()["IPRoute"](groups=0)
+    else:
+        root = ipr.asyncore.msg_queue.root  # answers nobody waits for: drop them
+        while not root.empty():
+            root.get_nowait()
+            root.task_done()
+    return ipr
 
 
 def _setns(fd: int) -> None:
@@ -210,7 +284,11 @@ def _own_netns() -> int:
 
 @contextlib.contextmanager
 def pod_socket(path: str) -> Iterator[Rtnl]:
-    """An rtnetlink socket that lives in the pod netns at ``path``."""
+    """A pyroute2 ``IPRoute`` whose socket lives in the pod netns at ``path``.
+
+    Use it from this thread only: pyroute2 makes a new socket (in the thread's
+    own netns) for an ``IPRoute`` used from another thread."""
+    loop = node().asyncore.event_loop  # share this thread's loop: ~0.1 ms less
     target = open_netns(path)
     try:
         own = _own_netns()
@@ -219,16 +297,18 @@ def pod_socket(path: str) -> Iterator[Rtnl]:
         except OSError as exc:
             raise CNIError(ERR_UNKNOWN_CONTAINER, f"{path!r} is not a netns", str(exc)) from exc
         try:
-            sock = Rtnl()
+            ipr = _pyroute2()["IPRoute"](groups=0, use_event_loop=loop)
         finally:
             _setns(own)  # if this failed the thread would be lost: let it raise
     finally:
         os.close(target)
     try:
-        yield sock
+        yield ipr
     finally:
-        sock.close()
+        ipr.close()
 
+
+# 8<--- links, addresses, routes ----------------------------------------------------
 
 def alias(network: str, cid: str, ifname: str) -> str:
     return f"{ALIAS_PREFIX}:{network}:{cid}:{ifname}"
@@ -251,78 +331,71 @@ class Link:
     up: bool
     alias: str | None
     mtu: int
+    peer: int = 0  # a veth's other end (IFLA_LINK): its index in the other end's netns
 
 
-def parse_link(payload: bytes) -> Link:
-    """An RTM_NEWLINK payload (ifinfomsg + attributes)."""
-    _, _, index, flags, _ = _IFINFO.unpack_from(payload)
-    name, mac, kind = "", "", ""
-    master = mtu = 0
-    link_alias: str | None = None
-    for kind_, data in attrs(payload, _IFINFO.size):
-        if kind_ == IFLA_IFNAME:
-            name = _cstr(data)
-        elif kind_ == IFLA_ADDRESS:
-            mac = data.hex(":")
-        elif kind_ == IFLA_MTU:
-            mtu = _U32.unpack_from(data)[0]
-        elif kind_ == IFLA_MASTER:
-            master = _U32.unpack_from(data)[0]
-        elif kind_ == IFLA_IFALIAS:
-            link_alias = _cstr(data) or None
-        elif kind_ == IFLA_LINKINFO:
-            for sub, value in attrs(data, 0):
-                if sub == IFLA_INFO_KIND:
-                    kind = _cstr(value)
-    return Link(index, name, mac, kind, master, bool(flags & IFF_UP), link_alias, mtu)
+_LINK_ATTRS = frozenset(("IFLA_IFNAME", "IFLA_ADDRESS", "IFLA_LINKINFO", "IFLA_MASTER",
+                         "IFLA_IFALIAS", "IFLA_MTU", "IFLA_LINK"))
 
 
-def _ifinfo(index: int = 0, flags: int = 0, change: int = 0, family: int = 0) -> bytes:
-    return _IFINFO.pack(family, 0, index, flags, change)
+def _link_attrs(msg: Any) -> dict[str, Any]:
+    """The attributes we read, in one pass (``msg.get`` scans the list each time,
+    and pyroute2 decodes an attribute only when it is read)."""
+    return {slot.name: slot.value for slot in msg["attrs"] if slot.name in _LINK_ATTRS}
+
+
+def parse_link(msg: Any) -> Link:
+    """A pyroute2 ``ifinfmsg`` (an RTM_NEWLINK answer)."""
+    got = _link_attrs(msg)
+    info = got.get("IFLA_LINKINFO")
+    return Link(
+        index=msg["index"],
+        name=got.get("IFLA_IFNAME") or "",
+        mac=got.get("IFLA_ADDRESS") or "",
+        kind=(info.get("IFLA_INFO_KIND") if info is not None else None) or "",
+        master=got.get("IFLA_MASTER") or 0,
+        up=bool(msg["flags"] & IFF_UP),
+        alias=got.get("IFLA_IFALIAS") or None,
+        mtu=got.get("IFLA_MTU") or 0,
+        peer=got.get("IFLA_LINK") or 0,
+    )
+
+
+def _missing(code: int) -> bool:
+    return code in (errno.ENODEV, errno.ENOENT)
 
 
 def find_link(ipr: Rtnl, name: str) -> Link | None:
     """RTM_GETLINK by name: a kernel lookup, not a dump filtered in Python."""
-    try:
-        replies = ipr.request(RTM_GETLINK, 0, _ifinfo() + nla_str(IFLA_IFNAME, name) + _SKIP_STATS)
-    except NetlinkError as exc:
-        if exc.code in (errno.ENODEV, errno.ENOENT):
-            return None
-        raise
-    return parse_link(replies[0]) if replies else None
+    return find_links(ipr, [name])[0]
 
 
 def find_links(ipr: Rtnl, names: list[str]) -> list[Link | None]:
     """Several lookups by name in one round trip."""
-    msgs = [(RTM_GETLINK, 0, _ifinfo() + nla_str(IFLA_IFNAME, n) + _SKIP_STATS) for n in names]
     out: list[Link | None] = []
-    for code, replies in ipr.batch(msgs):
-        if code and code not in (errno.ENODEV, errno.ENOENT):
+    for code, answers in batch(ipr, [get_link_msg(n) for n in names]):
+        if code and not _missing(code):
             raise NetlinkError(code)
-        out.append(parse_link(replies[0]) if replies and not code else None)
+        out.append(parse_link(answers[0]) if answers and not code else None)
     return out
 
 
 def links(ipr: Rtnl) -> list[Link]:
-    return [parse_link(m) for m in ipr.request(RTM_GETLINK, NLM_F_DUMP, _ifinfo() + _SKIP_STATS)]
-
-
-def _linkinfo(kind: str, data: bytes = b"") -> bytes:
-    info = nla_str(IFLA_INFO_KIND, kind)
-    if data:
-        info += nla(IFLA_INFO_DATA, data)
-    return nla(IFLA_LINKINFO, info)
+    """Every link (a dump: GC only)."""
+    with _errors():
+        return [parse_link(m) for m in ipr.link("dump")]
 
 
 def ensure_bridge(ipr: Rtnl, name: str, mtu: int) -> Link:
     """Reference bridge: create the bridge if missing, and bring it up."""
     link = find_link(ipr, name)
     if link is None:
-        body = _ifinfo(flags=IFF_UP, change=IFF_UP) + nla_str(IFLA_IFNAME, name)
+        spec: dict[str, Any] = {"ifname": name, "kind": "bridge", "state": "up"}
         if mtu:
-            body += nla_u32(IFLA_MTU, mtu)
+            spec["mtu"] = mtu
         try:
-            ipr.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body + _linkinfo("bridge"))
+            with _errors():
+                ipr.link("add", **spec)
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:  # a concurrent ADD created it first
                 raise
@@ -330,36 +403,37 @@ def ensure_bridge(ipr: Rtnl, name: str, mtu: int) -> Link:
     if link is None or link.kind != "bridge":
         raise CNIError(ERR_INVALID_CONFIG, f"{name!r} already exists but is not a bridge")
     if not link.up:
-        ipr.request(RTM_SETLINK, 0, _ifinfo(link.index, IFF_UP, IFF_UP))
+        with _errors():
+            ipr.link("set", index=link.index, state="up")
     return link
 
 
-def _addr_msg(index: int, cidr: str) -> tuple[int, int, bytes]:
+def _addr_msg(index: int, cidr: str) -> Any:
     iface = ipaddress.ip_interface(cidr)
     family = _socket.AF_INET if iface.version == 4 else _socket.AF_INET6
     # IPv6 DAD would leave the address unusable for ~1 s after ADD returns.
     flags = IFA_F_NODAD if iface.version == 6 else 0
-    packed = iface.ip.packed
-    body = (_IFADDR.pack(family, iface.network.prefixlen, flags, 0, index)
-            + nla(IFA_LOCAL, packed) + nla(IFA_ADDRESS, packed) + nla_u32(IFA_FLAGS, flags))
-    return RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body
+    ip = str(iface.ip)
+    return _msg("ifaddrmsg", RTM_NEWADDR, _CREATE,
+                [("IFA_LOCAL", ip), ("IFA_ADDRESS", ip), ("IFA_FLAGS", flags)],
+                family=family, prefixlen=iface.network.prefixlen, flags=flags, index=index)
 
 
-def _route_msg(index: int, dst: str, gateway: str | None) -> tuple[int, int, bytes]:
+def _route_msg(index: int, dst: str, gateway: str | None) -> Any:
     net = ipaddress.ip_network(dst, strict=False)
-    family = _socket.AF_INET if net.version == 4 else _socket.AF_INET6
-    scope = RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK
-    body = _RTMSG.pack(family, net.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, scope,
-                       RTN_UNICAST, 0)
+    attrs: list[Any] = []
     if net.prefixlen:
-        body += nla(RTA_DST, net.network_address.packed)
+        attrs.append(("RTA_DST", str(net.network_address)))
     if gateway:
-        body += nla(RTA_GATEWAY, ipaddress.ip_address(gateway).packed)
-    body += nla_u32(RTA_OIF, index)
-    return RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body
+        attrs.append(("RTA_GATEWAY", gateway))
+    attrs.append(("RTA_OIF", index))
+    return _msg("rtmsg", RTM_NEWROUTE, _CREATE, attrs,
+                family=_socket.AF_INET if net.version == 4 else _socket.AF_INET6,
+                dst_len=net.prefixlen, table=RT_TABLE_MAIN, proto=RTPROT_STATIC,
+                scope=RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK, type=RTN_UNICAST)
 
 
-def _check(results: list[tuple[int, list[bytes]]], tolerate: int = errno.EEXIST) -> None:
+def _check(results: list[tuple[int, list[Any]]], tolerate: int = errno.EEXIST) -> None:
     for code, _ in results:
         if code and code != tolerate:
             raise NetlinkError(code)
@@ -368,7 +442,7 @@ def _check(results: list[tuple[int, list[bytes]]], tolerate: int = errno.EEXIST)
 def add_addresses(ipr: Rtnl, index: int, cidrs: list[str]) -> None:
     """Add addresses (an existing one is fine), in one round trip."""
     if cidrs:
-        _check(ipr.batch([_addr_msg(index, c) for c in cidrs]))
+        _check(batch(ipr, [_addr_msg(index, c) for c in cidrs]))
 
 
 def add_address(ipr: Rtnl, index: int, cidr: str) -> None:
@@ -388,105 +462,107 @@ def enable_forwarding(versions: set[int]) -> None:
 def create_veth(ipr: Rtnl, host: str, peer: str, netns_fd: int, mtu: int, tag: str) -> Link:
     """A veth pair whose peer is born inside the pod netns as ``peer``.
 
-    (The peer cannot be created up: veth_open() wants its other end registered.)"""
-    mtu_attr = nla_u32(IFLA_MTU, mtu) if mtu else b""
-    peer_msg = (_ifinfo() + nla_str(IFLA_IFNAME, peer) + mtu_attr
-                + nla_u32(IFLA_NET_NS_FD, netns_fd))
-    body = (_ifinfo() + nla_str(IFLA_IFNAME, host) + mtu_attr
-            + _linkinfo("veth", nla(VETH_INFO_PEER, peer_msg)))
-    try:
-        ipr.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
-    except NetlinkError as exc:
-        if exc.code == errno.EEXIST:
-            raise CNIError(
-                ERR_INTERNAL, f"interface {host} or {peer} (in the pod netns) already exists"
-            ) from exc
-        raise
-    link = find_link(ipr, host)
-    if link is None:
+    One round trip: create (the peer cannot be created up: veth_open() wants its
+    other end registered), set the alias (the kernel ignores one on create; it ties
+    the port to its attachment, for GC), get the host end."""
+    mtu_attr = [("IFLA_MTU", mtu)] if mtu else []
+    peer_attrs = [("IFLA_IFNAME", peer), *mtu_attr, ("IFLA_NET_NS_FD", netns_fd)]
+    info = {"attrs": [("IFLA_INFO_KIND", "veth"),
+                      ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer_attrs})]})]}
+    create = link_msg(RTM_NEWLINK, _CREATE,
+                      [("IFLA_IFNAME", host), *mtu_attr, ("IFLA_LINKINFO", info)])
+    tag_it = link_msg(RTM_NEWLINK, _SET, [("IFLA_IFNAME", host), ("IFLA_IFALIAS", tag)])
+    (made, _), (tagged, _), (_, answers) = batch(ipr, [create, tag_it, get_link_msg(host)])
+    if made == errno.EEXIST:
+        raise CNIError(ERR_INTERNAL,
+                       f"interface {host} or {peer} (in the pod netns) already exists")
+    if made or tagged:
+        raise NetlinkError(made or tagged)
+    if not answers:
         raise CNIError(ERR_INTERNAL, f"veth {host} vanished after creation")
-    # The alias ties the port to its attachment, for GC; the kernel ignores it on create.
-    ipr.request(RTM_SETLINK, 0, _ifinfo(link.index) + nla_str(IFLA_IFALIAS, tag))
-    return link
+    return parse_link(answers[0])
 
 
-def attach(ipr: Rtnl, port: Link, bridge: Link, hairpin: bool) -> None:
-    """Join the bridge (hairpin set before the port comes up), then up: one round trip."""
-    msgs = [(RTM_SETLINK, 0, _ifinfo(port.index) + nla_u32(IFLA_MASTER, bridge.index))]
-    if hairpin:
-        protinfo = nla(IFLA_PROTINFO | NLA_F_NESTED, nla(IFLA_BRPORT_MODE, b"\1"))
-        msgs.append((RTM_SETLINK, 0, _ifinfo(port.index, family=AF_BRIDGE) + protinfo))
-    msgs.append((RTM_SETLINK, 0, _ifinfo(port.index, IFF_UP, IFF_UP)))
-    _check(ipr.batch(msgs), tolerate=0)
+def attach(ipr: Rtnl, port: Link, bridge: Link, hairpin: bool,
+           bridge_addrs: list[str] | None = None) -> Link:
+    """Join the bridge (hairpin set before the port comes up), then up, then read the
+    bridge again (its MAC may change when a port joins): one round trip, which also
+    adds ``bridge_addrs`` (isGateway; an existing one is fine) to the bridge first.
+    Returns the bridge as it is now."""
+    msgs = [_addr_msg(bridge.index, cidr) for cidr in bridge_addrs or []]
+    first = len(msgs)
+    msgs.append(link_msg(RTM_NEWLINK, _SET, [("IFLA_MASTER", bridge.index)], index=port.index))
+    if hairpin:  # IFLA_PROTINFO must be flagged nested, else it is a legacy port state
+        mode = ("IFLA_PROTINFO", {"attrs": [("IFLA_BRPORT_MODE", 1)]}, NLA_F_NESTED)
+        msgs.append(link_msg(RTM_SETLINK, _SET, [mode], index=port.index, family=AF_BRIDGE))
+    msgs.append(link_msg(RTM_NEWLINK, _SET, [], index=port.index, flags=IFF_UP, change=IFF_UP))
+    msgs.append(get_link_msg(bridge.name))
+    results = batch(ipr, msgs)
+    _check(results[:first])
+    _check(results[first:-1], tolerate=0)
+    code, answers = results[-1]
+    return parse_link(answers[0]) if answers and not code else bridge
 
 
 def configure_pod(pod: Rtnl, ifname: str, ips: list[dict[str, Any]],
-                  routes: list[dict[str, Any]]) -> Link:
+                  routes: list[dict[str, Any]], index: int = 0) -> Link:
     """Bring up the pod interface, add its IPs and routes (ipam.ConfigureIface).
 
-    One round trip for all of it: the kernel handles a batch in order, so a
-    gateway route comes after the address whose prefix route makes it reachable."""
-    link = find_link(pod, ifname)
-    if link is None:
-        raise CNIError(ERR_INTERNAL, f"{ifname} missing in the pod netns")
-    msgs = [(RTM_SETLINK, 0, _ifinfo(link.index, IFF_UP, IFF_UP))]
+    ``index`` is the interface's index if known (``create_veth``'s ``peer``): then
+    all of it is one round trip, ending with a read of the interface; else a
+    lookup comes first.  The kernel handles a batch in order, so a gateway route
+    comes after the address whose prefix route makes it reachable."""
+    if not index:
+        found = find_link(pod, ifname)
+        if found is None:
+            raise CNIError(ERR_INTERNAL, f"{ifname} missing in the pod netns")
+        index = found.index
+    msgs = [link_msg(RTM_NEWLINK, _SET, [], index=index, flags=IFF_UP, change=IFF_UP)]
     gateways: dict[int, str] = {}
     for ip in ips:
-        msgs.append(_addr_msg(link.index, ip["address"]))
+        msgs.append(_addr_msg(index, ip["address"]))
         if ip.get("gateway"):
             gateways.setdefault(ipaddress.ip_address(ip["gateway"]).version, ip["gateway"])
     for route in routes:
         dst = ipaddress.ip_network(route["dst"], strict=False)
-        msgs.append(_route_msg(link.index, str(dst), route.get("gw") or gateways.get(dst.version)))
-    results = pod.batch(msgs)
+        msgs.append(_route_msg(index, str(dst), route.get("gw") or gateways.get(dst.version)))
+    msgs.append(get_link_msg(ifname))
+    results = batch(pod, msgs)
+    code, answers = results[-1]
+    link = parse_link(answers[0]) if answers and not code else None
+    if link is None or link.index != index:
+        raise CNIError(ERR_INTERNAL, f"{ifname} missing in the pod netns")
     if results[0][0]:
         raise NetlinkError(results[0][0])
-    _check(results[1:])
+    _check(results[1:-1])
     return link
 
 
 def delete_link(ipr: Rtnl, name: str) -> bool:
     """RTM_DELLINK by name; False if there was no such interface."""
     try:
-        ipr.request(RTM_DELLINK, 0, _ifinfo() + nla_str(IFLA_IFNAME, name))
+        with _errors():
+            ipr.link("del", ifname=name)
     except NetlinkError as exc:
-        if exc.code in (errno.ENODEV, errno.ENOENT):
+        if _missing(exc.code):
             return False
         raise
     return True
 
 
-def _ntop(data: bytes) -> str:
-    return _socket.inet_ntop(_socket.AF_INET if len(data) == 4 else _socket.AF_INET6, data)
-
-
 def addresses(ipr: Rtnl, index: int) -> set[str]:
-    out = set()
-    for msg in ipr.request(RTM_GETADDR, NLM_F_DUMP, _IFADDR.pack(0, 0, 0, 0, 0)):
-        _, prefixlen, _, _, ifindex = _IFADDR.unpack_from(msg)
-        if ifindex != index:
-            continue
-        for kind, data in attrs(msg, _IFADDR.size):
-            if kind == IFA_ADDRESS:
-                out.add(f"{_ntop(data)}/{prefixlen}")
-    return out
+    """"addr/prefixlen" of every address on ``index`` (CHECK)."""
+    with _errors():
+        return {f"{m.get('IFA_ADDRESS')}/{m['prefixlen']}" for m in ipr.addr("dump", index=index)}
 
 
 def routes(ipr: Rtnl, index: int) -> list[tuple[str, str | None]]:
+    """(destination network, gateway or None) of every route out of ``index`` (CHECK)."""
     out = []
-    for family in (_socket.AF_INET, _socket.AF_INET6):
-        zero = "0.0.0.0" if family == _socket.AF_INET else "::"
-        body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
-        for msg in ipr.request(RTM_GETROUTE, NLM_F_DUMP, body):
-            dst_len = msg[1]
-            dst, gateway, oif = zero, None, 0
-            for kind, data in attrs(msg, _RTMSG.size):
-                if kind == RTA_DST:
-                    dst = _ntop(data)
-                elif kind == RTA_GATEWAY:
-                    gateway = _ntop(data)
-                elif kind == RTA_OIF:
-                    oif = _U32.unpack_from(data)[0]
-            if oif == index:
-                out.append((str(ipaddress.ip_network(f"{dst}/{dst_len}", strict=False)), gateway))
+    with _errors():
+        dump = list(ipr.route("dump", oif=index))
+    for msg in dump:
+        zero = "0.0.0.0" if msg["family"] == _socket.AF_INET else "::"
+        dst = f"{msg.get('RTA_DST') or zero}/{msg['dst_len']}"
+        out.append((str(ipaddress.ip_network(dst, strict=False)), msg.get("RTA_GATEWAY")))
     return out

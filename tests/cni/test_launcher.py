@@ -110,10 +110,11 @@ def test_netlink_batches_report_each_answer(pods: list[str]) -> None:
 
     (a,) = new_pods(pods)
     with netlink.pod_socket(f"/run/netns/{a}") as sock:
-        missing = (netlink.RTM_SETLINK, 0, netlink._ifinfo(99999, netlink.IFF_UP, netlink.IFF_UP))
-        lookup = (netlink.RTM_GETLINK, 0, netlink._ifinfo() + netlink.nla_str(netlink.IFLA_IFNAME,
-                                                                               "lo"))
-        (err, none), (ok, replies) = sock.batch([missing, lookup])
+        def missing() -> object:
+            return netlink.link_msg(netlink.RTM_SETLINK, netlink.NLM_F_REQUEST | netlink.NLM_F_ACK,
+                                    [], index=99999, flags=netlink.IFF_UP, change=netlink.IFF_UP)
+
+        (err, none), (ok, replies) = netlink.batch(sock, [missing(), netlink.get_link_msg("lo")])
         assert (err, none, ok) == (errno.ENODEV, [], 0)
         lo = netlink.parse_link(replies[0])
         assert (lo.name, lo.index, lo.mac) == ("lo", 1, "00:00:00:00:00:00")
@@ -121,7 +122,7 @@ def test_netlink_batches_report_each_answer(pods: list[str]) -> None:
         assert [x.name for x in netlink.links(sock)] == ["lo"]
         assert netlink.delete_link(sock, "nope0") is False
         with pytest.raises(netlink.NetlinkError) as exc:
-            sock.request(*missing)
+            netlink.request(sock, missing())
         assert exc.value.code == errno.ENODEV
         netlink.ensure_bridge(sock, "pctestbr", 1400)
         br = netlink.find_link(sock, "pctestbr")
@@ -131,4 +132,7 @@ def test_netlink_batches_report_each_answer(pods: list[str]) -> None:
         assert netlink.addresses(sock, br.index) >= {"10.244.99.1/24", "2001:db8:244:99::1/64"}
         assert ("10.244.99.0/24", None) in netlink.routes(sock, br.index)
         assert netlink.delete_link(sock, "pctestbr") is True
+        # pyroute2's sequence numbers and queues are all released
+        assert len(sock.asyncore.msg_queue.queues) == 1
+        assert sock.asyncore.msg_queue.root.empty()
     assert links(a) == ["lo"]
