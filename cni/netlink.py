@@ -393,13 +393,22 @@ def ensure_bridge(ipr: Rtnl, name: str, mtu: int) -> Link:
         spec: dict[str, Any] = {"ifname": name, "kind": "bridge", "state": "up"}
         if mtu:
             spec["mtu"] = mtu
+        created = True
         try:
             with _errors():
                 ipr.link("add", **spec)
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:  # a concurrent ADD created it first
                 raise
+            created = False
         link = find_link(ipr, name)
+        if created and link is not None and link.mac:
+            # As the reference plugin does: set the bridge's MAC to itself.
+            # Otherwise the bridge takes the lowest MAC among its ports, which
+            # changes as pods come and go, and pods' cached gateway MAC goes
+            # stale (routed traffic then fails until their neighbour entry ages).
+            with _errors():
+                ipr.link("set", index=link.index, address=link.mac)
     if link is None or link.kind != "bridge":
         raise CNIError(ERR_INVALID_CONFIG, f"{name!r} already exists but is not a bridge")
     if not link.up:

@@ -111,3 +111,22 @@ def test_status(net: Net, pods: list[str]) -> None:
     assert cni(net, "ADD", pod=a, cid="c1").code == 0
     exhausted = cni(net, "STATUS", ifname="")
     assert exhausted.out["code"] == 50, exhausted.raw
+
+
+def test_bridge_mac_is_pinned(net: Net, pods: list[str]) -> None:
+    """The bridge keeps its MAC as ports come and go (reference plugin behaviour);
+    otherwise pods' cached gateway MAC goes stale and routed traffic stalls."""
+    a, b = new_pods(pods, 2)
+    assert cni(net, "ADD", pod=a, cid="cid-a", args=pod_args("x", "a")).code == 0
+
+    def bridge_mac() -> str:
+        return in_ns(net.node, "cat", "/sys/class/net/pcbr0/address").stdout.strip()
+
+    before = bridge_mac()
+    assert in_ns(net.node, "cat", "/sys/class/net/pcbr0/addr_assign_type").stdout.strip() == "3"
+    in_ns(net.node, "ip", "link", "add", "pcmacv0", "address", "00:00:5e:00:53:01",
+          "type", "veth", "peer", "name", "pcmacv1")
+    in_ns(net.node, "ip", "link", "set", "pcmacv0", "master", "pcbr0")
+    assert cni(net, "ADD", pod=b, cid="cid-b", args=pod_args("x", "b")).code == 0
+    assert bridge_mac() == before
+    in_ns(net.node, "ip", "link", "del", "pcmacv0")
