@@ -10,6 +10,7 @@ up, or after drift) it replaces both tables whole, still in one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,6 +196,66 @@ def kernel_summary() -> Summary:
                 r = item["rule"]
                 out.setdefault(f"{family} chain {r['chain']}", []).append(r.get("comment", ""))
     return {k: tuple(v) if isinstance(v, list) else v for k, v in out.items()}
+
+
+REV_CHAIN = "policyc_rev"
+
+
+def with_revision(state: State) -> State:
+    """Add a marker chain whose one rule's comment is a hash of every chain and
+    set header: at start-up the agent can tell whether the kernel's chains are
+    exactly the ones it would program, and then only converge set elements."""
+    skel = [
+        (t.family, sorted(t.chains.items()), sorted((n, h) for n, (h, _) in t.sets.items()))
+        for t in state.tables
+    ]
+    rev = hashlib.sha1(json.dumps(skel).encode()).hexdigest()[:16]
+    first = state.tables[0]
+    chains = dict(first.chains)
+    rule = {
+        "family": first.family,
+        "table": TABLE,
+        "chain": REV_CHAIN,
+        "expr": [{"return": None}],
+        "comment": f"rev {rev}",
+    }
+    chains[REV_CHAIN] = (
+        _key({"family": first.family, "table": TABLE, "name": REV_CHAIN}),
+        (_key(rule),),
+    )
+    return State((TableState(first.family, first.sets, chains), *state.tables[1:]))
+
+
+def revision(state: State) -> str:
+    rules = state.tables[0].chains.get(REV_CHAIN, ("", ()))[1]
+    return str(json.loads(rules[0]).get("comment", "")) if rules else ""
+
+
+def adopt(want: State) -> State | None:
+    """What the kernel holds, as a State, if its chains carry ``want``'s
+    revision and it has the same sets: then only elements need converging.
+    None when the tables are missing or were made by something else."""
+    import nftables  # type: ignore[import-not-found]
+
+    nft = nftables.Nftables()
+    nft.set_json_output(True)
+    tables = []
+    for t in want.tables:
+        rc, text, _ = nft.cmd(f"list table {t.family} {TABLE}")
+        if rc != 0:
+            return None
+        sets: dict[str, dict[str, Any]] = {}
+        rev = ""
+        for item in json.loads(text)["nftables"]:
+            if "set" in item:
+                elems = [_plain(e) for e in item["set"].get("elem", [])]
+                sets[item["set"]["name"]] = {_key(e): e for e in elems}
+            elif "rule" in item and item["rule"]["chain"] == REV_CHAIN:
+                rev = item["rule"].get("comment", "")
+        if sets.keys() != t.sets.keys() or (t is want.tables[0] and rev != revision(want)):
+            return None
+        tables.append(TableState(t.family, {n: (t.sets[n][0], sets[n]) for n in sets}, t.chains))
+    return State(tuple(tables))
 
 
 def _plain(elem: Any) -> Any:

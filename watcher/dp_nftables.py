@@ -8,6 +8,7 @@ only when a policy (or node) changed.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from policyc.membership import Changes
 from policyc.names import TABLE
 from policyc.passes import optimise
 
+log = logging.getLogger("policyc.watch")
 BRIDGE_KINDS = (SetKind.IFACE_ADDR, SetKind.IFACE)
 FAULT_ENV = "POLICYC_FAULT_APPLY"  # test hook: a file; while it exists, applies fail
 
@@ -39,6 +41,7 @@ class NftDataplane:
         self.opt = opt
         self.programmed: nft_diff.State | None = None  # what the kernel holds
         self.skeleton: nft_diff.State | None = None  # chains and set headers
+        self.replace_next = False  # after drift: replace whole, never adopt
 
     def desired(self, compiler: Compiler) -> nft_diff.State:
         """The full desired state; sets untouched since the last sync are reused."""
@@ -48,7 +51,7 @@ class NftDataplane:
     def _desired(self, compiler: Compiler, dirty: set[str]) -> nft_diff.State:
         if self.skeleton is None or compiler.rules_changed:
             graph = optimise(compiler.graph(elements=False), self.opt)
-            self.skeleton = nft_diff.state_of(lower(graph))
+            self.skeleton = nft_diff.with_revision(nft_diff.state_of(lower(graph)))
             compiler.rules_changed = False
             dirty = set(compiler.specs)  # the set list may have changed: re-encode all
         prev = self.programmed
@@ -102,36 +105,47 @@ class NftDataplane:
         changes = compiler.take_changes()
         fast = None if compiler.rules_changed else self._element_delta(changes)
         if fast is not None:
-            if not fast:
-                return SyncResult(0, False)
-            self._check_fault()
-            try:
-                nft_diff.apply_json(fast)
-            except BackendError:
-                self.skeleton = None
-                raise
-            for elems, key, js, add in self._pending_delta:
-                if add:
-                    elems[key] = js
-                else:
-                    elems.pop(key, None)
-            return SyncResult(len(fast), True)
+            if fast:
+                self._commit(fast)
+                for elems, key, js, add in self._pending_delta:
+                    if add:
+                        elems[key] = js
+                    else:
+                        elems.pop(key, None)
+            return SyncResult(len(fast), bool(fast))
         want = self._desired(compiler, changes.dirty)
+        if self.programmed is None and not self.replace_next:
+            # Start-up (or after drift/failure): read what the kernel holds.  If
+            # its chains carry our revision, only set elements need converging.
+            self.programmed = nft_diff.adopt(want)
+            log.info(
+                "start-up: kernel tables %s",
+                "adopted; converging set elements"
+                if self.programmed
+                else "absent or different; replacing them in one transaction",
+            )
         cmds = nft_diff.diff(self.programmed, want)
-        if not cmds:
-            return SyncResult(0, False)
+        if cmds:
+            self._commit(cmds)
+        self.programmed = want
+        self.replace_next = False
+        return SyncResult(len(cmds), bool(cmds))
+
+    def _commit(self, cmds: list[dict[str, Any]]) -> None:
+        """One transaction; on failure nothing changed and the next sync
+        starts from what the kernel holds."""
         self._check_fault()
         try:
             nft_diff.apply_json(cmds)
         except BackendError:
             self.skeleton = None
+            self.programmed = None
             raise
-        self.programmed = want
-        return SyncResult(len(cmds), True)
 
     def _check_fault(self) -> None:
         if os.environ.get(FAULT_ENV) and os.path.exists(os.environ[FAULT_ENV]):
             self.skeleton = None  # recompute next time: nothing was applied
+            self.programmed = None
             raise BackendError(f"injected apply failure ({FAULT_ENV})")
 
     def drifted(self) -> bool:
@@ -143,9 +157,10 @@ class NftDataplane:
         return nft_diff.kernel_summary() != nft_diff.summary(self.programmed)
 
     def forget(self) -> None:
-        """The next sync replaces the tables whole (start-up, drift, failure)."""
+        """After drift: the next sync replaces the tables whole."""
         self.programmed = None
         self.skeleton = None
+        self.replace_next = True
 
     def cleanup(self) -> None:
         cmds = [{"delete": {"table": {"family": f, "name": TABLE}}} for f in ("inet", "bridge")]

@@ -112,3 +112,47 @@ def test_kernel_summary_matches_programmed_state(clean_lab: Lab, case: Path) -> 
         nft.set_json_output(False)
         assert nft.cmd(f"delete rule inet policyc forward handle {handle}")[0] == 0
         assert nft_diff.kernel_summary() != nft_diff.summary(state)
+
+
+def test_startup_adopts_matching_tables_and_converges_elements(
+    clean_lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At start the agent reads what the kernel holds: tables carrying its
+    revision are adopted and only set elements converge; anything else is
+    replaced whole, in one transaction either way."""
+    from policyc.compiler import Compiler
+    from policyc.load import parse_text
+    from policyc.parse import build_cluster
+    from watcher.dp_nftables import NftDataplane
+
+    def compiler(pols: list[dict[str, Any]], drop: str = "") -> Compiler:
+        objs = [o for o in world(pols) if o["metadata"]["name"] != drop or o["kind"] != "Pod"]
+        return Compiler("node-1").load(build_cluster(parse_text(dump(objs), "<t>")))
+
+    pols = [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "p", "namespace": "x"},
+            "spec": {"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]},
+        }
+    ]
+    sent: list[list[dict[str, Any]]] = []
+    real = nft_diff.apply_json
+    monkeypatch.setattr(nft_diff, "apply_json", lambda cmds: (sent.append(cmds), real(cmds)))
+
+    def verbs() -> set[str]:
+        return {f"{verb} {next(iter(body))}" for cmd in sent[-1] for verb, body in cmd.items()}
+
+    with in_netns(clean_lab.node.netns):
+        NftDataplane().sync(compiler(pols))
+        assert "delete table" in verbs()
+        # A new agent, one pod fewer: same chains, so it adopts and sends elements only.
+        second = NftDataplane()
+        assert second.sync(compiler(pols, drop="c")).changed
+        assert verbs() == {"delete element"}
+        assert not second.drifted()
+        # A different policy set: the chains differ, so the tables are replaced.
+        third = NftDataplane()
+        third.sync(compiler([]))
+        assert "delete table" in verbs() and not third.drifted()

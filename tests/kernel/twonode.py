@@ -794,6 +794,8 @@ def _normal(items: list[Obj]) -> list[Obj]:
             continue
         ((what, body),) = item.items()
         body = {k: v for k, v in body.items() if k != "handle"}
+        if body.get("chain", body.get("name")) == "policyc_rev":
+            continue  # the agent's revision marker; `policyc compile` has none
         if what == "set" and "elem" in body:
             body["elem"] = sorted(body["elem"], key=lambda e: json.dumps(e, sort_keys=True))
         out.append({what: body})
