@@ -95,33 +95,35 @@ def _plumb(
 ) -> list[netlink.Link]:
     ips: list[dict[str, Any]] = ipam["ips"]
     routes: list[dict[str, Any]] = ipam.setdefault("routes", [])
-    bridge = netlink.ensure_bridge(node, conf.bridge, conf.mtu)
     gateways: list[str] = []
     if conf.is_gateway:
-        gateways = _gateways(conf, ips)  # added to the bridge by attach(), in its round trip
+        gateways = _gateways(conf, ips)  # added to the bridge by add_port(), in its round trip
         netlink.enable_forwarding({ipaddress.ip_interface(ip["address"]).version for ip in ips})
         if conf.is_default_gateway:
             _default_routes(ips, routes)
+    # Pods are born under policy: the fail-closed table must exist before the port
+    # joins the bridge (add_port creates it as a port), so no frame crosses before
+    # the port is programmed.
+    try:
+        failclosed.ensure()
+    except failclosed.FailClosedError as exc:
+        raise CNIError(ERR_INTERNAL, "refusing to attach a pod port", str(exc)) from exc
+    pod_mac = netlink.random_mac()  # chosen here: no need to read the pod interface back
     fd = netlink.open_netns(env.netns)
     try:
         tag = netlink.alias(conf.name, env.container_id, env.ifname)
-        host = netlink.create_veth(node, host_name, env.ifname, fd, conf.mtu, tag)
+        bridge, host = netlink.add_port(node, conf.bridge, host_name, env.ifname, fd, conf.mtu,
+                                        tag, conf.hairpin, gateways, pod_mac)
     finally:
         os.close(fd)
     try:
         with netlink.pod_socket(env.netns) as pod:
-            pod_link = netlink.configure_pod(pod, env.ifname, ips, routes, host.peer)
-        # Pods are born under policy: the fail-closed table must exist before
-        # the port joins the bridge, so no frame crosses before it is programmed.
-        try:
-            failclosed.ensure()
-        except failclosed.FailClosedError as exc:
-            raise CNIError(ERR_INTERNAL, "refusing to attach a pod port", str(exc)) from exc
-        # The bridge's MAC may change when a port joins: attach reports the current one.
-        bridge = netlink.attach(node, host, bridge, conf.hairpin, gateways)
+            netlink.configure_pod(pod, env.ifname, ips, routes, host.peer)
     except BaseException:
         netlink.delete_link(node, host_name)
         raise
+    pod_link = netlink.Link(index=host.peer, name=env.ifname, mac=pod_mac, kind="veth",
+                            master=0, up=True, alias=None, mtu=conf.mtu)
     return [bridge, host, pod_link]
 
 

@@ -21,6 +21,10 @@ decoded into pyroute2 message objects.  That costs ~0.2 ms of Python per request
   messages are pyroute2 message objects (``ifinfmsg``, ``ifaddrmsg``, ``rtmsg``),
   encoded, sequenced, sent and answered by pyroute2 (``NetlinkRequest``); the
   kernel handles them in order, and each gets its own errno.
+* the bridge's index and (pinned) MAC are cached per netns (``ensure_bridge``),
+  refreshed once when an operation on it fails; an ADD's node side is one batch
+  (``add_port``) and its pod side another (``configure_pod``, ACKs only: the pod
+  MAC is chosen by us, so nothing is read back);
 * lookups are ``RTM_GETLINK`` by name without ``NLM_F_ACK``: pyroute2's
   ``link("get")`` asks for an ACK after the answer, which arrives once the request
   is finished and piles up in the socket's queue 0 (a leak on a long-lived
@@ -386,35 +390,65 @@ def links(ipr: Rtnl) -> list[Link]:
         return [parse_link(m) for m in ipr.link("dump")]
 
 
-def ensure_bridge(ipr: Rtnl, name: str, mtu: int) -> Link:
-    """Reference bridge: create the bridge if missing, and bring it up."""
+# Bridges this process has resolved, by (netns of the socket, name): a pinned MAC
+# never changes, so the index and MAC are reused until an operation fails.
+_bridges: dict[tuple[int, str], Link] = {}
+SO_NETNS_COOKIE = 71  # <asm-generic/socket.h>, Linux 5.14
+
+
+def _netns_key(ipr: Rtnl, name: str) -> tuple[int, str]:
+    """The netns the socket lives in (not this thread's: see ``pod_socket``)."""
+    try:
+        cookie = ipr.asyncore.socket.getsockopt(_socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
+        return int.from_bytes(cookie, "little"), name
+    except OSError:  # an older kernel: the thread's netns (right for ``node()``)
+        return -os.stat("/proc/thread-self/ns/net").st_ino, name
+
+
+def forget_bridge(ipr: Rtnl, name: str) -> None:
+    _bridges.pop(_netns_key(ipr, name), None)
+
+
+def ensure_bridge(ipr: Rtnl, name: str, mtu: int, cached: bool = True) -> tuple[Link, bool]:
+    """Reference bridge: create the bridge if missing, and bring it up.
+
+    Returns (bridge, True if it came from this process's cache).  A bridge we meet
+    for the first time gets its MAC pinned (set to itself, as the reference plugin
+    does at creation): else it takes the lowest MAC among its ports, which changes
+    as pods come and go, and pods' cached gateway MAC goes stale (routed traffic
+    then fails until their neighbour entry ages).  A pinned MAC is stable, so the
+    bridge's index and MAC are cached; ``add_port`` brings it up on every ADD and
+    refreshes the cache (once) if an operation on it fails."""
+    key = _netns_key(ipr, name)
+    if cached and (hit := _bridges.get(key)) is not None:
+        return hit, True
     link = find_link(ipr, name)
     if link is None:
         spec: dict[str, Any] = {"ifname": name, "kind": "bridge", "state": "up"}
         if mtu:
             spec["mtu"] = mtu
-        created = True
         try:
             with _errors():
                 ipr.link("add", **spec)
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:  # a concurrent ADD created it first
                 raise
-            created = False
         link = find_link(ipr, name)
-        if created and link is not None and link.mac:
-            # As the reference plugin does: set the bridge's MAC to itself.
-            # Otherwise the bridge takes the lowest MAC among its ports, which
-            # changes as pods come and go, and pods' cached gateway MAC goes
-            # stale (routed traffic then fails until their neighbour entry ages).
-            with _errors():
-                ipr.link("set", index=link.index, address=link.mac)
     if link is None or link.kind != "bridge":
         raise CNIError(ERR_INVALID_CONFIG, f"{name!r} already exists but is not a bridge")
-    if not link.up:
-        with _errors():
-            ipr.link("set", index=link.index, state="up")
-    return link
+    msgs = [link_msg(RTM_NEWLINK, _SET, [], index=link.index, flags=IFF_UP, change=IFF_UP)]
+    if link.mac:
+        msgs.append(link_msg(RTM_NEWLINK, _SET, [("IFLA_ADDRESS", link.mac)], index=link.index))
+    _check(batch(ipr, msgs), tolerate=0)
+    _bridges[key] = link
+    return link, False
+
+
+def random_mac() -> str:
+    """A random unicast, locally administered MAC (what the kernel gives a veth)."""
+    raw = bytearray(os.urandom(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02
+    return raw.hex(":")
 
 
 def _addr_msg(index: int, cidr: str) -> Any:
@@ -462,70 +496,91 @@ def enable_forwarding(versions: set[int]) -> None:
     """Reference bridge: isGateway turns on forwarding (per netns sysctl)."""
     paths = {4: "/proc/sys/net/ipv4/ip_forward", 6: "/proc/sys/net/ipv6/conf/all/forwarding"}
     for v in versions:
-        with contextlib.suppress(OSError), open(paths[v], "r+") as fh:
-            if fh.read().strip() != "1":
-                fh.seek(0)
-                fh.write("1")
+        with contextlib.suppress(OSError):
+            fd = os.open(paths[v], os.O_RDWR | os.O_CLOEXEC)  # no text-mode file object
+            try:
+                if os.read(fd, 8).strip() != b"1":
+                    os.pwrite(fd, b"1", 0)
+            finally:
+                os.close(fd)
 
 
-def create_veth(ipr: Rtnl, host: str, peer: str, netns_fd: int, mtu: int, tag: str) -> Link:
-    """A veth pair whose peer is born inside the pod netns as ``peer``.
+def add_port(ipr: Rtnl, bridge_name: str, host: str, peer: str, netns_fd: int, mtu: int,
+             tag: str, hairpin: bool, bridge_addrs: list[str], peer_mac: str) -> tuple[Link, Link]:
+    """The node side of an ADD in one round trip; returns (bridge, host end).
 
-    One round trip: create (the peer cannot be created up: veth_open() wants its
-    other end registered), set the alias (the kernel ignores one on create; it ties
-    the port to its attachment, for GC), get the host end."""
+    The caller must have made sure the fail-closed table exists: the host end joins
+    the bridge as it is created.  In order: bring the bridge up, add
+    ``bridge_addrs`` (isGateway; an existing one is fine), create the veth (its peer
+    born inside the pod netns as ``peer`` with MAC ``peer_mac``; the host end born
+    with the bridge as master, and up unless hairpin must be set first), set the
+    host end's alias (the kernel ignores one on create; it ties the port to its
+    attachment, for GC), hairpin then up, and read the host end (its ``IFLA_LINK``
+    is the peer's index in the pod netns).  The peer cannot be created up
+    (veth_open() wants its other end registered).  If the cached bridge turns out
+    stale, the cache is refreshed and the whole batch retried once."""
+    bridge, cached = ensure_bridge(ipr, bridge_name, mtu)
+    try:
+        return bridge, _add_port(ipr, bridge, host, peer, netns_fd, mtu, tag, hairpin,
+                                 bridge_addrs, peer_mac)
+    except NetlinkError:
+        forget_bridge(ipr, bridge_name)
+        if not cached:
+            raise
+    bridge, _ = ensure_bridge(ipr, bridge_name, mtu, cached=False)
+    return bridge, _add_port(ipr, bridge, host, peer, netns_fd, mtu, tag, hairpin,
+                             bridge_addrs, peer_mac)
+
+
+def _add_port(ipr: Rtnl, bridge: Link, host: str, peer: str, netns_fd: int, mtu: int,
+              tag: str, hairpin: bool, bridge_addrs: list[str], peer_mac: str) -> Link:
     mtu_attr = [("IFLA_MTU", mtu)] if mtu else []
-    peer_attrs = [("IFLA_IFNAME", peer), *mtu_attr, ("IFLA_NET_NS_FD", netns_fd)]
+    peer_attrs = [("IFLA_IFNAME", peer), *mtu_attr, ("IFLA_ADDRESS", peer_mac),
+                  ("IFLA_NET_NS_FD", netns_fd)]
     info = {"attrs": [("IFLA_INFO_KIND", "veth"),
                       ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer_attrs})]})]}
-    create = link_msg(RTM_NEWLINK, _CREATE,
-                      [("IFLA_IFNAME", host), *mtu_attr, ("IFLA_LINKINFO", info)])
-    tag_it = link_msg(RTM_NEWLINK, _SET, [("IFLA_IFNAME", host), ("IFLA_IFALIAS", tag)])
-    (made, _), (tagged, _), (_, answers) = batch(ipr, [create, tag_it, get_link_msg(host)])
-    if made == errno.EEXIST:
+    up = 0 if hairpin else IFF_UP
+    msgs = [link_msg(RTM_NEWLINK, _SET, [], index=bridge.index, flags=IFF_UP, change=IFF_UP)]
+    msgs += [_addr_msg(bridge.index, cidr) for cidr in bridge_addrs]
+    made = len(msgs)
+    msgs.append(link_msg(RTM_NEWLINK, _CREATE, [("IFLA_IFNAME", host), *mtu_attr,
+                                                ("IFLA_MASTER", bridge.index),
+                                                ("IFLA_LINKINFO", info)],
+                         flags=up, change=up))
+    msgs.append(link_msg(RTM_NEWLINK, _SET, [("IFLA_IFNAME", host), ("IFLA_IFALIAS", tag)]))
+    msgs.append(get_link_msg(host))
+    results = batch(ipr, msgs)
+    code = results[made][0]
+    if code == errno.EEXIST:
         raise CNIError(ERR_INTERNAL,
                        f"interface {host} or {peer} (in the pod netns) already exists")
-    if made or tagged:
-        raise NetlinkError(made or tagged)
-    if not answers:
-        raise CNIError(ERR_INTERNAL, f"veth {host} vanished after creation")
-    return parse_link(answers[0])
-
-
-def attach(ipr: Rtnl, port: Link, bridge: Link, hairpin: bool,
-           bridge_addrs: list[str] | None = None) -> Link:
-    """Join the bridge (hairpin set before the port comes up), then up, then read the
-    bridge again (its MAC may change when a port joins): one round trip, which also
-    adds ``bridge_addrs`` (isGateway; an existing one is fine) to the bridge first.
-    Returns the bridge as it is now."""
-    msgs = [_addr_msg(bridge.index, cidr) for cidr in bridge_addrs or []]
-    first = len(msgs)
-    msgs.append(link_msg(RTM_NEWLINK, _SET, [("IFLA_MASTER", bridge.index)], index=port.index))
-    if hairpin:  # IFLA_PROTINFO must be flagged nested, else it is a legacy port state
-        mode = ("IFLA_PROTINFO", {"attrs": [("IFLA_BRPORT_MODE", 1)]}, NLA_F_NESTED)
-        msgs.append(link_msg(RTM_SETLINK, _SET, [mode], index=port.index, family=AF_BRIDGE))
-    msgs.append(link_msg(RTM_NEWLINK, _SET, [], index=port.index, flags=IFF_UP, change=IFF_UP))
-    msgs.append(get_link_msg(bridge.name))
-    results = batch(ipr, msgs)
-    _check(results[:first])
-    _check(results[first:-1], tolerate=0)
-    code, answers = results[-1]
-    return parse_link(answers[0]) if answers and not code else bridge
+    try:
+        _check(results[:made])  # the bridge (a stale cached one fails here)
+        _check(results[made:-1], tolerate=0)
+        code, answers = results[-1]
+        if code or not answers:
+            raise CNIError(ERR_INTERNAL, f"veth {host} vanished after creation")
+        link = parse_link(answers[0])
+        if hairpin:  # the bridge's setlink finds a port by index only: a 2nd round trip
+            # IFLA_PROTINFO must be flagged nested, else it is a legacy port state
+            mode = ("IFLA_PROTINFO", {"attrs": [("IFLA_BRPORT_MODE", 1)]}, NLA_F_NESTED)
+            _check(batch(ipr, [
+                link_msg(RTM_SETLINK, _SET, [mode], index=link.index, family=AF_BRIDGE),
+                link_msg(RTM_NEWLINK, _SET, [], index=link.index, flags=IFF_UP, change=IFF_UP),
+            ]), tolerate=0)
+    except BaseException:
+        if not results[made][0]:  # created, but not all set: leave nothing behind
+            delete_link(ipr, host)
+        raise
+    return link
 
 
 def configure_pod(pod: Rtnl, ifname: str, ips: list[dict[str, Any]],
-                  routes: list[dict[str, Any]], index: int = 0) -> Link:
-    """Bring up the pod interface, add its IPs and routes (ipam.ConfigureIface).
-
-    ``index`` is the interface's index if known (``create_veth``'s ``peer``): then
-    all of it is one round trip, ending with a read of the interface; else a
-    lookup comes first.  The kernel handles a batch in order, so a gateway route
-    comes after the address whose prefix route makes it reachable."""
-    if not index:
-        found = find_link(pod, ifname)
-        if found is None:
-            raise CNIError(ERR_INTERNAL, f"{ifname} missing in the pod netns")
-        index = found.index
+                  routes: list[dict[str, Any]], index: int) -> None:
+    """Bring up the pod interface ``index`` (``add_port``'s peer), add its IPs and
+    routes (ipam.ConfigureIface): one round trip, acknowledgements only.  The kernel
+    handles a batch in order, so a gateway route comes after the address whose
+    prefix route makes it reachable."""
     msgs = [link_msg(RTM_NEWLINK, _SET, [], index=index, flags=IFF_UP, change=IFF_UP)]
     gateways: dict[int, str] = {}
     for ip in ips:
@@ -535,16 +590,12 @@ def configure_pod(pod: Rtnl, ifname: str, ips: list[dict[str, Any]],
     for route in routes:
         dst = ipaddress.ip_network(route["dst"], strict=False)
         msgs.append(_route_msg(index, str(dst), route.get("gw") or gateways.get(dst.version)))
-    msgs.append(get_link_msg(ifname))
     results = batch(pod, msgs)
-    code, answers = results[-1]
-    link = parse_link(answers[0]) if answers and not code else None
-    if link is None or link.index != index:
-        raise CNIError(ERR_INTERNAL, f"{ifname} missing in the pod netns")
     if results[0][0]:
+        if _missing(results[0][0]):
+            raise CNIError(ERR_INTERNAL, f"{ifname} missing in the pod netns")
         raise NetlinkError(results[0][0])
-    _check(results[1:-1])
-    return link
+    _check(results[1:])
 
 
 def delete_link(ipr: Rtnl, name: str) -> bool:

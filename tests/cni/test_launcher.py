@@ -124,9 +124,11 @@ def test_netlink_batches_report_each_answer(pods: list[str]) -> None:
         with pytest.raises(netlink.NetlinkError) as exc:
             netlink.request(sock, missing())
         assert exc.value.code == errno.ENODEV
-        netlink.ensure_bridge(sock, "pctestbr", 1400)
+        made, cached = netlink.ensure_bridge(sock, "pctestbr", 1400)
         br = netlink.find_link(sock, "pctestbr")
         assert br is not None and br.kind == "bridge" and br.up and br.mtu == 1400
+        assert (made.index, made.mac, cached) == (br.index, br.mac, False)
+        assert netlink.ensure_bridge(sock, "pctestbr", 1400) == (made, True)  # per netns
         netlink.add_addresses(sock, br.index, ["10.244.99.1/24", "2001:db8:244:99::1/64"])
         netlink.add_addresses(sock, br.index, ["10.244.99.1/24"])  # EEXIST is fine
         assert netlink.addresses(sock, br.index) >= {"10.244.99.1/24", "2001:db8:244:99::1/64"}
