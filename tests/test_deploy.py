@@ -307,6 +307,7 @@ def test_cni_plugin_needs_only_what_the_slim_cni_venv_has() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"/opt/policyc/cni/bin/pip install [^\n]*--no-deps /src", dockerfile)
     assert re.search(r"/opt/policyc/cni/bin/pip install [^;]*'pip-nftables", dockerfile)
+    assert re.search(r"/opt/policyc/cni/bin/pip install [^;]*'pyroute2", dockerfile)
     code = (
         "import importlib, pkgutil, sys\n"
         "import cni\n"
@@ -314,6 +315,7 @@ def test_cni_plugin_needs_only_what_the_slim_cni_venv_has() -> None:
         "    importlib.import_module('cni.' + m.name)\n"
         "import cni.nft\n"
         "cni.nft._ctx()\n"  # the lazy `import nftables`
+        "cni.netlink.preload()\n"  # the lazy `import pyroute2` (standalone mode)
         "third = {m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names)\n"
         "print(' '.join(sorted(third)))\n"
     )
@@ -321,7 +323,17 @@ def test_cni_plugin_needs_only_what_the_slim_cni_venv_has() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     assert "nftables" in out  # the check does see third-party imports
-    allowed = {"cni", "policyc", "nftables", "__main__", "_distutils_hack"}
+    # sitecustomize: Debian's interpreter imports /etc/python3.x/sitecustomize.py at start.
+    allowed = {
+        "cni",
+        "policyc",
+        "nftables",
+        "pyroute2",
+        "__main__",
+        "__mp_main__",
+        "_distutils_hack",
+        "sitecustomize",
+    }
     extra = {m for m in out if m not in allowed and not m.startswith("__editable__")}
     assert not extra, f"cni imports {extra}: add them to the Dockerfile's cni venv"
 
