@@ -139,7 +139,11 @@ def test_startup_adopts_matching_tables_and_converges_elements(
     ]
     sent: list[list[dict[str, Any]]] = []
     real = nft_diff.apply_json
-    monkeypatch.setattr(nft_diff, "apply_json", lambda cmds: (sent.append(cmds), real(cmds)))
+    def spy(cmds: list[dict[str, Any]]) -> None:
+        sent.append(cmds)
+        real(cmds)
+
+    monkeypatch.setattr(nft_diff, "apply_json", spy)
 
     def verbs() -> set[str]:
         return {f"{verb} {next(iter(body))}" for cmd in sent[-1] for verb, body in cmd.items()}
