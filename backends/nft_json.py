@@ -35,27 +35,35 @@ HOOKS: dict[Hook, Json] = {
         "policy": "accept",
     },
 }
+# Shared with the text renderer (backends/nftables.py): one table of types.
 ND = ["nd-neighbor-solicit", "nd-neighbor-advert"]
 LINK_LOCAL_ICMP6 = ND + ["nd-router-solicit", "mld-listener-report", "mld2-listener-report"]
 
 
-def set_header(s: SetDef, family: str, table: str) -> Json:
+def set_types(s: SetDef) -> tuple[list[str], bool]:
+    """The nft type of a set (one type per concatenated field) and its interval flag."""
     addr = ADDR_TYPE[s.family] if s.family else ""
-    typ: Any = {
-        SetKind.ADDR: addr,
-        SetKind.CIDR: addr,
-        SetKind.PORTS: ["inet_proto", "inet_service"],
-        SetKind.NAMED: [addr, "inet_proto", "inet_service"],
-        SetKind.IFACE_ADDR: ["ifname", addr],
-        SetKind.IFACE: "ifname",
+    return {
+        SetKind.ADDR: ([addr], False),
+        SetKind.CIDR: ([addr], True),
+        SetKind.PORTS: (["inet_proto", "inet_service"], True),
+        SetKind.NAMED: ([addr, "inet_proto", "inet_service"], False),
+        SetKind.IFACE_ADDR: (["ifname", addr], False),
+        SetKind.IFACE: (["ifname"], False),
     }[s.kind]
+
+
+def set_header(s: SetDef, family: str, table: str) -> Json:
+    types, interval = set_types(s)
+    typ: Any = types[0] if len(types) == 1 else types
     out: Json = {"family": family, "table": table, "name": s.name, "type": typ}
-    if s.kind in (SetKind.CIDR, SetKind.PORTS):
+    if interval:
         out["flags"] = ["interval"]
     return out
 
 
-def _addr_range(lo: Any, hi: Any) -> Any:
+def addr_range(lo: Any, hi: Any) -> Any:
+    """An address interval as nft writes it: an address, a prefix, or a range."""
     if lo == hi:
         return str(lo)
     nets = list(ipaddress.summarize_address_range(lo, hi))
@@ -71,7 +79,7 @@ def element(s: SetDef, e: Any) -> Any:
     if s.kind is SetKind.IFACE:
         return e
     if s.kind is SetKind.CIDR:
-        return _addr_range(*e)
+        return addr_range(*e)
     if s.kind is SetKind.PORTS:
         proto, lo, hi = e
         return {"concat": [PROTO_NAMES[proto], lo if lo == hi else {"range": [lo, hi]}]}

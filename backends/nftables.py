@@ -7,10 +7,10 @@ policyc``) in a single transaction and leaves every other table alone:
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import subprocess
 
+from backends import nft_json as nj
 from policyc.chains import (
     ArpProbe,
     Chain,
@@ -29,16 +29,12 @@ from policyc.errors import BackendError
 from policyc.ir import PROTO_NAMES, Family, SetDef, SetKind
 from policyc.names import TABLE
 
-ADDR_TYPE = {Family.V4: "ipv4_addr", Family.V6: "ipv6_addr"}
 HOOKS = {
     Hook.FORWARD: "type filter hook forward priority filter; policy accept;",
     Hook.BRIDGE_PREROUTING: "type filter hook prerouting priority -300; policy accept;",
 }
-ND = "nd-neighbor-solicit, nd-neighbor-advert"
-LINK_LOCAL_ICMP6 = (
-    "nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
-    "mld-listener-report, mld2-listener-report"
-)
+ND = ", ".join(nj.ND)
+LINK_LOCAL_ICMP6 = ", ".join(nj.LINK_LOCAL_ICMP6)
 
 
 def _addr_key(family: Family | None) -> str:
@@ -47,24 +43,17 @@ def _addr_key(family: Family | None) -> str:
 
 def set_type(s: SetDef) -> tuple[str, bool]:
     """(nft type, interval flag) of a set."""
-    addr = ADDR_TYPE[s.family] if s.family else ""
-    return {
-        SetKind.ADDR: (addr, False),
-        SetKind.CIDR: (addr, True),
-        SetKind.PORTS: ("inet_proto . inet_service", True),
-        SetKind.NAMED: (f"{addr} . inet_proto . inet_service", False),
-        SetKind.IFACE_ADDR: (f"ifname . {addr}", False),
-        SetKind.IFACE: ("ifname", False),
-    }[s.kind]
+    types, interval = nj.set_types(s)
+    return " . ".join(types), interval
 
 
 def _range(lo: object, hi: object) -> str:
-    assert isinstance(lo, ipaddress.IPv4Address | ipaddress.IPv6Address)
-    assert isinstance(hi, ipaddress.IPv4Address | ipaddress.IPv6Address)
-    if lo == hi:
-        return str(lo)
-    nets = list(ipaddress.summarize_address_range(lo, hi))  # type: ignore[arg-type]
-    return str(nets[0]) if len(nets) == 1 else f"{lo}-{hi}"
+    js = nj.addr_range(lo, hi)
+    if isinstance(js, str):
+        return js
+    if "prefix" in js:
+        return f"{js['prefix']['addr']}/{js['prefix']['len']}"
+    return "-".join(js["range"])
 
 
 def element(s: SetDef, e: object) -> str:
