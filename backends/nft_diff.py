@@ -24,7 +24,8 @@ from policyc.names import TABLE
 Json = dict[str, Any]
 
 
-def _key(obj: Any) -> str:
+def key(obj: Any) -> str:
+    """A JSON object's canonical text: how elements, rules and headers are compared."""
     return json.dumps(obj, sort_keys=True)
 
 
@@ -49,17 +50,22 @@ class State:
         }
 
 
+def encode_elements(s: SetDef) -> dict[str, Any]:
+    """A set's elements as JSON, keyed by their canonical text."""
+    out = {}
+    for e in s.elements:
+        js = nj.element(s, e)
+        out[key(js)] = js
+    return out
+
+
 def _table_state(family: str, sets: tuple[SetDef, ...], chains: Any) -> TableState:
     st = TableState(family)
     for s in sets:
-        elems = {}
-        for e in s.elements:
-            js = nj.element(s, e)
-            elems[_key(js)] = js
-        st.sets[s.name] = (_key(nj.set_header(s, family, TABLE)), elems)
+        st.sets[s.name] = (key(nj.set_header(s, family, TABLE)), encode_elements(s))
     for c in chains:
-        rules = tuple(_key(nj.rule_json(r, family, TABLE, c.name)) for r in c.rules)
-        st.chains[c.name] = (_key(nj.chain_json(c, family, TABLE)), rules)
+        rules = tuple(key(nj.rule_json(r, family, TABLE, c.name)) for r in c.rules)
+        st.chains[c.name] = (key(nj.chain_json(c, family, TABLE)), rules)
     return st
 
 
@@ -188,7 +194,7 @@ def kernel_summary() -> Summary:
         for item in json.loads(text)["nftables"]:
             if "set" in item:
                 s = item["set"]
-                elems = frozenset(_key(_plain(e)) for e in s.get("elem", []))
+                elems = frozenset(key(_plain(e)) for e in s.get("elem", []))
                 out[f"{family} set {s['name']}"] = (elems,)
             elif "chain" in item:
                 out.setdefault(f"{family} chain {item['chain']['name']}", [])
@@ -220,8 +226,8 @@ def with_revision(state: State) -> State:
         "comment": f"rev {rev}",
     }
     chains[REV_CHAIN] = (
-        _key({"family": first.family, "table": TABLE, "name": REV_CHAIN}),
-        (_key(rule),),
+        key({"family": first.family, "table": TABLE, "name": REV_CHAIN}),
+        (key(rule),),
     )
     return State((TableState(first.family, first.sets, chains), *state.tables[1:]))
 
@@ -249,7 +255,7 @@ def adopt(want: State) -> State | None:
         for item in json.loads(text)["nftables"]:
             if "set" in item:
                 elems = [_plain(e) for e in item["set"].get("elem", [])]
-                sets[item["set"]["name"]] = {_key(e): e for e in elems}
+                sets[item["set"]["name"]] = {key(e): e for e in elems}
             elif "rule" in item and item["rule"]["chain"] == REV_CHAIN:
                 rev = item["rule"].get("comment", "")
         if sets.keys() != t.sets.keys() or (t is want.tables[0] and rev != revision(want)):

@@ -114,7 +114,6 @@ def main() -> None:
     )
     dp = NftDataplane()
     dp.programmed = dp.desired(comp)
-    dp.compiler_ref = comp
     times, cmds = [], []
     rnd = random.Random(2)
     pods = list(c.pods)
@@ -132,10 +131,11 @@ def main() -> None:
         pods[i] = moved
         t = time.perf_counter()
         comp.upsert_pod(moved)
-        delta = dp._element_delta(comp.take_changes())  # what the watcher sends
+        delta = dp.element_delta(comp, comp.take_changes())  # what the watcher sends
         times.append(time.perf_counter() - t)
         assert delta is not None
-        cmds.append(sum(len(next(iter(c.values()))["element"]["elem"]) for c in delta))
+        delta.apply()  # as sync does once the transaction commits
+        cmds.append(sum(len(next(iter(c.values()))["element"]["elem"]) for c in delta.cmds))
     times.sort()
     print(
         f"pod label change -> diff, {args.events} events: median "

@@ -1,5 +1,5 @@
 """The watcher's nftables dataplane: incremental state, minimal diff, one
-libnftables JSON transaction per sync, drift detection by listing.
+libnftables JSON transaction per sync, drift detection by reading back.
 
 A pod event dirties only the sets it belongs to: only those are re-encoded,
 and the diff carries only their changed elements.  Chains are recomputed
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from backends import nft_diff
@@ -32,6 +32,20 @@ FAULT_ENV = "POLICYC_FAULT_APPLY"  # test hook: a file; while it exists, applies
 class SyncResult:
     commands: int
     changed: bool
+
+
+@dataclass
+class Delta:
+    cmds: list[dict[str, Any]] = field(default_factory=list)
+    # (a programmed set's elements, element key, element JSON, added?)
+    updates: list[tuple[dict[str, Any], str, Any, bool]] = field(default_factory=list)
+
+    def apply(self) -> None:
+        for elems, k, js, add in self.updates:
+            if add:
+                elems[k] = js
+            else:
+                elems.pop(k, None)
 
 
 class NftDataplane:
@@ -62,57 +76,44 @@ class NftDataplane:
                 if prev is not None and name not in dirty and name in prev.tables[i].sets:
                     table.sets[name] = (header, prev.tables[i].sets[name][1])
                     continue
-                sdef = compiler.set_def(name)
-                elems = {}
-                for e in sdef.elements:
-                    js = nj.element(sdef, e)
-                    elems[nft_diff._key(js)] = js
-                table.sets[name] = (header, elems)
+                table.sets[name] = (header, nft_diff.encode_elements(compiler.set_def(name)))
             tables.append(table)
         return nft_diff.State(tuple(tables))
 
-    def _element_delta(self, changes: Changes) -> list[dict[str, Any]] | None:
-        """Commands for a pure membership change (no rule or set-list change):
-        exactly the elements that came and went.  None if that does not apply."""
+    def element_delta(self, compiler: Compiler, changes: Changes) -> Delta | None:
+        """A pure membership change (no rule or set-list change): commands for
+        exactly the elements that came and went, and the updates to apply to
+        ``programmed`` once they commit.  None if that does not apply."""
         if self.programmed is None or self.skeleton is None or changes.reset:
             return None
-        cmds: list[dict[str, Any]] = []
-        self._pending_delta: list[tuple[dict[str, Any], str, Any, bool]] = []
+        delta = Delta()
         for t in self.programmed.tables:
             for name in sorted(changes.dirty & t.sets.keys()):
                 elems = t.sets[name][1]
-                sdef = self.compiler_ref.set_def(name, elements=False)
-                gone, came = [], []
-                for e in changes.removed.get(name, ()):
-                    js = nj.element(sdef, e)
-                    if nft_diff._key(js) in elems:
-                        gone.append(js)
-                        self._pending_delta.append((elems, nft_diff._key(js), js, False))
-                for e in changes.added.get(name, ()):
-                    js = nj.element(sdef, e)
-                    if nft_diff._key(js) not in elems:
-                        came.append(js)
-                        self._pending_delta.append((elems, nft_diff._key(js), js, True))
+                sdef = compiler.set_def(name, elements=False)
+                parts: dict[bool, list[Any]] = {False: [], True: []}
+                for add, group in ((False, changes.removed), (True, changes.added)):
+                    for e in group.get(name, ()):
+                        js = nj.element(sdef, e)
+                        k = nft_diff.key(js)
+                        if (k in elems) != add:
+                            parts[add].append(js)
+                            delta.updates.append((elems, k, js, add))
                 el = {"family": t.family, "table": TABLE, "name": name}
-                if gone:
-                    cmds.append({"delete": {"element": {**el, "elem": gone}}})
-                if came:
-                    cmds.append({"add": {"element": {**el, "elem": came}}})
-        return cmds
+                if parts[False]:
+                    delta.cmds.append({"delete": {"element": {**el, "elem": parts[False]}}})
+                if parts[True]:
+                    delta.cmds.append({"add": {"element": {**el, "elem": parts[True]}}})
+        return delta
 
     def sync(self, compiler: Compiler) -> SyncResult:
-        self.compiler_ref = compiler
         changes = compiler.take_changes()
-        fast = None if compiler.rules_changed else self._element_delta(changes)
+        fast = None if compiler.rules_changed else self.element_delta(compiler, changes)
         if fast is not None:
-            if fast:
-                self._commit(fast)
-                for elems, key, js, add in self._pending_delta:
-                    if add:
-                        elems[key] = js
-                    else:
-                        elems.pop(key, None)
-            return SyncResult(len(fast), bool(fast))
+            if fast.cmds:
+                self._commit(fast.cmds)
+                fast.apply()
+            return SyncResult(len(fast.cmds), bool(fast.cmds))
         want = self._desired(compiler, changes.dirty)
         if self.programmed is None and not self.replace_next:
             # Start-up (or after drift/failure): read what the kernel holds.  If
