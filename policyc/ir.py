@@ -101,12 +101,6 @@ class RuleGraph:
     policies: tuple[PolicyNode, ...]
     sets: tuple[SetDef, ...]
 
-    def set(self, name: str) -> SetDef:
-        for s in self.sets:
-            if s.name == name:
-                return s
-        raise KeyError(name)
-
 
 # Well-known set names (per family suffix 4/6 where relevant).
 NODE = "node"  # the node's own addresses and bridge gateways

@@ -84,7 +84,7 @@ def dispatch_chain(direction: Direction) -> Chain:
     return Chain(DISPATCH[direction], rules)
 
 
-def rule_variants(rule: RuleNode, graph: RuleGraph, selected: str) -> list[Rule]:
+def rule_variants(rule: RuleNode, kinds: dict[str, SetKind], selected: str) -> list[Rule]:
     """One RuleNode -> one lowered rule per (peer set, port set) pair."""
     f = rule.family
     own, other = (
@@ -100,9 +100,7 @@ def rule_variants(rule: RuleNode, graph: RuleGraph, selected: str) -> list[Rule]
     if rule.port_sets is not None:
         ports = []
         for s in rule.port_sets:
-            field = (
-                Field.PROTO_DPORT if graph.set(s).kind is SetKind.PORTS else Field.DADDR_PROTO_DPORT
-            )
+            field = Field.PROTO_DPORT if kinds[s] is SetKind.PORTS else Field.DADDR_PROTO_DPORT
             ports.append(InSet(field, s, f if field is Field.DADDR_PROTO_DPORT else None))
     out = []
     for peer in peers:
@@ -116,10 +114,11 @@ def policy_chain(direction: Direction, family: Family, graph: RuleGraph) -> Chai
     nodes: list[PolicyNode] = [
         p for p in graph.policies if p.direction is direction and p.family is family
     ]
+    kinds = {s.name: s.kind for s in graph.sets}  # one index, not a scan per rule
     rules: list[Rule] = []
     for node in nodes:
         for rule in node.rules:
-            rules.extend(rule_variants(rule, graph, node.selected))
+            rules.extend(rule_variants(rule, kinds, node.selected))
     rules.append(Rule((), DROP, f"{WORD[direction]} not allowed by any policy"))
     return Chain(chain_name(direction, family), tuple(rules))
 
