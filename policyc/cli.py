@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from policyc.errors import InputError, InputErrors, PolicycError
+from policyc.model import Cluster
 from policyc.pipeline import read_cluster, render
 
 EXIT_INPUT = 2
@@ -98,11 +99,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve(cluster: object, text: str) -> str:
+def _resolve(cluster: Cluster, text: str) -> str:
     """A pod given as ns/name stands for its first IP."""
-    from policyc.model import Cluster
-
-    assert isinstance(cluster, Cluster)
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

@@ -6,6 +6,8 @@ repairs drift.
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import logging
 import queue
 import threading
@@ -84,17 +86,8 @@ class Agent:
     def _pod(self, pod: Pod) -> Pod:
         """The API may not show a new pod's IPs yet: use the ones CNI assigned."""
         if not pod.ips and pod.key in self.cni_ips:
-            import ipaddress
-
-            return Pod(
-                pod.namespace,
-                pod.name,
-                pod.labels,
-                pod.node_name,
-                tuple(ipaddress.ip_address(i) for i in self.cni_ips[pod.key]),
-                pod.ports,
-                pod.host_network,
-            )
+            ips = tuple(ipaddress.ip_address(i) for i in self.cni_ips[pod.key])
+            return dataclasses.replace(pod, ips=ips)
         return pod
 
     def _apply_obj(self, kind: str, obj: dict[str, Any] | None, delete: bool) -> None:
