@@ -149,7 +149,9 @@ class Pod:
     ports: tuple[ContainerPort, ...] = ()
     host_network: bool = False
     # The labels as a dict, built once: selectors read them per set.
-    _label_map: dict[str, str] = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
+    _label_map: dict[str, str] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_label_map", dict(self.labels))
