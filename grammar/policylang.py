@@ -13,8 +13,9 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
 from grammar.selector import parse_selector, to_api
+from policyc.ctx import fmt_path
 from policyc.errors import InputError, Location
-from policyc.load import RawObject
+from policyc.load import Path, RawObject
 
 _PARSER = Lark.open("policy.lark", rel_to=__file__, parser="earley", propagate_positions=True)
 SUFFIX = ".pol"
@@ -35,7 +36,14 @@ class ToObjects(Transformer[Token, list[RawObject]]):
     def _selector(self, tok: Token | None) -> dict[str, object]:
         if tok is None or not str(tok).strip():
             return {}
-        return to_api(parse_selector(str(tok).strip(), self.file, tok.line or 1, tok.column or 1))
+        text = str(tok)
+        lead = len(text) - len(text.lstrip())  # the token starts at the blank after `select`
+        try:
+            sel = parse_selector(text.strip(), self.file, tok.line or 1, (tok.column or 1) + lead)
+        except InputError as exc:
+            # Reported by ``policy`` once the object's name is known.
+            return {ERROR: exc, LOC: _loc(self.file, tok)}
+        return {**to_api(sel), LOC: _loc(self.file, tok)}
 
     def start(self, *policies: RawObject) -> list[RawObject]:
         return list(policies)
@@ -61,7 +69,9 @@ class ToObjects(Transformer[Token, list[RawObject]]):
             "metadata": {"name": str(name), "namespace": str(ns)},
             "spec": spec,
         }
-        return RawObject(obj, self.file, {(): _loc(self.file, name)})
+        locs: dict[Path, Location] = {(): _loc(self.file, name)}
+        _take_locations(obj, (), locs, f"NetworkPolicy {ns}/{name}")
+        return RawObject(obj, self.file, locs)
 
     def select(self, text: Token) -> tuple[str, dict[str, object]]:
         return ("select", self._selector(text))
@@ -73,6 +83,9 @@ class ToObjects(Transformer[Token, list[RawObject]]):
         rule: dict[str, Any] = {}
         for part in parts:
             rule.update(part)
+        firsts = [v[0] for v in rule.values() if isinstance(v, list) and v]
+        if firsts and LOC in firsts[0]:
+            rule[LOC] = firsts[0][LOC]
         return rule
 
     def peers(self, *peers: dict[str, Any] | None) -> dict[str, Any]:
@@ -84,7 +97,9 @@ class ToObjects(Transformer[Token, list[RawObject]]):
         return None
 
     def sel_peer(self, *parts: tuple[str, dict[str, object]]) -> dict[str, Any]:
-        return dict(parts)
+        peer: dict[str, Any] = dict(parts)
+        loc = next((v[LOC] for v in peer.values() if LOC in v), None)
+        return {**peer, LOC: loc} if loc else peer
 
     def ns_part(self, arg: Token | None = None) -> tuple[str, dict[str, object]]:
         return ("namespaceSelector", self._selector(arg))
@@ -93,10 +108,10 @@ class ToObjects(Transformer[Token, list[RawObject]]):
         return ("podSelector", self._selector(arg))
 
     def cidr_peer(self, cidr: Token, *excepts: Token) -> dict[str, Any]:
-        block: dict[str, Any] = {"cidr": str(cidr)}
+        block: dict[str, Any] = {"cidr": str(cidr), LOC: _loc(self.file, cidr)}
         if excepts:
             block["except"] = [str(e) for e in excepts]
-        return {"ipBlock": block}
+        return {"ipBlock": block, LOC: _loc(self.file, cidr)}
 
     def ports(self, *ports: dict[str, Any]) -> dict[str, Any]:
         return {"ports": list(ports)}
@@ -105,15 +120,37 @@ class ToObjects(Transformer[Token, list[RawObject]]):
         out: dict[str, Any] = {"protocol": str(proto).upper(), "port": int(lo)}
         if hi is not None:
             out["endPort"] = int(hi)
-        return out
+        return {**out, LOC: _loc(self.file, proto)}
 
     def proto_only(self, proto: Token) -> dict[str, Any]:
-        return {"protocol": str(proto).upper()}
+        return {"protocol": str(proto).upper(), LOC: _loc(self.file, proto)}
 
     def named_port(self, *parts: Token) -> dict[str, Any]:
+        loc = _loc(self.file, parts[0])
         if len(parts) == 2:
-            return {"protocol": str(parts[0]).upper(), "port": str(parts[1])}
-        return {"port": str(parts[0])}
+            return {"protocol": str(parts[0]).upper(), "port": str(parts[1]), LOC: loc}
+        return {"port": str(parts[0]), LOC: loc}
+
+
+LOC, ERROR = "\0loc", "\0error"  # side data carried in the dicts, never output
+
+
+def _take_locations(value: Any, path: Path, locs: dict[Path, Location], ident: str) -> None:
+    """Move the locations the transformer attached into ``locs`` (so that
+    validation points at the line of the offending field) and report a bad
+    selector with its object and field."""
+    if isinstance(value, dict):
+        loc = value.pop(LOC, None)
+        if loc is not None:
+            locs[path] = loc
+        err = value.pop(ERROR, None)
+        if isinstance(err, InputError):
+            raise InputError(err.message, loc=err.loc, obj=ident, field=fmt_path(path))
+        for k, v in value.items():
+            _take_locations(v, (*path, k), locs, ident)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _take_locations(v, (*path, i), locs, ident)
 
 
 def parse_policies(text: str, file: str = "<policy>") -> list[RawObject]:

@@ -14,15 +14,21 @@ _PARSER = Lark.open("selector.lark", rel_to=__file__, parser="lalr", propagate_p
 
 @v_args(inline=True)
 class ToSelector(Transformer[Token, Selector]):
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, line: int = 1, col: int = 1) -> None:
         super().__init__()
         self.file = file
+        self.where = Location(file, line, col)  # the expression's own position
+
+    def _at(self, line: int, col: int) -> Location:
+        """A position inside the expression, as a position in the file."""
+        w = self.where
+        return Location(w.file, w.line + line - 1, (w.col if line == 1 else 1) + col - 1)
 
     def _key(self, key: Token) -> str:
         for msg in v.qualified_name(str(key)):
             raise InputError(
                 f"invalid label key {str(key)!r}: {msg}",
-                loc=Location(self.file, key.line or 1, key.column or 1),
+                loc=self._at(key.line or 1, key.column or 1),
             )
         return str(key)
 
@@ -47,7 +53,7 @@ class ToSelector(Transformer[Token, Selector]):
     def values(self, *vals: Token | None) -> tuple[str, ...]:
         out = tuple(sorted({str(x) for x in vals if x is not None}))
         if not out:
-            raise InputError("in/notin need at least one value", loc=Location(self.file, 1, 1))
+            raise InputError("in/notin need at least one value", loc=self.where)
         return out
 
     def selector(self, *reqs: Requirement | None) -> Selector:
@@ -63,7 +69,7 @@ def parse_selector(text: str, file: str = "<selector>", line: int = 1, col: int 
         where = Location(file, line + exc.line - 1, (col if exc.line == 1 else 1) + exc.column - 1)
         raise InputError(f"invalid label selector {text!r}: unexpected input", loc=where) from None
     try:
-        result = ToSelector(file).transform(tree)
+        result = ToSelector(file, line, col).transform(tree)
     except VisitError as exc:
         raise exc.orig_exc from None
     assert isinstance(result, Selector)

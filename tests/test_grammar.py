@@ -145,3 +145,30 @@ def test_policy_language_validation_errors_name_the_object(
     assert main(["compile", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "NetworkPolicy x/web" in err and "endPort" in err
+
+
+@pytest.mark.parametrize(
+    "body,where,field",
+    [
+        ("  ingress { allow ports tcp/90-80 }\n", "2:25", "spec.ingress[0].ports[0].endPort"),
+        (
+            "  ingress { allow from pods(app in ()) }\n",
+            "2:29",
+            "spec.ingress[0].from[0].podSelector",
+        ),
+        (
+            "  egress {\n    allow to cidr 10.0.0.0/8 except 11.0.0.0/16\n  }\n",
+            "3:19",
+            "spec.egress[0].to[0].ipBlock.except[0]",
+        ),
+        ("  select -bad=x\n", "2:10", "spec.podSelector"),
+    ],
+)
+def test_policy_language_errors_point_at_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, where: str, field: str
+) -> None:
+    bad = tmp_path / "bad.pol"
+    bad.write_text("policy web in x {\n" + body + "}\n")
+    assert main(["compile", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:{where}: NetworkPolicy x/web: {field}: " in err, err
