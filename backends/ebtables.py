@@ -163,8 +163,7 @@ def chains_of(text: str) -> list[str]:
 
 def hooks_of(text: str) -> list[str]:
     """Jumps from a builtin chain to policyc's chains, as ``-A B -j X`` lines."""
-    return [ln for ln in text.splitlines()
-            if re.match(rf"-A [A-Z]+ -j {CHAIN_PREFIX}\S+$", ln)]
+    return [ln for ln in text.splitlines() if re.match(rf"-A [A-Z]+ -j {CHAIN_PREFIX}\S+$", ln)]
 
 
 def with_hook(text: str, saved: str) -> tuple[str, bool]:

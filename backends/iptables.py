@@ -73,7 +73,7 @@ def chain_name(chain: Chain) -> str:
     if chain.hook is not None:
         return HOOKS[chain.hook][2]
     name = CHAIN_PREFIX + chain.name.upper().replace("_", "-")
-    if len(name) > MAX_CHAIN or not re.fullmatch(r"[A-Z0-9-]+", name[len(CHAIN_PREFIX):]):
+    if len(name) > MAX_CHAIN or not re.fullmatch(r"[A-Z0-9-]+", name[len(CHAIN_PREFIX) :]):
         raise BackendError(f"Unsupported chain name for iptables: {chain.name!r}")
     return name
 
@@ -120,9 +120,7 @@ def _multiport(ctx: Ctx, m: InSet) -> list[str]:
     for e in ctx.sets[m.set].elements:
         assert isinstance(e, tuple)
         proto, lo, hi = e
-        by_proto.setdefault(PROTO_NAMES[proto], []).append(
-            str(lo) if lo == hi else f"{lo}:{hi}"
-        )
+        by_proto.setdefault(PROTO_NAMES[proto], []).append(str(lo) if lo == hi else f"{lo}:{hi}")
     out = []
     for proto, ports in by_proto.items():
         if "0:65535" in ports:
@@ -277,8 +275,9 @@ def family_tables(ruleset: Ruleset, family: Family, ctx: Ctx) -> list[TableInput
                     lines.append(f"# not for iptables (ARP): {c.name}: {r.comment}")
                 elif fam in (None, family):
                     lines.extend(render_rule(ctx, c, r))
-        out.append(TableInput(table, tuple(chain_name(c) for c in chains), tuple(lines),
-                              tuple(hooks)))
+        out.append(
+            TableInput(table, tuple(chain_name(c) for c in chains), tuple(lines), tuple(hooks))
+        )
     return out
 
 
@@ -288,8 +287,9 @@ def render_tables(tables: list[TableInput]) -> list[str]:
         lines.append(f"*{t.table}")
         lines.extend(f":{c} - [0:0]" for c in t.chains)
         lines.extend(t.lines)
-        lines.extend(f"# hook (apply inserts it unless -C finds it): -I {b} 1 -j {c}"
-                     for b, c in t.hooks)
+        lines.extend(
+            f"# hook (apply inserts it unless -C finds it): -I {b} 1 -j {c}" for b, c in t.hooks
+        )
         lines.append("COMMIT")
     return lines
 
@@ -341,7 +341,7 @@ def split(text: str) -> dict[str, str]:
     current: str | None = None
     for line in text.splitlines():
         if line.startswith(BEGIN):
-            current = line[len(BEGIN):].strip()
+            current = line[len(BEGIN) :].strip()
             out[current] = []
         elif line.startswith(END):
             current = None

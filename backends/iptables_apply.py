@@ -252,8 +252,9 @@ class Applier:
             lines.append("COMMIT")
         return "\n".join(lines) + "\n"
 
-    def remove_stale(self, family: str, before: dict[str, TableState],
-                     new: dict[str, TableState]) -> list[str]:
+    def remove_stale(
+        self, family: str, before: dict[str, TableState], new: dict[str, TableState]
+    ) -> list[str]:
         lines: list[str] = []
         gone: list[str] = []
         for table, old in sorted(before.items()):
@@ -263,8 +264,7 @@ class Applier:
                 continue
             lines.append(f"*{table}")
             lines.extend(f":{c} - [0:0]" for c in stale)
-            lines.extend(f"-D {b} {spec}" for b, spec in old.hooks
-                         if spec.split()[-1] in stale)
+            lines.extend(f"-D {b} {spec}" for b, spec in old.hooks if spec.split()[-1] in stale)
             lines.extend(f"-X {c}" for c in stale)
             lines.append("COMMIT")
             gone.extend(f"{family} -t {table} {c}" for c in stale)
@@ -315,17 +315,25 @@ class Applier:
             ) from exc
         self.finish(desired, live, before, new, added)
         if eb_done:
-            _log(f"ebtables: inserted -t {ebtables.TABLE} -I {ebtables.BUILTIN} 1 "
-                 f"-j {ebtables.CHAIN}")
+            _log(
+                f"ebtables: inserted -t {ebtables.TABLE} -I {ebtables.BUILTIN} 1 "
+                f"-j {ebtables.CHAIN}"
+            )
 
-    def finish(self, desired: list[IpSet], live: dict[str, tuple[str, str]],
-               before: dict[str, dict[str, TableState]], new: dict[str, dict[str, TableState]],
-               added: dict[str, list[tuple[str, ...]]]) -> None:
+    def finish(
+        self,
+        desired: list[IpSet],
+        live: dict[str, tuple[str, str]],
+        before: dict[str, dict[str, TableState]],
+        new: dict[str, dict[str, TableState]],
+        added: dict[str, list[tuple[str, ...]]],
+    ) -> None:
         for f in FAMILIES:
             for table, builtin, spec in added[f]:
                 _log(f"{f}: inserted -t {table} -I {builtin} 1 {spec}")
         extra = [tmp_name(n) for n in self.staged] + [
-            old_name(s.name) for s in desired
+            old_name(s.name)
+            for s in desired
             if s.name in live and live[s.name] != (s.type, s.family)
         ]
         for problem in self.destroy(extra):
@@ -341,5 +349,7 @@ class Applier:
         if len(stale) > len(failed):
             _log(f"removed {len(stale) - len(failed)} stale sets")
         variant = self.variant or "system default"
-        _log(f"ipset: {len(self.created)} sets created, {len(self.staged)} updated; "
-             f"iptables variant: {variant}")
+        _log(
+            f"ipset: {len(self.created)} sets created, {len(self.staged)} updated; "
+            f"iptables variant: {variant}"
+        )

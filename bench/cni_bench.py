@@ -55,19 +55,30 @@ def p95(xs: list[float]) -> float:
 
 def conf(kind: str, data: str, subnet: str) -> dict:
     ipam_type = "host-local" if kind == "ref" else "policyc-host-local"
-    return {"cniVersion": "1.0.0", "name": f"bench-{kind}", "type": "x",
-            "bridge": f"br{kind}"[:15], "isGateway": True, "isDefaultGateway": True,
-            "ipam": {"type": ipam_type, "subnet": subnet, "dataDir": data}}
+    return {
+        "cniVersion": "1.0.0",
+        "name": f"bench-{kind}",
+        "type": "x",
+        "bridge": f"br{kind}"[:15],
+        "isGateway": True,
+        "isDefaultGateway": True,
+        "ipam": {"type": ipam_type, "subnet": subnet, "dataDir": data},
+    }
 
 
 def call(row: Row, command: str, pod: str, cid: str) -> float:
-    env = {"PATH": os.environ["PATH"], "CNI_COMMAND": command, "CNI_CONTAINERID": cid,
-           "CNI_NETNS": f"/run/netns/{pod}", "CNI_IFNAME": "eth0", "CNI_PATH": REF,
-           "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={cid}",
-           "POLICYC_CNI_SOCKET": row.sock}
+    env = {
+        "PATH": os.environ["PATH"],
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": cid,
+        "CNI_NETNS": f"/run/netns/{pod}",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": REF,
+        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={cid}",
+        "POLICYC_CNI_SOCKET": row.sock,
+    }
     start = time.perf_counter()
-    proc = subprocess.run(row.exe, input=json.dumps(row.doc).encode(), env=env,
-                          capture_output=True)
+    proc = subprocess.run(row.exe, input=json.dumps(row.doc).encode(), env=env, capture_output=True)
     took = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{row.exe} {command} failed: {proc.stdout!r} {proc.stderr!r}")
@@ -81,7 +92,8 @@ def run_rounds(rows: list[Row], floor: Row, n: int, par: int) -> None:
     with ThreadPoolExecutor(par) as pool:
         for command in ("ADD", "DEL"):
             for k, chunk in enumerate(chunks):
-                for row in rows[k % len(rows):] + rows[:k % len(rows)]:
+                for row in rows[k % len(rows) :] + rows[: k % len(rows)]:
+
                     def one(i: int, row: Row = row, command: str = command) -> float:
                         return call(row, command, pod(row, i), f"{row.tag}-{par}-{i}")
 
@@ -122,22 +134,40 @@ def inner(n: int) -> None:
     nosock = os.path.join(data, "none.sock")
     log = os.path.join(data, "agent.log")
     with open(log, "w") as logf:
-        agent = subprocess.Popen([PYTHON, "-m", "cni.agent_server", "--socket", sock,
-                                  "--log-times"], cwd=ROOT, stderr=logf)
+        agent = subprocess.Popen(
+            [PYTHON, "-m", "cni.agent_server", "--socket", sock, "--log-times"],
+            cwd=ROOT,
+            stderr=logf,
+        )
     rows = [
-        Row("reference bridge+host-local", [os.path.join(REF, "bridge")],
-            conf("ref", data, "10.244.30.0/24"), nosock, "ref"),
-        Row("policyc-cni thick", [launcher], conf("thick", data, "10.244.31.0/24"),
-            sock, "thick"),
-        Row("policyc-cni standalone", [launcher], conf("alone", data, "10.244.32.0/24"),
-            nosock, "alone"),
-        Row("thick, pip console script", [CONSOLE_SCRIPT], conf("pip", data, "10.244.33.0/24"),
-            sock, "pip"),
+        Row(
+            "reference bridge+host-local",
+            [os.path.join(REF, "bridge")],
+            conf("ref", data, "10.244.30.0/24"),
+            nosock,
+            "ref",
+        ),
+        Row("policyc-cni thick", [launcher], conf("thick", data, "10.244.31.0/24"), sock, "thick"),
+        Row(
+            "policyc-cni standalone",
+            [launcher],
+            conf("alone", data, "10.244.32.0/24"),
+            nosock,
+            "alone",
+        ),
+        Row(
+            "thick, pip console script",
+            [CONSOLE_SCRIPT],
+            conf("pip", data, "10.244.33.0/24"),
+            sock,
+            "pip",
+        ),
     ]
     floor = Row(FLOOR, [], {}, "", "floor")
     pods = [pod(row, i) for row in rows for i in range(n)]
-    subprocess.run(["ip", "-batch", "-"], check=True,
-                   input="".join(f"netns add {p}\n" for p in pods).encode())
+    subprocess.run(
+        ["ip", "-batch", "-"], check=True, input="".join(f"netns add {p}\n" for p in pods).encode()
+    )
     try:
         while not os.path.exists(sock):
             time.sleep(0.02)
@@ -149,8 +179,11 @@ def inner(n: int) -> None:
     finally:
         agent.terminate()
         agent.wait()
-        subprocess.run(["ip", "-force", "-batch", "-"], capture_output=True,
-                       input="".join(f"netns del {p}\n" for p in pods).encode())
+        subprocess.run(
+            ["ip", "-force", "-batch", "-"],
+            capture_output=True,
+            input="".join(f"netns del {p}\n" for p in pods).encode(),
+        )
         in_agent = agent_times(log)
         shutil.rmtree(data, ignore_errors=True)
     report(rows, floor, in_agent, n)
@@ -159,31 +192,43 @@ def inner(n: int) -> None:
 def report(rows: list[Row], floor: Row, in_agent: dict[str, float], n: int) -> None:
     med = statistics.median
     ref = rows[0]
-    print(f"{n} pods per run, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.2f}; times in ms, fork+exec of the plugin included")
-    print(f"{'plugin':30} {'par':>3} {'ADD med':>8} {'ADD p95':>8} {'DEL med':>8} "
-          f"{'DEL p95':>8} {'ADD/ref':>8} {'DEL/ref':>8}")
+    print(
+        f"{n} pods per run, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.2f}; times in ms, fork+exec of the plugin included"
+    )
+    print(
+        f"{'plugin':30} {'par':>3} {'ADD med':>8} {'ADD p95':>8} {'DEL med':>8} "
+        f"{'DEL p95':>8} {'ADD/ref':>8} {'DEL/ref':>8}"
+    )
     for par in (1, 2):
         for row in rows:
             add, dele = row.times[(par, "ADD")], row.times[(par, "DEL")]
-            print(f"{row.label:30} {par:>3} {med(add):8.1f} {p95(add):8.1f} {med(dele):8.1f} "
-                  f"{p95(dele):8.1f} {med(add) / med(ref.times[(par, 'ADD')]):8.2f} "
-                  f"{med(dele) / med(ref.times[(par, 'DEL')]):8.2f}")
+            print(
+                f"{row.label:30} {par:>3} {med(add):8.1f} {p95(add):8.1f} {med(dele):8.1f} "
+                f"{p95(dele):8.1f} {med(add) / med(ref.times[(par, 'ADD')]):8.2f} "
+                f"{med(dele) / med(ref.times[(par, 'DEL')]):8.2f}"
+            )
     print("\nwhere thick mode's time goes (medians, ms; client = total - agent, per call):")
     print(f"{'':30} {'par':>3} {'total':>8} {'exec+py':>8} {'client':>8} {'agent':>8}")
     thick = rows[1]
     for par in (1, 2):
         for command in ("ADD", "DEL"):
             totals = thick.times[(par, command)]
-            agent = [in_agent.get(f"{thick.tag}-{par}-{i}/{command}", float("nan"))
-                     for i in range(len(totals))]
+            agent = [
+                in_agent.get(f"{thick.tag}-{par}-{i}/{command}", float("nan"))
+                for i in range(len(totals))
+            ]
             client = [t - a for t, a in zip(totals, agent, strict=True)]
             start = med(floor.times[(1, command)])
-            print(f"{'thick ' + command:30} {par:>3} {med(totals):8.1f} {start:8.1f} "
-                  f"{med(client) - start:8.1f} {med(agent):8.1f}")
-    print("exec+py: fork+exec of `python -IS -c pass` (sequential runs); client: the "
-          "launcher's imports, the request and reply, less exec+py; agent: accept to "
-          "reply sent, inside the agent")
+            print(
+                f"{'thick ' + command:30} {par:>3} {med(totals):8.1f} {start:8.1f} "
+                f"{med(client) - start:8.1f} {med(agent):8.1f}"
+            )
+    print(
+        "exec+py: fork+exec of `python -IS -c pass` (sequential runs); client: the "
+        "launcher's imports, the request and reply, less exec+py; agent: accept to "
+        "reply sent, inside the agent"
+    )
 
 
 def main() -> None:
@@ -197,9 +242,21 @@ def main() -> None:
     node = f"{PREFIX}n"
     subprocess.run(["ip", "netns", "add", node], check=True)
     try:
-        subprocess.run(["ip", "netns", "exec", node, sys.executable, os.path.abspath(__file__),
-                        "--inner", "--pods", str(args.pods)], check=True,
-                       env={**os.environ, "PYTHONPATH": ROOT})
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                node,
+                sys.executable,
+                os.path.abspath(__file__),
+                "--inner",
+                "--pods",
+                str(args.pods),
+            ],
+            check=True,
+            env={**os.environ, "PYTHONPATH": ROOT},
+        )
     finally:
         subprocess.run(["ip", "netns", "del", node])
 

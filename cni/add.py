@@ -112,8 +112,18 @@ def _plumb(
     fd = netlink.open_netns(env.netns)
     try:
         tag = netlink.alias(conf.name, env.container_id, env.ifname)
-        bridge, host = netlink.add_port(node, conf.bridge, host_name, env.ifname, fd, conf.mtu,
-                                        tag, conf.hairpin, gateways, pod_mac)
+        bridge, host = netlink.add_port(
+            node,
+            conf.bridge,
+            host_name,
+            env.ifname,
+            fd,
+            conf.mtu,
+            tag,
+            conf.hairpin,
+            gateways,
+            pod_mac,
+        )
     finally:
         os.close(fd)
     try:
@@ -122,8 +132,16 @@ def _plumb(
     except BaseException:
         netlink.delete_link(node, host_name)
         raise
-    pod_link = netlink.Link(index=host.peer, name=env.ifname, mac=pod_mac, kind="veth",
-                            master=0, up=True, alias=None, mtu=conf.mtu)
+    pod_link = netlink.Link(
+        index=host.peer,
+        name=env.ifname,
+        mac=pod_mac,
+        kind="veth",
+        master=0,
+        up=True,
+        alias=None,
+        mtu=conf.mtu,
+    )
     return [bridge, host, pod_link]
 
 
@@ -137,4 +155,3 @@ def _rollback(env: Env, conf: NetConf, host_name: str, created: bool) -> None:
     if conf.ip_masq:
         with contextlib.suppress(Exception):
             masq.teardown(conf.name, env.container_id, env.ifname)
-

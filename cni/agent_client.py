@@ -77,12 +77,16 @@ def socket_path(environ: "Mapping[str, str]", stdin: bytes) -> str:
 
 
 def _error(msg: str, details: str) -> str:
-    return (f'{{"cniVersion": "1.1.0", "code": {ERR_TRY_AGAIN_LATER}, '
-            f'"msg": {_quote(msg)}, "details": {_quote(details)}}}')
+    return (
+        f'{{"cniVersion": "1.1.0", "code": {ERR_TRY_AGAIN_LATER}, '
+        f'"msg": {_quote(msg)}, "details": {_quote(details)}}}'
+    )
 
 
 def call(
-    path: str, environ: "Mapping[str, str]", stdin: bytes,
+    path: str,
+    environ: "Mapping[str, str]",
+    stdin: bytes,
     timeout: float = TIMEOUT_S,
 ) -> "tuple[int, str] | None":
     """Run the request in the agent; None means "no agent: go standalone"."""

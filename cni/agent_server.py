@@ -149,8 +149,10 @@ class CNIServer:
         try:
             future.result(timeout=self.on_add_timeout)
         except FutureTimeout:
-            print(f"policyc-cni: on_add for {added.iface} overran; port stays fail-closed",
-                  file=sys.stderr)
+            print(
+                f"policyc-cni: on_add for {added.iface} overran; port stays fail-closed",
+                file=sys.stderr,
+            )
 
 
 class _GCPause:
@@ -239,12 +241,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--socket", default=DEFAULT_SOCKET)
     parser.add_argument("--on-add", default="", help="module:func or file.py:func")
     parser.add_argument("--on-add-timeout", type=float, default=10.0)
-    parser.add_argument("--log-times", action="store_true",
-                        help="print the in-agent time of each request on stderr")
+    parser.add_argument(
+        "--log-times", action="store_true", help="print the in-agent time of each request on stderr"
+    )
     args = parser.parse_args(argv)
     hook = load_hook(args.on_add) if args.on_add else None
-    server = CNIServer(args.socket, on_add=hook, on_add_timeout=args.on_add_timeout,
-                       log_times=args.log_times)
+    server = CNIServer(
+        args.socket, on_add=hook, on_add_timeout=args.on_add_timeout, log_times=args.log_times
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

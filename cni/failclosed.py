@@ -36,9 +36,11 @@ class FailClosedError(Exception):
 # `nft list table` costs ~0.15 ms and grows with the rules in the table.
 NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE, NFTA_TABLE_NAME = 10, 1, 1
 NFPROTO_BRIDGE, NFNETLINK_V0 = 7, 0
-_GETTABLE = ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, 0,
-             struct.pack("=BBH", NFPROTO_BRIDGE, NFNETLINK_V0, 0)
-             + netlink.nla_str(NFTA_TABLE_NAME, TABLE))
+_GETTABLE = (
+    (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE,
+    0,
+    struct.pack("=BBH", NFPROTO_BRIDGE, NFNETLINK_V0, 0) + netlink.nla_str(NFTA_TABLE_NAME, TABLE),
+)
 
 
 def table_exists() -> bool:

@@ -46,8 +46,9 @@ def site_dirs() -> list[str]:
     return [d for d in site.getsitepackages() if os.path.isdir(d)]
 
 
-def render(python: str | None = None, root: str | None = None,
-           dirs: list[str] | None = None) -> str:
+def render(
+    python: str | None = None, root: str | None = None, dirs: list[str] | None = None
+) -> str:
     python = os.path.abspath(python or sys.executable)
     root = root or package_root()
     dirs = site_dirs() if dirs is None else dirs
@@ -58,8 +59,9 @@ def render(python: str | None = None, root: str | None = None,
     return TEMPLATE.format(python=python, flags=FLAGS, root=root, site_dirs=dirs)
 
 
-def install(dest: str, python: str | None = None, root: str | None = None,
-            dirs: list[str] | None = None) -> str:
+def install(
+    dest: str, python: str | None = None, root: str | None = None, dirs: list[str] | None = None
+) -> str:
     """Write the launcher atomically (a runtime may be executing the old one)."""
     path = os.path.join(dest, NAME) if os.path.isdir(dest) else dest
     text = render(python, root, dirs)
@@ -80,9 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dest", help="directory (e.g. /opt/cni/bin) or file path")
     parser.add_argument("--python", help="interpreter to name (default: this one)")
-    parser.add_argument("--site-dir", action="append", dest="site_dirs",
-                        help="where standalone mode finds dependencies "
-                             "(default: this interpreter's site-packages)")
+    parser.add_argument(
+        "--site-dir",
+        action="append",
+        dest="site_dirs",
+        help="where standalone mode finds dependencies (default: this interpreter's site-packages)",
+    )
     args = parser.parse_args(argv)
     print(install(args.dest, args.python, dirs=args.site_dirs))
 

@@ -165,8 +165,9 @@ class Store:
 
     def last_reserved(self, rangeset: int) -> IPAddr | None:
         try:
-            fd = os.open(os.path.join(self.dir, f"{LAST_RESERVED}{rangeset}"),
-                         os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(
+                os.path.join(self.dir, f"{LAST_RESERVED}{rangeset}"), os.O_RDONLY | os.O_CLOEXEC
+            )
         except OSError:
             return None
         try:
@@ -217,8 +218,11 @@ def allocate(ipam: dict[str, Any], network: str, cid: str, ifname: str) -> dict[
     store = Store(str(ipam.get("dataDir") or ""), network)
     ips: list[dict[str, Any]] = []
     with store.locked():
-        owned = [a for e, c, i in store.entries()
-                 if (c, i) == (cid, ifname) and (a := _address(e)) is not None]
+        owned = [
+            a
+            for e, c, i in store.entries()
+            if (c, i) == (cid, ifname) and (a := _address(e)) is not None
+        ]
         try:
             for n, ranges in enumerate(sets):
                 ips.append(_allocate_one(store, n, ranges, owned, cid, ifname))

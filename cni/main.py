@@ -18,8 +18,10 @@ from cni import agent_client
 def environ() -> "dict[str, str]":
     """``os.environ`` without importing ``os`` (same decoding)."""
     enc = sys.getfilesystemencoding()
-    return {k.decode(enc, "surrogateescape"): v.decode(enc, "surrogateescape")
-            for k, v in posix.environ.items()}
+    return {
+        k.decode(enc, "surrogateescape"): v.decode(enc, "surrogateescape")
+        for k, v in posix.environ.items()
+    }
 
 
 def _add_site(site_dirs: "list[str] | None") -> None:
@@ -35,8 +37,9 @@ def _add_site(site_dirs: "list[str] | None") -> None:
         site.main()
 
 
-def run(env: "dict[str, str]", stdin: bytes,
-        site_dirs: "list[str] | None" = None) -> "tuple[int, str]":
+def run(
+    env: "dict[str, str]", stdin: bytes, site_dirs: "list[str] | None" = None
+) -> "tuple[int, str]":
     if env.get("CNI_COMMAND") == "VERSION":
         from cni.spec import version_reply
 

@@ -101,8 +101,14 @@ def _pyroute2() -> dict[str, Any]:
         from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
         from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-        _pr.update(IPRoute=IPRoute, PyrouteError=PyrouteError, NetlinkRequest=NetlinkRequest,
-                   ifinfmsg=ifinfmsg, ifaddrmsg=ifaddrmsg, rtmsg=rtmsg)
+        _pr.update(
+            IPRoute=IPRoute,
+            PyrouteError=PyrouteError,
+            NetlinkRequest=NetlinkRequest,
+            ifinfmsg=ifinfmsg,
+            ifaddrmsg=ifaddrmsg,
+            rtmsg=rtmsg,
+        )
     return _pr
 
 
@@ -146,8 +152,11 @@ def link_msg(msg_type: int, nlm_flags: int, attrs: list[Any], **fields: int) -> 
 
 def get_link_msg(name: str) -> Any:
     """RTM_GETLINK by name, no ACK (the answer is the reply), no statistics."""
-    return link_msg(RTM_GETLINK, NLM_F_REQUEST,
-                    [("IFLA_IFNAME", name), ("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)])
+    return link_msg(
+        RTM_GETLINK,
+        NLM_F_REQUEST,
+        [("IFLA_IFNAME", name), ("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)],
+    )
 
 
 def batch(ipr: Rtnl, msgs: list[Any]) -> list[tuple[int, list[Any]]]:
@@ -202,7 +211,8 @@ class Nfnl:
 
     def __init__(self, protocol: int = NETLINK_NETFILTER) -> None:
         self.sock = _socket.socket(
-            _socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, protocol)
+            _socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, protocol
+        )
         try:
             self.sock.bind((0, 0))
         except OSError:
@@ -232,7 +242,7 @@ class Nfnl:
                         if code:
                             raise NetlinkError(code)
                         return replies
-                    replies.append(data[offset + 16:offset + size])
+                    replies.append(data[offset + 16 : offset + size])
                 offset += (size + 3) & ~3
 
 
@@ -314,6 +324,7 @@ def pod_socket(path: str) -> Iterator[Rtnl]:
 
 # 8<--- links, addresses, routes ----------------------------------------------------
 
+
 def alias(network: str, cid: str, ifname: str) -> str:
     return f"{ALIAS_PREFIX}:{network}:{cid}:{ifname}"
 
@@ -338,8 +349,17 @@ class Link:
     peer: int = 0  # a veth's other end (IFLA_LINK): its index in the other end's netns
 
 
-_LINK_ATTRS = frozenset(("IFLA_IFNAME", "IFLA_ADDRESS", "IFLA_LINKINFO", "IFLA_MASTER",
-                         "IFLA_IFALIAS", "IFLA_MTU", "IFLA_LINK"))
+_LINK_ATTRS = frozenset(
+    (
+        "IFLA_IFNAME",
+        "IFLA_ADDRESS",
+        "IFLA_LINKINFO",
+        "IFLA_MASTER",
+        "IFLA_IFALIAS",
+        "IFLA_MTU",
+        "IFLA_LINK",
+    )
+)
 
 
 def _link_attrs(msg: Any) -> dict[str, Any]:
@@ -457,9 +477,16 @@ def _addr_msg(index: int, cidr: str) -> Any:
     # IPv6 DAD would leave the address unusable for ~1 s after ADD returns.
     flags = IFA_F_NODAD if iface.version == 6 else 0
     ip = str(iface.ip)
-    return _msg("ifaddrmsg", RTM_NEWADDR, _CREATE,
-                [("IFA_LOCAL", ip), ("IFA_ADDRESS", ip), ("IFA_FLAGS", flags)],
-                family=family, prefixlen=iface.network.prefixlen, flags=flags, index=index)
+    return _msg(
+        "ifaddrmsg",
+        RTM_NEWADDR,
+        _CREATE,
+        [("IFA_LOCAL", ip), ("IFA_ADDRESS", ip), ("IFA_FLAGS", flags)],
+        family=family,
+        prefixlen=iface.network.prefixlen,
+        flags=flags,
+        index=index,
+    )
 
 
 def _route_msg(index: int, dst: str, gateway: str | None) -> Any:
@@ -470,10 +497,18 @@ def _route_msg(index: int, dst: str, gateway: str | None) -> Any:
     if gateway:
         attrs.append(("RTA_GATEWAY", gateway))
     attrs.append(("RTA_OIF", index))
-    return _msg("rtmsg", RTM_NEWROUTE, _CREATE, attrs,
-                family=_socket.AF_INET if net.version == 4 else _socket.AF_INET6,
-                dst_len=net.prefixlen, table=RT_TABLE_MAIN, proto=RTPROT_STATIC,
-                scope=RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK, type=RTN_UNICAST)
+    return _msg(
+        "rtmsg",
+        RTM_NEWROUTE,
+        _CREATE,
+        attrs,
+        family=_socket.AF_INET if net.version == 4 else _socket.AF_INET6,
+        dst_len=net.prefixlen,
+        table=RT_TABLE_MAIN,
+        proto=RTPROT_STATIC,
+        scope=RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK,
+        type=RTN_UNICAST,
+    )
 
 
 def _check(results: list[tuple[int, list[Any]]], tolerate: int = errno.EEXIST) -> None:
@@ -505,8 +540,18 @@ def enable_forwarding(versions: set[int]) -> None:
                 os.close(fd)
 
 
-def add_port(ipr: Rtnl, bridge_name: str, host: str, peer: str, netns_fd: int, mtu: int,
-             tag: str, hairpin: bool, bridge_addrs: list[str], peer_mac: str) -> tuple[Link, Link]:
+def add_port(
+    ipr: Rtnl,
+    bridge_name: str,
+    host: str,
+    peer: str,
+    netns_fd: int,
+    mtu: int,
+    tag: str,
+    hairpin: bool,
+    bridge_addrs: list[str],
+    peer_mac: str,
+) -> tuple[Link, Link]:
     """The node side of an ADD in one round trip; returns (bridge, host end).
 
     The caller must have made sure the fail-closed table exists: the host end joins
@@ -521,39 +566,70 @@ def add_port(ipr: Rtnl, bridge_name: str, host: str, peer: str, netns_fd: int, m
     stale, the cache is refreshed and the whole batch retried once."""
     bridge, cached = ensure_bridge(ipr, bridge_name, mtu)
     try:
-        return bridge, _add_port(ipr, bridge, host, peer, netns_fd, mtu, tag, hairpin,
-                                 bridge_addrs, peer_mac)
+        return bridge, _add_port(
+            ipr, bridge, host, peer, netns_fd, mtu, tag, hairpin, bridge_addrs, peer_mac
+        )
     except NetlinkError:
         forget_bridge(ipr, bridge_name)
         if not cached:
             raise
     bridge, _ = ensure_bridge(ipr, bridge_name, mtu, cached=False)
-    return bridge, _add_port(ipr, bridge, host, peer, netns_fd, mtu, tag, hairpin,
-                             bridge_addrs, peer_mac)
+    return bridge, _add_port(
+        ipr, bridge, host, peer, netns_fd, mtu, tag, hairpin, bridge_addrs, peer_mac
+    )
 
 
-def _add_port(ipr: Rtnl, bridge: Link, host: str, peer: str, netns_fd: int, mtu: int,
-              tag: str, hairpin: bool, bridge_addrs: list[str], peer_mac: str) -> Link:
+def _add_port(
+    ipr: Rtnl,
+    bridge: Link,
+    host: str,
+    peer: str,
+    netns_fd: int,
+    mtu: int,
+    tag: str,
+    hairpin: bool,
+    bridge_addrs: list[str],
+    peer_mac: str,
+) -> Link:
     mtu_attr = [("IFLA_MTU", mtu)] if mtu else []
-    peer_attrs = [("IFLA_IFNAME", peer), *mtu_attr, ("IFLA_ADDRESS", peer_mac),
-                  ("IFLA_NET_NS_FD", netns_fd)]
-    info = {"attrs": [("IFLA_INFO_KIND", "veth"),
-                      ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer_attrs})]})]}
+    peer_attrs = [
+        ("IFLA_IFNAME", peer),
+        *mtu_attr,
+        ("IFLA_ADDRESS", peer_mac),
+        ("IFLA_NET_NS_FD", netns_fd),
+    ]
+    info = {
+        "attrs": [
+            ("IFLA_INFO_KIND", "veth"),
+            ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer_attrs})]}),
+        ]
+    }
     up = 0 if hairpin else IFF_UP
     msgs = [link_msg(RTM_NEWLINK, _SET, [], index=bridge.index, flags=IFF_UP, change=IFF_UP)]
     msgs += [_addr_msg(bridge.index, cidr) for cidr in bridge_addrs]
     made = len(msgs)
-    msgs.append(link_msg(RTM_NEWLINK, _CREATE, [("IFLA_IFNAME", host), *mtu_attr,
-                                                ("IFLA_MASTER", bridge.index),
-                                                ("IFLA_LINKINFO", info)],
-                         flags=up, change=up))
+    msgs.append(
+        link_msg(
+            RTM_NEWLINK,
+            _CREATE,
+            [
+                ("IFLA_IFNAME", host),
+                *mtu_attr,
+                ("IFLA_MASTER", bridge.index),
+                ("IFLA_LINKINFO", info),
+            ],
+            flags=up,
+            change=up,
+        )
+    )
     msgs.append(link_msg(RTM_NEWLINK, _SET, [("IFLA_IFNAME", host), ("IFLA_IFALIAS", tag)]))
     msgs.append(get_link_msg(host))
     results = batch(ipr, msgs)
     code = results[made][0]
     if code == errno.EEXIST:
-        raise CNIError(ERR_INTERNAL,
-                       f"interface {host} or {peer} (in the pod netns) already exists")
+        raise CNIError(
+            ERR_INTERNAL, f"interface {host} or {peer} (in the pod netns) already exists"
+        )
     try:
         _check(results[:made])  # the bridge (a stale cached one fails here)
         _check(results[made:-1], tolerate=0)
@@ -564,10 +640,18 @@ def _add_port(ipr: Rtnl, bridge: Link, host: str, peer: str, netns_fd: int, mtu:
         if hairpin:  # the bridge's setlink finds a port by index only: a 2nd round trip
             # IFLA_PROTINFO must be flagged nested, else it is a legacy port state
             mode = ("IFLA_PROTINFO", {"attrs": [("IFLA_BRPORT_MODE", 1)]}, NLA_F_NESTED)
-            _check(batch(ipr, [
-                link_msg(RTM_SETLINK, _SET, [mode], index=link.index, family=AF_BRIDGE),
-                link_msg(RTM_NEWLINK, _SET, [], index=link.index, flags=IFF_UP, change=IFF_UP),
-            ]), tolerate=0)
+            _check(
+                batch(
+                    ipr,
+                    [
+                        link_msg(RTM_SETLINK, _SET, [mode], index=link.index, family=AF_BRIDGE),
+                        link_msg(
+                            RTM_NEWLINK, _SET, [], index=link.index, flags=IFF_UP, change=IFF_UP
+                        ),
+                    ],
+                ),
+                tolerate=0,
+            )
     except BaseException:
         if not results[made][0]:  # created, but not all set: leave nothing behind
             delete_link(ipr, host)
@@ -575,8 +659,9 @@ def _add_port(ipr: Rtnl, bridge: Link, host: str, peer: str, netns_fd: int, mtu:
     return link
 
 
-def configure_pod(pod: Rtnl, ifname: str, ips: list[dict[str, Any]],
-                  routes: list[dict[str, Any]], index: int) -> None:
+def configure_pod(
+    pod: Rtnl, ifname: str, ips: list[dict[str, Any]], routes: list[dict[str, Any]], index: int
+) -> None:
     """Bring up the pod interface ``index`` (``add_port``'s peer), add its IPs and
     routes (ipam.ConfigureIface): one round trip, acknowledgements only.  The kernel
     handles a batch in order, so a gateway route comes after the address whose
@@ -611,7 +696,7 @@ def delete_link(ipr: Rtnl, name: str) -> bool:
 
 
 def addresses(ipr: Rtnl, index: int) -> set[str]:
-    """"addr/prefixlen" of every address on ``index`` (CHECK)."""
+    """ "addr/prefixlen" of every address on ``index`` (CHECK)."""
     with _errors():
         return {f"{m.get('IFA_ADDRESS')}/{m['prefixlen']}" for m in ipr.addr("dump", index=index)}
 

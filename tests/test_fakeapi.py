@@ -111,8 +111,9 @@ def events(stream: Iterator[dict[str, Any]], n: int) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------- lists
-def test_lists_of_every_resource(api: FakeAPIServer, core: client.CoreV1Api,
-                                 net: client.NetworkingV1Api) -> None:
+def test_lists_of_every_resource(
+    api: FakeAPIServer, core: client.CoreV1Api, net: client.NetworkingV1Api
+) -> None:
     seed(api)
     pods = core.list_pod_for_all_namespaces()
     assert isinstance(pods, client.V1PodList)
@@ -148,12 +149,17 @@ def test_selectors(api: FakeAPIServer, core: client.CoreV1Api) -> None:
     seed(api)
     on_n1 = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=n1")
     assert names(on_n1.items) == ["web", "api"]
-    assert names(core.list_pod_for_all_namespaces(
-        field_selector="spec.nodeName!=n1,metadata.namespace=prod").items) == ["db"]
-    assert names(core.list_pod_for_all_namespaces(
-        label_selector="app in (web,db),app!=web").items) == ["db"]
-    assert names(core.list_namespace(label_selector="kubernetes.io/metadata.name=prod").items) \
-        == ["prod"]
+    assert names(
+        core.list_pod_for_all_namespaces(
+            field_selector="spec.nodeName!=n1,metadata.namespace=prod"
+        ).items
+    ) == ["db"]
+    assert names(
+        core.list_pod_for_all_namespaces(label_selector="app in (web,db),app!=web").items
+    ) == ["db"]
+    assert names(core.list_namespace(label_selector="kubernetes.io/metadata.name=prod").items) == [
+        "prod"
+    ]
     with pytest.raises(ApiException) as err:
         core.list_pod_for_all_namespaces(field_selector="spec.bogus=1")
     assert err.value.status == 400
@@ -177,8 +183,7 @@ def test_pagination_is_a_consistent_snapshot(api: FakeAPIServer, core: client.Co
     assert api.request_count("list", path="/api/v1/pods") == 3
 
 
-def test_continue_token_expires_with_compaction(api: FakeAPIServer,
-                                                core: client.CoreV1Api) -> None:
+def test_continue_token_expires_with_compaction(api: FakeAPIServer, core: client.CoreV1Api) -> None:
     for i in range(4):
         api.create(o.pod(f"p{i}"))
     first = core.list_namespaced_pod("default", limit=2)
@@ -228,28 +233,41 @@ def test_watch_delivers_changes_in_order(api: FakeAPIServer, core: client.CoreV1
 
     bg = Background(api, mutate)
     w = watch.Watch()
-    got = events(w.stream(core.list_pod_for_all_namespaces, resource_version=str(rv),
-                          _request_timeout=SAFETY), 3)
+    got = events(
+        w.stream(
+            core.list_pod_for_all_namespaces, resource_version=str(rv), _request_timeout=SAFETY
+        ),
+        3,
+    )
     w.stop()
     bg.join()
     assert [(e["type"], e["object"].metadata.name) for e in got] == [
-        ("ADDED", "db"), ("MODIFIED", "web"), ("DELETED", "db")]
+        ("ADDED", "db"),
+        ("MODIFIED", "web"),
+        ("DELETED", "db"),
+    ]
     assert [e["object"].metadata.resource_version for e in got] == [
-        str(rv + 1), str(rv + 2), str(rv + 3)]
+        str(rv + 1),
+        str(rv + 2),
+        str(rv + 3),
+    ]
     assert isinstance(got[1]["object"], client.V1Pod)
     assert got[1]["object"].metadata.labels == {"app": "web"}
     assert w.resource_version == str(rv + 3)
 
 
-def test_watch_without_rv_starts_with_synthetic_adds(api: FakeAPIServer,
-                                                     core: client.CoreV1Api) -> None:
+def test_watch_without_rv_starts_with_synthetic_adds(
+    api: FakeAPIServer, core: client.CoreV1Api
+) -> None:
     seed(api)
     bg = Background(api, lambda: api.delete("Pod", "prod", "db"))
-    got = events(watch.Watch().stream(core.list_namespaced_pod, "prod",
-                                      _request_timeout=SAFETY), 3)
+    got = events(watch.Watch().stream(core.list_namespaced_pod, "prod", _request_timeout=SAFETY), 3)
     bg.join()
     assert [(e["type"], e["object"].metadata.name) for e in got] == [
-        ("ADDED", "api"), ("ADDED", "db"), ("DELETED", "db")]
+        ("ADDED", "api"),
+        ("ADDED", "db"),
+        ("DELETED", "db"),
+    ]
 
 
 def test_watch_selector_transitions(api: FakeAPIServer, core: client.CoreV1Api) -> None:
@@ -263,12 +281,20 @@ def test_watch_selector_transitions(api: FakeAPIServer, core: client.CoreV1Api) 
         api.update(moved)
 
     bg = Background(api, move)
-    got = events(watch.Watch().stream(
-        core.list_pod_for_all_namespaces, field_selector="spec.nodeName=n1",
-        resource_version=rv, _request_timeout=SAFETY), 2)
+    got = events(
+        watch.Watch().stream(
+            core.list_pod_for_all_namespaces,
+            field_selector="spec.nodeName=n1",
+            resource_version=rv,
+            _request_timeout=SAFETY,
+        ),
+        2,
+    )
     bg.join()
     assert [(e["type"], e["object"].spec.node_name) for e in got] == [
-        ("DELETED", "n2"), ("ADDED", "n1")]
+        ("DELETED", "n2"),
+        ("ADDED", "n1"),
+    ]
 
 
 def test_bookmarks(api: FakeAPIServer, core: client.CoreV1Api) -> None:
@@ -282,12 +308,22 @@ def test_bookmarks(api: FakeAPIServer, core: client.CoreV1Api) -> None:
 
     bg = Background(api, poke)
     w = watch.Watch()
-    got = events(w.stream(core.list_pod_for_all_namespaces, resource_version=rv,
-                          allow_watch_bookmarks=True, _request_timeout=SAFETY), 3)
+    got = events(
+        w.stream(
+            core.list_pod_for_all_namespaces,
+            resource_version=rv,
+            allow_watch_bookmarks=True,
+            _request_timeout=SAFETY,
+        ),
+        3,
+    )
     bg.join()
     assert [e["type"] for e in got] == ["BOOKMARK", "ADDED", "BOOKMARK"]
-    assert got[0]["raw_object"] == {"kind": "Pod", "apiVersion": "v1",
-                                    "metadata": {"resourceVersion": rv}}
+    assert got[0]["raw_object"] == {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": rv},
+    }
     assert got[2]["raw_object"]["metadata"]["resourceVersion"] == str(int(rv) + 1)
     assert w.resource_version == str(int(rv) + 1)
 
@@ -295,23 +331,37 @@ def test_bookmarks(api: FakeAPIServer, core: client.CoreV1Api) -> None:
 def test_periodic_bookmarks_only_when_allowed() -> None:
     with FakeAPIServer(bookmark_interval=0.1) as api, api_client(api.url) as ac:
         core = client.CoreV1Api(ac)
-        got = events(watch.Watch().stream(core.list_node, allow_watch_bookmarks=True,
-                                          _request_timeout=SAFETY), 2)
+        got = events(
+            watch.Watch().stream(
+                core.list_node, allow_watch_bookmarks=True, _request_timeout=SAFETY
+            ),
+            2,
+        )
         assert [e["type"] for e in got] == ["BOOKMARK", "BOOKMARK"]
         seen = [e["type"] for e in watch.Watch().stream(core.list_node, timeout_seconds=1)]
         assert seen == []
 
 
-def test_send_initial_events_ends_with_marked_bookmark(api: FakeAPIServer,
-                                                       core: client.CoreV1Api) -> None:
+def test_send_initial_events_ends_with_marked_bookmark(
+    api: FakeAPIServer, core: client.CoreV1Api
+) -> None:
     seed(api)
-    got = events(watch.Watch().stream(
-        core.list_node, send_initial_events=True, resource_version_match="NotOlderThan",
-        allow_watch_bookmarks=True, _request_timeout=SAFETY), 3)
+    got = events(
+        watch.Watch().stream(
+            core.list_node,
+            send_initial_events=True,
+            resource_version_match="NotOlderThan",
+            allow_watch_bookmarks=True,
+            _request_timeout=SAFETY,
+        ),
+        3,
+    )
     assert [e["type"] for e in got] == ["ADDED", "ADDED", "BOOKMARK"]
     meta = got[2]["raw_object"]["metadata"]
-    assert meta == {"resourceVersion": api.resource_version,
-                    "annotations": {"k8s.io/initial-events-end": "true"}}
+    assert meta == {
+        "resourceVersion": api.resource_version,
+        "annotations": {"k8s.io/initial-events-end": "true"},
+    }
 
 
 def test_watch_from_compacted_rv_is_410(api: FakeAPIServer, core: client.CoreV1Api) -> None:
@@ -320,33 +370,52 @@ def test_watch_from_compacted_rv_is_410(api: FakeAPIServer, core: client.CoreV1A
         api.create(o.pod(f"p{i}"))
     api.compact(keep_last=1)
     # On the wire: 200, then one ERROR event with a Status, then the end of the stream.
-    resp: Any = core.list_pod_for_all_namespaces(watch=True, resource_version=old,
-                                                 _preload_content=False)
+    resp: Any = core.list_pod_for_all_namespaces(
+        watch=True, resource_version=old, _preload_content=False
+    )
     assert resp.status == 200
     lines = resp.data.decode().splitlines()
     assert len(lines) == 1
     error = json.loads(lines[0])
     assert error["type"] == "ERROR"
     assert {k: error["object"][k] for k in ("kind", "status", "reason", "code")} == {
-        "kind": "Status", "status": "Failure", "reason": "Expired", "code": 410}
+        "kind": "Status",
+        "status": "Failure",
+        "reason": "Expired",
+        "code": 410,
+    }
     assert error["object"]["message"].startswith(f"too old resource version: {old} (")
     # The client: with timeout_seconds it raises at once ...
     api.reset_counters()
     with pytest.raises(ApiException) as err:
-        list(watch.Watch().stream(core.list_pod_for_all_namespaces, resource_version=old,
-                                  timeout_seconds=1, _request_timeout=SAFETY))
+        list(
+            watch.Watch().stream(
+                core.list_pod_for_all_namespaces,
+                resource_version=old,
+                timeout_seconds=1,
+                _request_timeout=SAFETY,
+            )
+        )
     assert type(err.value) is ApiException and err.value.status == 410
     assert err.value.reason.startswith("Expired: too old resource version")
     assert api.request_count("watch") == 1
     # ... without it, it retries once from the same RV and then raises.
     with pytest.raises(ApiException) as err:
-        list(watch.Watch().stream(core.list_pod_for_all_namespaces, resource_version=old,
-                                  _request_timeout=SAFETY))
+        list(
+            watch.Watch().stream(
+                core.list_pod_for_all_namespaces, resource_version=old, _request_timeout=SAFETY
+            )
+        )
     assert err.value.status == 410 and api.request_count("watch") == 3
     # One event back is still inside the window.
-    ok = events(watch.Watch().stream(core.list_pod_for_all_namespaces,
-                                     resource_version=str(int(api.resource_version) - 1),
-                                     _request_timeout=SAFETY), 1)
+    ok = events(
+        watch.Watch().stream(
+            core.list_pod_for_all_namespaces,
+            resource_version=str(int(api.resource_version) - 1),
+            _request_timeout=SAFETY,
+        ),
+        1,
+    )
     assert ok[0]["object"].metadata.name == "p2"
 
 
@@ -354,8 +423,7 @@ def test_drop_watches_cuts_the_stream(api: FakeAPIServer, core: client.CoreV1Api
     api.create(o.pod("web"))
     got: list[str] = []
     with pytest.raises(urllib3.exceptions.ProtocolError, match="ended prematurely"):
-        for ev in watch.Watch().stream(core.list_pod_for_all_namespaces,
-                                       _request_timeout=SAFETY):
+        for ev in watch.Watch().stream(core.list_pod_for_all_namespaces, _request_timeout=SAFETY):
             got.append(ev["type"])
             assert api.drop_watches() == 1
     assert got == ["ADDED"]
@@ -365,8 +433,12 @@ def test_drop_watches_cuts_the_stream(api: FakeAPIServer, core: client.CoreV1Api
 def test_graceful_drop_ends_or_rewatches(api: FakeAPIServer, core: client.CoreV1Api) -> None:
     api.create(o.pod("web"))
     bg = Background(api, lambda: api.drop_watches(graceful=True))
-    got = [e["type"] for e in watch.Watch().stream(
-        core.list_pod_for_all_namespaces, timeout_seconds=5, _request_timeout=SAFETY)]
+    got = [
+        e["type"]
+        for e in watch.Watch().stream(
+            core.list_pod_for_all_namespaces, timeout_seconds=5, _request_timeout=SAFETY
+        )
+    ]
     bg.join()
     assert got == ["ADDED"]  # clean end with timeout_seconds: the generator just finishes
 
@@ -379,8 +451,12 @@ def test_graceful_drop_ends_or_rewatches(api: FakeAPIServer, core: client.CoreV1
 
     api.reset_counters()
     bg = Background(api, drop_then_change)
-    got2 = events(watch.Watch().stream(core.list_pod_for_all_namespaces, resource_version=rv,
-                                       _request_timeout=SAFETY), 1)
+    got2 = events(
+        watch.Watch().stream(
+            core.list_pod_for_all_namespaces, resource_version=rv, _request_timeout=SAFETY
+        ),
+        1,
+    )
     bg.join()
     assert [e["object"].metadata.name for e in got2] == ["db"]
     rewatch = [r for r in api.requests if r.verb == "watch"]
@@ -388,7 +464,8 @@ def test_graceful_drop_ends_or_rewatches(api: FakeAPIServer, core: client.CoreV1
 
 
 def test_resume_from_last_seen_rv_gets_exactly_the_missed_events(
-        api: FakeAPIServer, core: client.CoreV1Api) -> None:
+    api: FakeAPIServer, core: client.CoreV1Api
+) -> None:
     seed(api)
     w = watch.Watch()
     stream = w.stream(core.list_pod_for_all_namespaces, _request_timeout=SAFETY)
@@ -407,11 +484,18 @@ def test_resume_from_last_seen_rv_gets_exactly_the_missed_events(
     web["status"]["phase"] = "Succeeded"
     api.update(web)
     api.create(o.namespace("other"))  # another resource: not part of the pod watch
-    resumed = watch.Watch().stream(core.list_pod_for_all_namespaces, resource_version=last,
-                                   allow_watch_bookmarks=True, _request_timeout=SAFETY)
+    resumed = watch.Watch().stream(
+        core.list_pod_for_all_namespaces,
+        resource_version=last,
+        allow_watch_bookmarks=True,
+        _request_timeout=SAFETY,
+    )
     got = events(resumed, 3)
     assert [(e["type"], e["object"].metadata.name) for e in got] == [
-        ("ADDED", "missed1"), ("DELETED", "db"), ("MODIFIED", "web")]
+        ("ADDED", "missed1"),
+        ("DELETED", "db"),
+        ("MODIFIED", "web"),
+    ]
     # Exactly those: the next thing on the stream is a bookmark sent now.
     assert api.send_bookmark() == 1
     after = events(resumed, 1)[0]
@@ -422,8 +506,9 @@ def test_resume_from_last_seen_rv_gets_exactly_the_missed_events(
 
 def test_timeout_seconds_closes_the_stream(api: FakeAPIServer, core: client.CoreV1Api) -> None:
     start = time.monotonic()
-    got = list(watch.Watch().stream(core.list_namespace, timeout_seconds=1,
-                                    _request_timeout=SAFETY))
+    got = list(
+        watch.Watch().stream(core.list_namespace, timeout_seconds=1, _request_timeout=SAFETY)
+    )
     assert got == [] and 0.9 <= time.monotonic() - start < 1.8
     assert api.open_watches == 0  # deregistered before the stream's last chunk
 
@@ -434,8 +519,9 @@ def test_informer_relists_after_410(api: FakeAPIServer, core: client.CoreV1Api) 
     seen: queue.Queue[tuple[object, ...]] = queue.Queue()
     inf = SharedInformer(core.list_pod_for_all_namespaces)
     inf.add_event_handler("ADDED", lambda obj: seen.put(("ADDED", obj.metadata.name)))
-    inf.add_event_handler("ERROR", lambda exc: seen.put(("ERROR", type(exc).__name__,
-                                                         getattr(exc, "status", None))))
+    inf.add_event_handler(
+        "ERROR", lambda exc: seen.put(("ERROR", type(exc).__name__, getattr(exc, "status", None)))
+    )
     inf.start()
     try:
         assert seen.get(timeout=2) == ("ADDED", "web")
@@ -500,8 +586,9 @@ def test_store_semantics(api: FakeAPIServer) -> None:
     assert gone["metadata"]["resourceVersion"] == api.resource_version
 
 
-def test_kubeconfig_path(api: FakeAPIServer, tmp_path: Path,
-                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kubeconfig_path(
+    api: FakeAPIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     api.create(o.namespace("kube-system"))
@@ -522,8 +609,9 @@ def test_stop_is_bounded_with_open_watch() -> None:
     def consume() -> None:
         with api_client(api.url) as ac:
             try:
-                for _ in watch.Watch().stream(client.CoreV1Api(ac).list_node,
-                                              _request_timeout=SAFETY):
+                for _ in watch.Watch().stream(
+                    client.CoreV1Api(ac).list_node, _request_timeout=SAFETY
+                ):
                     pass
                 outcome.append(None)
             except BaseException as exc:

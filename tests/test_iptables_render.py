@@ -23,9 +23,7 @@ from policyc.parse import build_cluster
 from policyc.pipeline import read_cluster, ruleset_of
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
-CASES = sorted(
-    p.name for p in ROOT.iterdir() if p.is_dir() and (p / "expected.nft").exists()
-)
+CASES = sorted(p.name for p in ROOT.iterdir() if p.is_dir() and (p / "expected.nft").exists())
 BASE = ROOT / "_base" / "cluster.yaml"
 
 
@@ -88,17 +86,19 @@ def cluster_text(extra_pods: int) -> str:
     """The base cluster plus ``extra_pods`` pods on another node."""
     docs = [d for d in yaml.safe_load_all(BASE.read_text()) if d]
     for i in range(extra_pods):
-        docs.append({
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": f"extra{i}", "namespace": "y", "labels": {"pod": "b"}},
-            "spec": {"nodeName": "node-2", "containers": [{"name": "c", "image": "i"}]},
-            "status": {
-                "phase": "Running",
-                "podIP": f"10.244.2.{i + 10}",
-                "podIPs": [{"ip": f"10.244.2.{i + 10}"}, {"ip": f"2001:db8:244:2::{i + 10:x}"}],
-            },
-        })
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"extra{i}", "namespace": "y", "labels": {"pod": "b"}},
+                "spec": {"nodeName": "node-2", "containers": [{"name": "c", "image": "i"}]},
+                "status": {
+                    "phase": "Running",
+                    "podIP": f"10.244.2.{i + 10}",
+                    "podIPs": [{"ip": f"10.244.2.{i + 10}"}, {"ip": f"2001:db8:244:2::{i + 10:x}"}],
+                },
+            }
+        )
     policy = (ROOT / "allow-from-same-namespace" / "policy.yaml").read_text()
     return yaml.safe_dump_all(docs) + "\n---\n" + policy + "\n---\n" + POLICY_Y
 
@@ -166,8 +166,9 @@ def test_antispoof_and_node_rules_mirror_nftables() -> None:
     assert "# not for iptables (ARP)" in v4
     for text in (v4, v6):
         assert text.count("-j POLICYC-FROM-PODS") == 1
-        assert "# hook (apply inserts it unless -C finds it): -I FORWARD 1 -j POLICYC-FORWARD" \
-            in text
+        assert (
+            "# hook (apply inserts it unless -C finds it): -I FORWARD 1 -j POLICYC-FORWARD" in text
+        )
         assert "-I PREROUTING 1 -j POLICYC-ANTISPOOF" in text
 
 
@@ -178,7 +179,10 @@ def test_compile_sections_and_write_dir(tmp_path: Path) -> None:
     assert parts["iptables"].startswith("*raw\n") and "COMMIT" in parts["ip6tables"]
     paths = write_dir(text, str(tmp_path / "out"))
     assert sorted(Path(p).name for p in paths) == [
-        "ebtables.rules", "ip6tables.rules", "ipset.restore", "iptables.rules"
+        "ebtables.rules",
+        "ip6tables.rules",
+        "ipset.restore",
+        "iptables.rules",
     ]
     assert (tmp_path / "out" / "iptables.rules").read_text() == parts["iptables"]
 
@@ -222,8 +226,13 @@ def test_cidr_entries_encode_exactly_the_ranges(raw: list[tuple[int, int]]) -> N
         inside = any(lo <= addr <= hi for lo, hi in merged)
         assert lpm(entries, addr, bits) == inside, (merged, entries, addr)
     positive = sum(
-        len(list(ipaddress.summarize_address_range(ipaddress.IPv4Address(lo << 24),
-                                                   ipaddress.IPv4Address((hi << 24) | 0xFFFFFF))))
+        len(
+            list(
+                ipaddress.summarize_address_range(
+                    ipaddress.IPv4Address(lo << 24), ipaddress.IPv4Address((hi << 24) | 0xFFFFFF)
+                )
+            )
+        )
         for lo, hi in merged
     )
     assert len(entries) <= max(positive, 2)
@@ -231,8 +240,10 @@ def test_cidr_entries_encode_exactly_the_ranges(raw: list[tuple[int, int]]) -> N
 
 def test_cidr_with_excepts_is_cidr_plus_nomatch() -> None:
     lo, hi = int(ipaddress.ip_address("10.244.0.0")), int(ipaddress.ip_address("10.244.255.255"))
-    cut_lo, cut_hi = int(ipaddress.ip_address("10.244.1.16")), int(
-        ipaddress.ip_address("10.244.1.19"))
+    cut_lo, cut_hi = (
+        int(ipaddress.ip_address("10.244.1.16")),
+        int(ipaddress.ip_address("10.244.1.19")),
+    )
     entries = _cidr_entries(((lo, cut_lo - 1), (cut_hi + 1, hi)), 32)
     assert entries == [(lo, 16, False), (cut_lo, 30, True)]
     everything = _cidr_entries(((0, 2**32 - 1),), 32)
@@ -314,8 +325,9 @@ def test_ebtables_section_drops_arp_spoofing_and_other_frames() -> None:
     rules = ebtables.rules_of(eb)
     assert rules[0] == "-A POLICYC-ANTISPOOF -i ! pc+ -j RETURN"
     assert rules[-1] == "-A POLICYC-ANTISPOOF -j DROP"
-    assert "-A POLICYC-ANTISPOOF -p ARP -i pce4fccf5a38c --arp-ip-src 10.244.1.10 -j RETURN" \
-        in rules
+    assert (
+        "-A POLICYC-ANTISPOOF -p ARP -i pce4fccf5a38c --arp-ip-src 10.244.1.10 -j RETURN" in rules
+    )
     assert "-A POLICYC-ANTISPOOF -p ARP -i pce4fccf5a38c --arp-ip-src 0.0.0.0 -j RETURN" in rules
     assert "-A POLICYC-ANTISPOOF -p IPv4 -i pce4fccf5a38c -j RETURN" in rules
     assert "-A POLICYC-ANTISPOOF -p IPv6 -i pce4fccf5a38c -j RETURN" in rules

@@ -66,8 +66,12 @@ def test_standard_layout(lab: Lab) -> None:  # noqa: F811
     assert xa.iface == "pce4fccf5a38c"  # docs/contract.md example
     links = lab.node_exec(["ip", "-o", "link", "show", "master", "br0"]).stdout
     assert all(p.iface in links for p in lab.pods.values())
-    for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding",
-                "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"):
+    for key in (
+        "net.ipv4.ip_forward",
+        "net.ipv6.conf.all.forwarding",
+        "net.bridge.bridge-nf-call-iptables",
+        "net.bridge.bridge-nf-call-ip6tables",
+    ):
         assert lab.node_exec(["sysctl", "-n", key]).stdout.strip() == "1"
 
 

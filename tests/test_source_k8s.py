@@ -108,13 +108,19 @@ def seed(api: FakeAPIServer) -> None:
         api.create(o.namespace(ns, {"team": ns}))
     api.create(o.node("n1", internal_ip="192.0.2.1", pod_cidrs=["10.1.0.0/24"]))
     api.create(o.node("n2", internal_ip="192.0.2.2", pod_cidrs=["10.2.0.0/24"]))
-    for i, (ns, node) in enumerate([("default", "n1"), ("default", "n2"), ("prod", "n1"),
-                                    ("prod", "n2"), ("prod", "n2")]):
+    for i, (ns, node) in enumerate(
+        [("default", "n1"), ("default", "n2"), ("prod", "n1"), ("prod", "n2"), ("prod", "n2")]
+    ):
         api.create(o.pod(f"p{i}", ns, node=node, labels={"app": f"a{i}"}, ip=f"10.9.0.{i}"))
     api.create(o.network_policy("deny", "prod", egress=[{}]))
-    api.create(o.network_policy("web", "default", pod_selector={"matchLabels": {"app": "a0"}},
-                                ingress=[{"from": [o.peer(cidr="10.0.0.0/8")],
-                                          "ports": [o.port("http")]}]))
+    api.create(
+        o.network_policy(
+            "web",
+            "default",
+            pod_selector={"matchLabels": {"app": "a0"}},
+            ingress=[{"from": [o.peer(cidr="10.0.0.0/8")], "ports": [o.port("http")]}],
+        )
+    )
 
 
 def snapshots(events: list[Event], kind: str) -> list[Event]:
@@ -123,13 +129,19 @@ def snapshots(events: list[Event], kind: str) -> list[Event]:
 
 def changes(events: list[Event], kind: str) -> list[tuple[str, str]]:
     """(type, name) of the non-SNAPSHOT events of ``kind``."""
-    return [(e.type.value, e.obj["metadata"]["name"]) for e in events
-            if e.kind == kind and e.type is not EventType.SNAPSHOT and e.obj is not None]
+    return [
+        (e.type.value, e.obj["metadata"]["name"])
+        for e in events
+        if e.kind == kind and e.type is not EventType.SNAPSHOT and e.obj is not None
+    ]
 
 
 def watch_rvs(api: FakeAPIServer, resource: str) -> list[str | None]:
-    return [r.query.get("resourceVersion") for r in api.requests
-            if r.verb == "watch" and r.resource == resource]
+    return [
+        r.query.get("resourceVersion")
+        for r in api.requests
+        if r.verb == "watch" and r.resource == resource
+    ]
 
 
 def loops_alive() -> list[str]:
@@ -148,8 +160,9 @@ def hold_pod_watch_down(api: FakeAPIServer) -> None:
 
 
 # ------------------------------------------------------------------- tests
-def test_initial_list_paginated_snapshots(api: FakeAPIServer,
-                                          start: Callable[..., Running]) -> None:
+def test_initial_list_paginated_snapshots(
+    api: FakeAPIServer, start: Callable[..., Running]
+) -> None:
     seed(api)
     run = start(page_size=2, node_name="n1")
     events = run.wait_synced()
@@ -171,15 +184,18 @@ def test_initial_list_paginated_snapshots(api: FakeAPIServer,
     assert api.wait_for_watches(4)
     watches = [r for r in api.requests if r.verb == "watch"]
     assert {r.query["resourceVersion"] for r in watches} == {api.resource_version}
-    assert all(r.query["allowWatchBookmarks"] == "true" and r.query["timeoutSeconds"] == "30"
-               for r in watches)
+    assert all(
+        r.query["allowWatchBookmarks"] == "true" and r.query["timeoutSeconds"] == "30"
+        for r in watches
+    )
     assert run.source.stats["lists"] == 4 and run.source.stats["relists"] == 0
     assert len(run.emit_threads) == 1
     run.close()
 
 
-def test_changes_arrive_in_order_after_snapshot(api: FakeAPIServer,
-                                                start: Callable[..., Running]) -> None:
+def test_changes_arrive_in_order_after_snapshot(
+    api: FakeAPIServer, start: Callable[..., Running]
+) -> None:
     seed(api)
     run = start(node_name="n1")
     run.wait_synced()
@@ -194,8 +210,7 @@ def test_changes_arrive_in_order_after_snapshot(api: FakeAPIServer,
     pod_events = [e for e in events if e.kind == "Pod"]
     assert pod_events[0].type is EventType.SNAPSHOT
     assert [e.obj for e in pod_events[1:]] == [added, mod, gone]
-    assert pod_events[2].obj is not None and pod_events[2].obj["metadata"]["labels"] == {
-        "app": "y"}
+    assert pod_events[2].obj is not None and pod_events[2].obj["metadata"]["labels"] == {"app": "y"}
     assert changes(events, "Namespace") == [("ADDED", "staging")]
     assert changes(events, "NetworkPolicy") == [("DELETED", "deny")]
     assert run.source.resource_versions()["Pod"] == gone["metadata"]["resourceVersion"]
@@ -204,8 +219,9 @@ def test_changes_arrive_in_order_after_snapshot(api: FakeAPIServer,
     run.close()
 
 
-def test_bookmark_advances_rv_and_saves_a_relist(api: FakeAPIServer,
-                                                 start: Callable[..., Running]) -> None:
+def test_bookmark_advances_rv_and_saves_a_relist(
+    api: FakeAPIServer, start: Callable[..., Running]
+) -> None:
     seed(api)
     run = start()
     run.wait_synced()
@@ -252,7 +268,8 @@ def test_410_relists_with_changes_made_while_disconnected(
     names = [p["metadata"]["name"] for p in relist.objects]
     assert "p0" not in names and "p9" in names
     assert {p["metadata"]["name"]: p["metadata"]["labels"] for p in relist.objects}["p1"] == {
-        "app": "changed"}
+        "app": "changed"
+    }
     # Nothing else reached the consumer meanwhile: it kept its last state until the relist.
     assert changes(events, "Pod") == []
     assert run.source.stats["relists"] == 1
@@ -280,14 +297,21 @@ def test_dropped_connection_resumes_with_exactly_the_missed_events(
     last_rv = run.source.resource_versions()["Pod"]
     assert last_rv == api.resource_version
     hold_pod_watch_down(api)
-    missed = [api.create(o.pod("during", "prod", node="n9")),
-              api.upsert(o.pod("during", "prod", node="n9", labels={"v": "2"})),
-              api.delete("Pod", "prod", "p2")]
+    missed = [
+        api.create(o.pod("during", "prod", node="n9")),
+        api.upsert(o.pod("during", "prod", node="n9", labels={"v": "2"})),
+        api.delete("Pod", "prod", "p2"),
+    ]
     events = run.wait(lambda ev: len(changes(ev, "Pod")) == 4, timeout=5.0)
     time.sleep(0.2)  # nothing more may follow
     events = run.of("Pod")
-    assert [e.type for e in events] == [EventType.SNAPSHOT, EventType.ADDED, EventType.ADDED,
-                                        EventType.MODIFIED, EventType.DELETED]
+    assert [e.type for e in events] == [
+        EventType.SNAPSHOT,
+        EventType.ADDED,
+        EventType.ADDED,
+        EventType.MODIFIED,
+        EventType.DELETED,
+    ]
     assert [e.obj for e in events[2:]] == missed
     rvs = watch_rvs(api, "pods")
     assert rvs[-2:] == [last_rv, last_rv]  # the 503, then the resumed watch
@@ -296,8 +320,9 @@ def test_dropped_connection_resumes_with_exactly_the_missed_events(
     run.close()
 
 
-def test_list_failures_back_off_then_succeed(api: FakeAPIServer,
-                                             start: Callable[..., Running]) -> None:
+def test_list_failures_back_off_then_succeed(
+    api: FakeAPIServer, start: Callable[..., Running]
+) -> None:
     seed(api)
     api.fail_next(3, 500, verb="list", resource="pods")
     t0 = time.monotonic()
@@ -307,7 +332,11 @@ def test_list_failures_back_off_then_succeed(api: FakeAPIServer,
     # Backoff before the 2nd, 3rd and 4th attempt: at least 0.05 + 0.1 + 0.2 seconds.
     assert took >= 0.35
     assert [r.status for r in api.requests if r.resource == "pods" and r.verb == "list"] == [
-        500, 500, 500, 200]
+        500,
+        500,
+        500,
+        200,
+    ]
     events = run.wait(lambda ev: len(ev) == 4)
     assert [e.kind for e in events][-1] == "Pod"  # the other kinds did not wait for pods
     assert list(events[-1].objects) == api.objects("Pod")
@@ -332,9 +361,7 @@ def test_stop_is_prompt_when_idle_and_while_backing_off(
     assert slow.events == [] and not slow.source.synced() and loops_alive() == []
 
 
-def test_unreachable_api_never_raises_and_stops_promptly(
-    start: Callable[..., Running]
-) -> None:
+def test_unreachable_api_never_raises_and_stops_promptly(start: Callable[..., Running]) -> None:
     with socket.socket() as sock:  # a port with nothing listening
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -377,8 +404,12 @@ def test_emit_failure_resyncs_the_kind(api: FakeAPIServer) -> None:
     assert not t.is_alive()
 
 
-def test_kubeconfig(api: FakeAPIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                    start: Callable[..., Running]) -> None:
+def test_kubeconfig(
+    api: FakeAPIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    start: Callable[..., Running],
+) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # not in a cluster
     seed(api)

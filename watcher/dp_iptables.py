@@ -108,9 +108,7 @@ class IptablesDataplane:
 
     def ruleset(self, compiler: Compiler) -> Ruleset:
         graph = compiler.graph(elements=False)
-        sets = tuple(
-            compiler.set_def(s.name) if s.kind in EXPANDED else s for s in graph.sets
-        )
+        sets = tuple(compiler.set_def(s.name) if s.kind in EXPANDED else s for s in graph.sets)
         return lower(optimise(dataclasses.replace(graph, sets=sets), self.opt))
 
     def render(self, compiler: Compiler) -> Rendered:
@@ -123,9 +121,7 @@ class IptablesDataplane:
             for t in tabs:
                 chains[tool].update(_chain_rules(t))
         eb_text = "\n".join(ebtables.render(rs.bridge, sets)) + "\n"
-        chains["ebtables"] = {
-            (ebtables.TABLE, ebtables.CHAIN): tuple(ebtables.rules_of(eb_text))
-        }
+        chains["ebtables"] = {(ebtables.TABLE, ebtables.CHAIN): tuple(ebtables.rules_of(eb_text))}
         used = used_sets(tables["iptables"]) | used_sets(tables["ip6tables"])
         ir_sets = tuple(s.name for s in rs.sets if s.kind not in EXPANDED)
         return Rendered(tables, eb_text, chains, used, ir_sets)
@@ -177,12 +173,12 @@ class IptablesDataplane:
                 raise BackendError(f"injected apply failure ({FAULT_ENV})")
             return self.full(rendered, want)
         set_lines, undo, created = self.set_changes(want)
-        chain_changes = (
-            {t: self.changed_chains(t, rendered) for t in TOOLS} if rerender else {}
+        chain_changes = {t: self.changed_chains(t, rendered) for t in TOOLS} if rerender else {}
+        stale_chains = (
+            any(k not in rendered.chains[t] for t in TOOLS for k in self.chains.get(t, {}))
+            if rerender
+            else False
         )
-        stale_chains = any(
-            k not in rendered.chains[t] for t in TOOLS for k in self.chains.get(t, {})
-        ) if rerender else False
         stale_sets = [n for n in self.sets if n not in want]
         n_chain = sum(len(c) for c in chain_changes.values())
         if not set_lines and not n_chain and not stale_chains and not stale_sets:
@@ -273,16 +269,20 @@ class IptablesDataplane:
 
     def ipset_batch(self, lines: list[str], undo: list[str], created: list[str]) -> None:
         try:
-            self.applier.run([self.applier.ipset_bin(), "restore", "-exist"],
-                             "\n".join(lines) + "\n")
+            self.applier.run(
+                [self.applier.ipset_bin(), "restore", "-exist"], "\n".join(lines) + "\n"
+            )
         except BackendError:
             self.undo_sets(undo, created)
             raise
 
     def undo_sets(self, undo: list[str], created: list[str]) -> None:
         if undo:
-            self.applier.run([self.applier.ipset_bin(), "restore", "-exist"],
-                             "\n".join(reversed(undo)) + "\n", check=False)
+            self.applier.run(
+                [self.applier.ipset_bin(), "restore", "-exist"],
+                "\n".join(reversed(undo)) + "\n",
+                check=False,
+            )
         self.applier.destroy(created)
 
     # -- chains --------------------------------------------------------------
@@ -292,8 +292,9 @@ class IptablesDataplane:
         prev = self.chains.get(tool, {})
         return {k: v for k, v in rendered.chains[tool].items() if prev.get(k) != v}
 
-    def ipt_input(self, tool: str, rendered: Rendered,
-                  changed: dict[ChainKey, tuple[str, ...]]) -> str:
+    def ipt_input(
+        self, tool: str, rendered: Rendered, changed: dict[ChainKey, tuple[str, ...]]
+    ) -> str:
         """A restore input declaring only the changed chains (plus the hook
         comments of their tables, which ``with_hooks`` checks)."""
         lines: list[str] = []
@@ -305,13 +306,15 @@ class IptablesDataplane:
             lines.extend(f":{c} - [0:0]" for c in mine)
             for c in mine:
                 lines.extend(changed[(t.table, c)])
-            lines.extend(f"# hook (apply inserts it unless -C finds it): -I {b} 1 -j {c}"
-                         for b, c in t.hooks)
+            lines.extend(
+                f"# hook (apply inserts it unless -C finds it): -I {b} 1 -j {c}" for b, c in t.hooks
+            )
             lines.append("COMMIT")
         return "\n".join(lines) + "\n" if lines else ""
 
-    def rewrite(self, rendered: Rendered,
-                changes: dict[str, dict[ChainKey, tuple[str, ...]]]) -> None:
+    def rewrite(
+        self, rendered: Rendered, changes: dict[str, dict[ChainKey, tuple[str, ...]]]
+    ) -> None:
         """Restore the changed chains tool by tool; roll every tool back on failure."""
         ap = Applier(self.variant)
         before = ap.snapshot()
@@ -329,10 +332,18 @@ class IptablesDataplane:
                 done.append((tool, new, list(hooks)))
             eb = changes.get("ebtables", {})
             if eb:
-                text = "\n".join([
-                    f"*{ebtables.TABLE}", f":{ebtables.CHAIN} RETURN",
-                    *eb[(ebtables.TABLE, ebtables.CHAIN)], ebtables.HOOK_COMMENT, "COMMIT",
-                ]) + "\n"
+                text = (
+                    "\n".join(
+                        [
+                            f"*{ebtables.TABLE}",
+                            f":{ebtables.CHAIN} RETURN",
+                            *eb[(ebtables.TABLE, ebtables.CHAIN)],
+                            ebtables.HOOK_COMMENT,
+                            "COMMIT",
+                        ]
+                    )
+                    + "\n"
+                )
                 eb_hook = ap.eb_apply(text, eb_before)
         except BackendError as exc:
             problems = []
@@ -344,11 +355,16 @@ class IptablesDataplane:
             if problems:
                 self.forget()
                 raise BackendError(f"{exc}\nrollback failed too: {'; '.join(problems)}") from exc
-            raise BackendError(f"{exc}\nrolled back: the previous rules are still in effect") \
-                from exc
+            raise BackendError(
+                f"{exc}\nrolled back: the previous rules are still in effect"
+            ) from exc
         if eb_hook:
-            log.info("ebtables: inserted -t %s -I %s 1 -j %s",
-                     ebtables.TABLE, ebtables.BUILTIN, ebtables.CHAIN)
+            log.info(
+                "ebtables: inserted -t %s -I %s 1 -j %s",
+                ebtables.TABLE,
+                ebtables.BUILTIN,
+                ebtables.CHAIN,
+            )
 
     def remove_stale_chains(self, rendered: Rendered) -> None:
         ap = Applier(self.variant)
@@ -377,8 +393,11 @@ class IptablesDataplane:
                     out.append(f"{tool} {table} " + re.sub(r"\[\d+:\d+\]", "", line))
         if shutil.which("ebtables-nft-save") or shutil.which("ebtables-save"):
             saved = ap.eb_save()
-            out += [f"ebtables {line}" for line in saved.splitlines()
-                    if "POLICYC-" in line and not line.startswith("#")]
+            out += [
+                f"ebtables {line}"
+                for line in saved.splitlines()
+                if "POLICYC-" in line and not line.startswith("#")
+            ]
         sets = ap.run([ap.ipset_bin(), "save"])
         members = []
         for line in sets.splitlines():
@@ -424,8 +443,9 @@ class IptablesDataplane:
         except BackendError as exc:
             log.warning("cleanup ebtables: %s", exc)
         try:
-            ours = [n for n in ap.run([ap.ipset_bin(), "list", "-n"]).split()
-                    if n.startswith(PREFIX)]
+            ours = [
+                n for n in ap.run([ap.ipset_bin(), "list", "-n"]).split() if n.startswith(PREFIX)
+            ]
             for problem in ap.destroy(ours):
                 log.warning("cleanup: set kept: %s", problem)
         except BackendError as exc:

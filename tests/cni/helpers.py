@@ -30,8 +30,13 @@ def _install_launcher() -> str:
     """The tests exec what a node installs into /opt/cni/bin (cni.install_shim)."""
     bindir = tempfile.mkdtemp(prefix="policyc-cni-bin-")
     atexit.register(shutil.rmtree, bindir, True)
-    out = subprocess.run([PYTHON, "-m", "cni.install_shim", bindir], cwd=ROOT, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [PYTHON, "-m", "cni.install_shim", bindir],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip()
 
 
@@ -70,12 +75,14 @@ def netns_del(*names: str) -> None:
 
 
 def in_ns(ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True,
-                          check=check)
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=check
+    )
 
 
-def ns_socket(ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_DGRAM
-              ) -> socket.socket:
+def ns_socket(
+    ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_DGRAM
+) -> socket.socket:
     """A socket created inside netns ``ns`` (sockets keep their netns)."""
     out: list[Any] = []
 
@@ -126,8 +133,11 @@ class Net:
             "bridge": "pcbr0",
             "isGateway": True,
             "isDefaultGateway": True,
-            "ipam": self.ipam or {
-                "type": "policyc-host-local", "subnet": self.subnet, "dataDir": self.data_dir,
+            "ipam": self.ipam
+            or {
+                "type": "policyc-host-local",
+                "subnet": self.subnet,
+                "dataDir": self.data_dir,
             },
         }
         doc.update(self.extra)
@@ -144,13 +154,24 @@ class Reply:
     seconds: float
 
 
-def cni(net: Net, command: str, conf: dict[str, Any] | str | bytes | None = None,
-        pod: str = "", cid: str = "", ifname: str = "eth0", args: str = "",
-        env: dict[str, str] | None = None, exe: str = PLUGIN) -> Reply:
+def cni(
+    net: Net,
+    command: str,
+    conf: dict[str, Any] | str | bytes | None = None,
+    pod: str = "",
+    cid: str = "",
+    ifname: str = "eth0",
+    args: str = "",
+    env: dict[str, str] | None = None,
+    exe: str = PLUGIN,
+) -> Reply:
     """Exec the plugin inside the node netns with the CNI env and stdin."""
-    full = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-            "CNI_COMMAND": command, "CNI_PATH": f"{VENV}:{REF_DIR}",
-            "POLICYC_CNI_SOCKET": net.socket_path or os.path.join(net.data_dir, "no-agent.sock")}
+    full = {
+        "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        "CNI_COMMAND": command,
+        "CNI_PATH": f"{VENV}:{REF_DIR}",
+        "POLICYC_CNI_SOCKET": net.socket_path or os.path.join(net.data_dir, "no-agent.sock"),
+    }
     if cid:
         full["CNI_CONTAINERID"] = cid
     if pod:
@@ -163,11 +184,19 @@ def cni(net: Net, command: str, conf: dict[str, Any] | str | bytes | None = None
     full = {k: v for k, v in full.items() if v is not None and v != "\0"}
     if conf is None:
         conf = net.conf()
-    stdin = conf if isinstance(conf, bytes) else (
-        conf.encode() if isinstance(conf, str) else json.dumps(conf).encode())
+    stdin = (
+        conf
+        if isinstance(conf, bytes)
+        else (conf.encode() if isinstance(conf, str) else json.dumps(conf).encode())
+    )
     start = time.perf_counter()
-    proc = subprocess.run(["ip", "netns", "exec", net.node, exe], input=stdin, env=full,
-                          capture_output=True, timeout=60)
+    proc = subprocess.run(
+        ["ip", "netns", "exec", net.node, exe],
+        input=stdin,
+        env=full,
+        capture_output=True,
+        timeout=60,
+    )
     took = time.perf_counter() - start
     raw = proc.stdout.decode()
     try:
@@ -224,14 +253,17 @@ def agent(node: str, socket_path: str, hook: str = "") -> Iterator[subprocess.Po
 
 def allow_port(node: str, *ifaces: str) -> None:
     """Stand-in for the compiler: mark pod ports as known (accepted)."""
-    script = "".join(f'insert rule bridge policyc prerouting iifname "{i}" accept\n'
-                     for i in ifaces)
-    subprocess.run(["ip", "netns", "exec", node, "nft", "-f", "-"], input=script.encode(),
-                   check=True)
+    script = "".join(
+        f'insert rule bridge policyc prerouting iifname "{i}" accept\n' for i in ifaces
+    )
+    subprocess.run(
+        ["ip", "netns", "exec", node, "nft", "-f", "-"], input=script.encode(), check=True
+    )
 
 
-def udp_reaches(src_ns: str, dst_ns: str, dst_ip: str, port: int = 7000,
-                timeout: float = 2.0) -> bool:
+def udp_reaches(
+    src_ns: str, dst_ns: str, dst_ip: str, port: int = 7000, timeout: float = 2.0
+) -> bool:
     family = socket.AF_INET6 if ":" in dst_ip else socket.AF_INET
     rx = ns_socket(dst_ns, family)
     tx = ns_socket(src_ns, family)

@@ -23,9 +23,11 @@ from tests.cni.helpers import (
 
 
 def test_client_imports_nothing_heavy() -> None:
-    code = ("import sys, cni.main, cni.agent_client; "
-            "heavy = {'pyroute2', 'cni.plugin', 'nftables', 'subprocess', 'cni.config'}; "
-            "print(sorted(heavy & set(sys.modules)))")
+    code = (
+        "import sys, cni.main, cni.agent_client; "
+        "heavy = {'pyroute2', 'cni.plugin', 'nftables', 'subprocess', 'cni.config'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
     out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
     with open(os.path.join(os.path.dirname(PYTHON), "policyc-cni")) as fh:
@@ -48,8 +50,10 @@ def test_thick_mode_add_del_and_50_concurrent(net: Net, pods: list[str]) -> None
             got = list(pool.map(add, range(1, 50)))
         assert len(set(got)) == 49 and first.out["ips"][0]["address"] not in got
         assert len(allocations(net)) == 50
-        dels = [cni(net, "DEL", pod=names[i], cid=f"c{i}", args=pod_args("ns", f"p{i}"))
-                for i in range(3)]
+        dels = [
+            cni(net, "DEL", pod=names[i], cid=f"c{i}", args=pod_args("ns", f"p{i}"))
+            for i in range(3)
+        ]
         assert all(d.code == 0 for d in dels)
         again = cni(net, "DEL", pod=names[0], cid="c0", args=pod_args("ns", "p0"))
         assert again.code == 0

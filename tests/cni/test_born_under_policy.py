@@ -52,7 +52,7 @@ def _trial(net: Net, pod: str, name: str, rx_ip: str, tag: bytes) -> float:
         r = cni(net, "ADD", pod=pod, cid=f"c-{name}", args=pod_args("t", name))
         _timings.append(r.seconds)
         t_return = time.perf_counter()
-        tx.sendto(tag + b"-denied", (rx_ip, 7002))   # the instant ADD returns
+        tx.sendto(tag + b"-denied", (rx_ip, 7002))  # the instant ADD returns
         tx.sendto(tag + b"-allowed", (rx_ip, 7001))
         assert r.code == 0, r.raw
         return t_return
@@ -115,6 +115,9 @@ def test_unknown_pods_fail_closed(net: Net, pods: list[str], mode: str) -> None:
         # Control: once programmed, the same pod does reach the receiver.
         allow_port(net.node, pod_iface("t", "rx"), pod_iface("t", f"unknown{trials - 1}"))
         assert udp_reaches(trial_pods[-1], rpod, rx_ip, port=7003)
-    ruleset = subprocess.run(["ip", "netns", "exec", net.node, "nft", "list", "table", "bridge",
-                              "policyc"], capture_output=True, text=True).stdout
+    ruleset = subprocess.run(
+        ["ip", "netns", "exec", net.node, "nft", "list", "table", "bridge", "policyc"],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert 'iifname "pc*" drop' in ruleset

@@ -21,12 +21,22 @@ def test_gc_keeps_valid_and_cleans_killed_adds(net: Net, pods: list[str]) -> Non
     assert cni(net, "ADD", pod=keep, cid="keep", args=pod_args("x", "keep")).code == 0
     rng = random.Random(7)
     for i, pod in enumerate(victims):
-        env = {"PATH": os.environ["PATH"], "CNI_COMMAND": "ADD", "CNI_CONTAINERID": f"v{i}",
-               "CNI_NETNS": f"/run/netns/{pod}", "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni",
-               "POLICYC_CNI_SOCKET": os.path.join(net.data_dir, "none.sock")}
-        proc = subprocess.Popen(["ip", "netns", "exec", net.node, PLUGIN], env=env,
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        env = {
+            "PATH": os.environ["PATH"],
+            "CNI_COMMAND": "ADD",
+            "CNI_CONTAINERID": f"v{i}",
+            "CNI_NETNS": f"/run/netns/{pod}",
+            "CNI_IFNAME": "eth0",
+            "CNI_PATH": "/usr/lib/cni",
+            "POLICYC_CNI_SOCKET": os.path.join(net.data_dir, "none.sock"),
+        }
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", net.node, PLUGIN],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         assert proc.stdin is not None
         proc.stdin.write(__import__("json").dumps(net.conf()).encode())
         proc.stdin.close()

@@ -17,16 +17,16 @@ def test_delegated_host_local_and_static(net: Net, pods: list[str]) -> None:
     r = cni(net, "ADD", pod=a, cid="ca", args=pod_args("x", "a"))
     assert r.code == 0, r.raw + r.stderr
     assert r.out["ips"][0]["address"] == "10.244.11.2/24"
-    assert (open(os.path.join(net.data_dir, "pcnet", "10.244.11.2"), "rb").read()
-            == b"ca\r\neth0")
-    check = cni(net, "CHECK", net.conf(prevResult=r.out), pod=a, cid="ca",
-                args=pod_args("x", "a"))
+    assert open(os.path.join(net.data_dir, "pcnet", "10.244.11.2"), "rb").read() == b"ca\r\neth0"
+    check = cni(net, "CHECK", net.conf(prevResult=r.out), pod=a, cid="ca", args=pod_args("x", "a"))
     assert check.code == 0, check.raw
     assert cni(net, "DEL", pod=a, cid="ca", args=pod_args("x", "a")).code == 0
     assert not os.path.exists(os.path.join(net.data_dir, "pcnet", "10.244.11.2"))
 
-    net.ipam = {"type": "static", "addresses": [{"address": "10.244.12.7/24",
-                                                 "gateway": "10.244.12.1"}]}
+    net.ipam = {
+        "type": "static",
+        "addresses": [{"address": "10.244.12.7/24", "gateway": "10.244.12.1"}],
+    }
     s = cni(net, "ADD", pod=b, cid="cb", args="IgnoreUnknown=1")
     assert s.code == 0, s.raw + s.stderr
     assert addrs(b, "eth0") == ["10.244.12.7/24"]
@@ -38,11 +38,21 @@ def test_delegated_host_local_and_static(net: Net, pods: list[str]) -> None:
 
 
 def ref_plugin(net: Net, name: str, command: str, conf: dict, pod: str, cid: str) -> dict:
-    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": f"/run/netns/{pod}",
-           "CNI_IFNAME": "eth0", "CNI_PATH": REF_DIR, "PATH": os.environ["PATH"],
-           "CNI_ARGS": "IgnoreUnknown=1"}
-    proc = subprocess.run(["ip", "netns", "exec", net.node, os.path.join(REF_DIR, name)],
-                          input=json.dumps(conf).encode(), env=env, capture_output=True)
+    env = {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": cid,
+        "CNI_NETNS": f"/run/netns/{pod}",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": REF_DIR,
+        "PATH": os.environ["PATH"],
+        "CNI_ARGS": "IgnoreUnknown=1",
+    }
+    proc = subprocess.run(
+        ["ip", "netns", "exec", net.node, os.path.join(REF_DIR, name)],
+        input=json.dumps(conf).encode(),
+        env=env,
+        capture_output=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout) if proc.stdout.strip() else {}
 
@@ -51,11 +61,22 @@ def test_first_in_a_conflist_with_portmap_and_bandwidth(net: Net, pods: list[str
     (a,) = new_pods(pods)
     net.version = "1.0.0"
     common = {"cniVersion": "1.0.0", "name": net.name}
-    portmap = {**common, "type": "portmap", "capabilities": {"portMappings": True},
-               "runtimeConfig": {"portMappings": [
-                   {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}}
-    bandwidth = {**common, "type": "bandwidth", "ingressRate": 1000000, "ingressBurst": 100000,
-                 "egressRate": 1000000, "egressBurst": 100000}
+    portmap = {
+        **common,
+        "type": "portmap",
+        "capabilities": {"portMappings": True},
+        "runtimeConfig": {
+            "portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]
+        },
+    }
+    bandwidth = {
+        **common,
+        "type": "bandwidth",
+        "ingressRate": 1000000,
+        "ingressBurst": 100000,
+        "egressRate": 1000000,
+        "egressBurst": 100000,
+    }
     r = cni(net, "ADD", pod=a, cid="chain")
     assert r.code == 0, r.raw
     prev = ref_plugin(net, "portmap", "ADD", {**portmap, "prevResult": r.out}, a, "chain")

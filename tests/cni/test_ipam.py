@@ -35,9 +35,20 @@ def test_sequential_allocation_skips_gateway_and_resumes(tmp_path: Path) -> None
 
 
 def test_on_disk_format_is_host_locals(tmp_path: Path) -> None:
-    conf = ipam(tmp_path, ranges=[[{"subnet": "10.244.3.0/24", "rangeStart": "10.244.3.10",
-                                    "rangeEnd": "10.244.3.20", "gateway": "10.244.3.254"}],
-                                  [{"subnet": "2001:db8:244:3::/64"}]])
+    conf = ipam(
+        tmp_path,
+        ranges=[
+            [
+                {
+                    "subnet": "10.244.3.0/24",
+                    "rangeStart": "10.244.3.10",
+                    "rangeEnd": "10.244.3.20",
+                    "gateway": "10.244.3.254",
+                }
+            ],
+            [{"subnet": "2001:db8:244:3::/64"}],
+        ],
+    )
     res = hl.allocate(conf, "n", "cid", "eth0")
     assert addr(res) == "10.244.3.10/24" and res["ips"][0]["gateway"] == "10.244.3.254"
     assert addr(res, 1) == "2001:db8:244:3::2/64"
@@ -71,11 +82,22 @@ def test_concurrent_processes_get_unique_ips(tmp_path: Path) -> None:
 
 
 def ref(command: str, conf: dict, cid: str, data: Path, plugin: str = "host-local") -> dict:
-    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": "/run/netns/x",
-           "CNI_IFNAME": "eth0", "CNI_PATH": REF_DIR, "PATH": "/usr/bin:/bin"}
+    env = {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": cid,
+        "CNI_NETNS": "/run/netns/x",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": REF_DIR,
+        "PATH": "/usr/bin:/bin",
+    }
     full = {"cniVersion": "1.0.0", "name": "n", "type": "bridge", "ipam": conf}
-    proc = subprocess.run([os.path.join(REF_DIR, plugin)], input=json.dumps(full).encode(),
-                          env=env, capture_output=True, timeout=30)
+    proc = subprocess.run(
+        [os.path.join(REF_DIR, plugin)],
+        input=json.dumps(full).encode(),
+        env=env,
+        capture_output=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout) if proc.stdout.strip() else {}
 

@@ -45,8 +45,10 @@ def test_install_shim_writes_an_isolated_launcher(tmp_path: str) -> None:
 
 
 def test_thick_path_imports_only_c_modules() -> None:
-    code = (f"import sys; base = set(sys.modules); sys.path.append({ROOT!r}); import cni.main; "
-            "print(' '.join(sorted(set(sys.modules) - base)))")
+    code = (
+        f"import sys; base = set(sys.modules); sys.path.append({ROOT!r}); import cni.main; "
+        "print(' '.join(sorted(set(sys.modules) - base)))"
+    )
     out = subprocess.run([PYTHON, "-I", "-S", "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert set(out.stdout.split()) <= THICK_IMPORTS, out.stdout
@@ -57,16 +59,30 @@ def test_launcher_ignores_the_callers_python_environment(tmp_path: str) -> None:
     os.mkdir(evil)
     with open(os.path.join(evil, "__init__.py"), "w") as fh:
         fh.write("raise SystemExit('shadowed')\n")
-    env = {"CNI_COMMAND": "VERSION", "PYTHONPATH": str(tmp_path), "PYTHONHOME": "/nonexistent",
-           "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    proc = subprocess.run([PLUGIN], input=b'{"cniVersion": "1.0.0"}', env=env,
-                          capture_output=True, cwd=str(tmp_path))
+    env = {
+        "CNI_COMMAND": "VERSION",
+        "PYTHONPATH": str(tmp_path),
+        "PYTHONHOME": "/nonexistent",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    proc = subprocess.run(
+        [PLUGIN], input=b'{"cniVersion": "1.0.0"}', env=env, capture_output=True, cwd=str(tmp_path)
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["cniVersion"] == "1.0.0"
 
 
-@pytest.mark.parametrize("text", ["", "plain", 'quote " back \\ slash', "tab\tnl\n\x00\x1f",
-                                  "ünïcødé ☃ 𝄞", "\udcff surrogate-escaped byte"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "plain",
+        'quote " back \\ slash',
+        "tab\tnl\n\x00\x1f",
+        "ünïcødé ☃ 𝄞",
+        "\udcff surrogate-escaped byte",
+    ],
+)
 def test_client_json_matches_the_json_module(text: str) -> None:
     env = {"CNI_COMMAND": "ADD", "CNI_ARGS": text, text or "k": "v"}
     doc = json.loads(agent_client.dumps_request(env, text))
@@ -97,11 +113,14 @@ def test_pip_console_script_still_works(net: Net, pods: list[str]) -> None:
     with agent(net.node, net.socket_path):
         thick = cni(net, "ADD", pod=b, cid="thick", args=pod_args("x", "b"), exe=CONSOLE_SCRIPT)
         assert thick.code == 0, thick.raw + thick.stderr
-        assert cni(net, "DEL", pod=b, cid="thick", args=pod_args("x", "b"),
-                   exe=CONSOLE_SCRIPT).code == 0
+        assert (
+            cni(net, "DEL", pod=b, cid="thick", args=pod_args("x", "b"), exe=CONSOLE_SCRIPT).code
+            == 0
+        )
     net.socket_path = ""
-    assert cni(net, "DEL", pod=a, cid="alone", args=pod_args("x", "a"),
-               exe=CONSOLE_SCRIPT).code == 0
+    assert (
+        cni(net, "DEL", pod=a, cid="alone", args=pod_args("x", "a"), exe=CONSOLE_SCRIPT).code == 0
+    )
     assert allocations(net) == [] and links(a) == ["lo"] and links(b) == ["lo"]
 
 
@@ -110,9 +129,16 @@ def test_netlink_batches_report_each_answer(pods: list[str]) -> None:
 
     (a,) = new_pods(pods)
     with netlink.pod_socket(f"/run/netns/{a}") as sock:
+
         def missing() -> object:
-            return netlink.link_msg(netlink.RTM_SETLINK, netlink.NLM_F_REQUEST | netlink.NLM_F_ACK,
-                                    [], index=99999, flags=netlink.IFF_UP, change=netlink.IFF_UP)
+            return netlink.link_msg(
+                netlink.RTM_SETLINK,
+                netlink.NLM_F_REQUEST | netlink.NLM_F_ACK,
+                [],
+                index=99999,
+                flags=netlink.IFF_UP,
+                change=netlink.IFF_UP,
+            )
 
         (err, none), (ok, replies) = netlink.batch(sock, [missing(), netlink.get_link_msg("lo")])
         assert (err, none, ok) == (errno.ENODEV, [], 0)

@@ -42,12 +42,10 @@ def test_add_check_del_and_connectivity(net: Net, pods: list[str]) -> None:
     assert udp_reaches(b, a, "10.244.1.2")
     assert udp_reaches(a, net.node, "10.244.1.1")
 
-    check = cni(net, "CHECK", net.conf(prevResult=out), pod=a, cid="cid-a",
-                args=pod_args("x", "a"))
+    check = cni(net, "CHECK", net.conf(prevResult=out), pod=a, cid="cid-a", args=pod_args("x", "a"))
     assert check.code == 0, check.raw
     in_ns(a, "ip", "addr", "del", "10.244.1.2/24", "dev", "eth0")
-    bad = cni(net, "CHECK", net.conf(prevResult=out), pod=a, cid="cid-a",
-              args=pod_args("x", "a"))
+    bad = cni(net, "CHECK", net.conf(prevResult=out), pod=a, cid="cid-a", args=pod_args("x", "a"))
     assert bad.code != 0 and "10.244.1.2/24" in bad.out["msg"]
 
     for _ in range(2):  # DEL twice is fine
@@ -60,14 +58,20 @@ def test_add_check_del_and_connectivity(net: Net, pods: list[str]) -> None:
 def test_old_versions_dual_stack_mtu_hairpin(net: Net, pods: list[str]) -> None:
     (a,) = new_pods(pods)
     net.version = "0.4.0"
-    net.ipam = {"type": "policyc-host-local", "dataDir": net.data_dir,
-                "ranges": [[{"subnet": "10.244.7.0/24"}], [{"subnet": "2001:db8:244:7::/64"}]],
-                "routes": [{"dst": "10.244.0.0/16"}]}
-    r = cni(net, "ADD", net.conf(mtu=1400, hairpinMode=True, isDefaultGateway=False),
-            pod=a, cid="c0")
+    net.ipam = {
+        "type": "policyc-host-local",
+        "dataDir": net.data_dir,
+        "ranges": [[{"subnet": "10.244.7.0/24"}], [{"subnet": "2001:db8:244:7::/64"}]],
+        "routes": [{"dst": "10.244.0.0/16"}],
+    }
+    r = cni(
+        net, "ADD", net.conf(mtu=1400, hairpinMode=True, isDefaultGateway=False), pod=a, cid="c0"
+    )
     assert r.code == 0, r.raw + r.stderr
     assert [(i["version"], i["address"]) for i in r.out["ips"]] == [
-        ("4", "10.244.7.2/24"), ("6", "2001:db8:244:7::2/64")]
+        ("4", "10.244.7.2/24"),
+        ("6", "2001:db8:244:7::2/64"),
+    ]
     assert r.out["routes"] == [{"dst": "10.244.0.0/16"}]
     host = IFACE_PREFIX + __import__("hashlib").sha1(b"c0").hexdigest()[:11]
     assert "mtu 1400" in in_ns(a, "ip", "link", "show", "eth0").stdout
@@ -96,7 +100,8 @@ def test_failures_leave_nothing_behind(net: Net, pods: list[str]) -> None:
     r = cni(net, "ADD", pod=c, cid="c4")
     assert r.out["code"] == 3 and allocations(net) == []
     assert [x for x in links(net.node) if x.startswith("pc") and x != "pcbr0"] == [
-        IFACE_PREFIX + __import__("hashlib").sha1(b"c2").hexdigest()[:11]]
+        IFACE_PREFIX + __import__("hashlib").sha1(b"c2").hexdigest()[:11]
+    ]
     # DEL of something never added, and with a vanished netns, succeeds.
     assert cni(net, "DEL", pod=c, cid="c4").code == 0
     assert cni(net, "DEL", cid="c5", env={"CNI_NETNS": "\0"}).code == 0
@@ -124,8 +129,20 @@ def test_bridge_mac_is_pinned(net: Net, pods: list[str]) -> None:
 
     before = bridge_mac()
     assert in_ns(net.node, "cat", "/sys/class/net/pcbr0/addr_assign_type").stdout.strip() == "3"
-    in_ns(net.node, "ip", "link", "add", "pcmacv0", "address", "00:00:5e:00:53:01",
-          "type", "veth", "peer", "name", "pcmacv1")
+    in_ns(
+        net.node,
+        "ip",
+        "link",
+        "add",
+        "pcmacv0",
+        "address",
+        "00:00:5e:00:53:01",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "pcmacv1",
+    )
     in_ns(net.node, "ip", "link", "set", "pcmacv0", "master", "pcbr0")
     assert cni(net, "ADD", pod=b, cid="cid-b", args=pod_args("x", "b")).code == 0
     assert bridge_mac() == before

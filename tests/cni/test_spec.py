@@ -18,11 +18,19 @@ def run(env: dict[str, str], stdin: bytes) -> tuple[int, dict]:
     return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else {}
 
 
-CONF = {"cniVersion": "1.0.0", "name": "n", "type": "policyc-cni",
-        "ipam": {"type": "policyc-host-local", "subnet": "10.244.9.0/24",
-                 "dataDir": "/nonexistent"}}
-ENV = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/run/netns/none",
-       "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni"}
+CONF = {
+    "cniVersion": "1.0.0",
+    "name": "n",
+    "type": "policyc-cni",
+    "ipam": {"type": "policyc-host-local", "subnet": "10.244.9.0/24", "dataDir": "/nonexistent"},
+}
+ENV = {
+    "CNI_COMMAND": "ADD",
+    "CNI_CONTAINERID": "c1",
+    "CNI_NETNS": "/run/netns/none",
+    "CNI_IFNAME": "eth0",
+    "CNI_PATH": "/usr/lib/cni",
+}
 
 
 def test_version_command_lists_supported_versions() -> None:
@@ -48,10 +56,15 @@ def test_version_command_lists_supported_versions() -> None:
         pytest.param({}, json.dumps({**CONF, "mtu": 10}).encode(), 7, id="bad-mtu"),
         pytest.param({}, json.dumps({**CONF, "ipam": {}}).encode(), 7, id="no-ipam"),
         pytest.param({}, json.dumps({**CONF, "bridge": "x" * 16}).encode(), 7, id="bad-bridge"),
-        pytest.param({"CNI_COMMAND": "CHECK"}, json.dumps({**CONF, "cniVersion": "0.3.1"}).encode(),
-                     1, id="check-needs-0.4.0"),
-        pytest.param({"CNI_COMMAND": "STATUS"}, json.dumps(CONF).encode(), 1,
-                     id="status-needs-1.1.0"),
+        pytest.param(
+            {"CNI_COMMAND": "CHECK"},
+            json.dumps({**CONF, "cniVersion": "0.3.1"}).encode(),
+            1,
+            id="check-needs-0.4.0",
+        ),
+        pytest.param(
+            {"CNI_COMMAND": "STATUS"}, json.dumps(CONF).encode(), 1, id="status-needs-1.1.0"
+        ),
         pytest.param({"CNI_COMMAND": "GC"}, json.dumps(CONF).encode(), 1, id="gc-needs-1.1.0"),
     ],
 )
@@ -64,16 +77,25 @@ def test_bad_input_gets_spec_error(env: dict[str, str], stdin: bytes, code: int)
     assert out["cniVersion"] in spec.SUPPORTED
 
 
-@pytest.mark.parametrize("ipam", [
-    {"type": "policyc-host-local", "subnet": "10.244.300.0/24"},
-    {"type": "policyc-host-local", "subnet": "10.244.1.0/24", "gateway": "10.9.9.9"},
-    {"type": "policyc-host-local", "subnet": "10.244.1.0/24", "rangeStart": "10.244.1.200",
-     "rangeEnd": "10.244.1.100"},
-    {"type": "policyc-host-local", "subnet": "10.244.1.0/31"},
-    {"type": "policyc-host-local", "ranges": [[{"subnet": "2001:db8:244::/64"},
-                                               {"subnet": "10.244.1.0/24"}]]},
-    {"type": "policyc-host-local"},
-])
+@pytest.mark.parametrize(
+    "ipam",
+    [
+        {"type": "policyc-host-local", "subnet": "10.244.300.0/24"},
+        {"type": "policyc-host-local", "subnet": "10.244.1.0/24", "gateway": "10.9.9.9"},
+        {
+            "type": "policyc-host-local",
+            "subnet": "10.244.1.0/24",
+            "rangeStart": "10.244.1.200",
+            "rangeEnd": "10.244.1.100",
+        },
+        {"type": "policyc-host-local", "subnet": "10.244.1.0/31"},
+        {
+            "type": "policyc-host-local",
+            "ranges": [[{"subnet": "2001:db8:244::/64"}, {"subnet": "10.244.1.0/24"}]],
+        },
+        {"type": "policyc-host-local"},
+    ],
+)
 def test_bad_cidrs_are_invalid_config(ipam: dict, tmp_path: os.PathLike[str]) -> None:
     conf = {**CONF, "ipam": {**ipam, "dataDir": str(tmp_path)}}
     out = plugin.execute({**ENV}, json.dumps(conf).encode())
@@ -83,10 +105,14 @@ def test_bad_cidrs_are_invalid_config(ipam: dict, tmp_path: os.PathLike[str]) ->
 
 
 RESULT = {
-    "interfaces": [{"name": "br", "mac": "aa:aa:aa:aa:aa:aa", "mtu": 1400},
-                   {"name": "eth0", "mac": "bb:bb:bb:bb:bb:bb", "sandbox": "/run/netns/x"}],
-    "ips": [{"address": "10.244.0.2/24", "gateway": "10.244.0.1", "interface": 1},
-            {"address": "2001:db8:244::2/64", "interface": 1}],
+    "interfaces": [
+        {"name": "br", "mac": "aa:aa:aa:aa:aa:aa", "mtu": 1400},
+        {"name": "eth0", "mac": "bb:bb:bb:bb:bb:bb", "sandbox": "/run/netns/x"},
+    ],
+    "ips": [
+        {"address": "10.244.0.2/24", "gateway": "10.244.0.1", "interface": 1},
+        {"address": "2001:db8:244::2/64", "interface": 1},
+    ],
     "routes": [{"dst": "0.0.0.0/0", "gw": "10.244.0.1", "priority": 5}],
     "dns": {"nameservers": ["10.96.0.10"]},
 }
@@ -96,7 +122,8 @@ def test_render_result_per_version() -> None:
     old = spec.render_result(RESULT, "0.4.0")
     assert [ip["version"] for ip in old["ips"]] == ["4", "6"]
     assert "mtu" not in old["interfaces"][0] and old["routes"] == [
-        {"dst": "0.0.0.0/0", "gw": "10.244.0.1"}]
+        {"dst": "0.0.0.0/0", "gw": "10.244.0.1"}
+    ]
     v1 = spec.render_result(RESULT, "1.0.0")
     assert all("version" not in ip for ip in v1["ips"])
     v11 = spec.render_result(RESULT, "1.1.0")

@@ -221,8 +221,8 @@ class APIRequestHandler(BaseHTTPRequestHandler):
             )
             if rt.name and rt.verb == "watch":
                 selector = Selector(
-                    selector.labels, selector.fields + Selector.parse(
-                        res, field=f"metadata.name={rt.name}").fields
+                    selector.labels,
+                    selector.fields + Selector.parse(res, field=f"metadata.name={rt.name}").fields,
                 )
         except SelectorError as exc:
             raise APIError(r.status(400, str(exc))) from None
@@ -242,7 +242,10 @@ class APIRequestHandler(BaseHTTPRequestHandler):
             except ValueError:
                 raise APIError(r.status(400, f"invalid limit {query['limit']!r}")) from None
             body = store.list_objects(
-                res, rt.namespace, selector, limit=limit,
+                res,
+                rt.namespace,
+                selector,
+                limit=limit,
                 continue_token=query.get("continue", ""),
                 resource_version=query.get("resourceVersion", ""),
                 rv_match=query.get("resourceVersionMatch", ""),
@@ -270,18 +273,22 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         return True
 
     def _watch(
-        self, res: ResourceType, namespace: str | None, selector: Selector,
-        query: dict[str, str], rec: RequestRecord,
+        self,
+        res: ResourceType,
+        namespace: str | None,
+        selector: Selector,
+        query: dict[str, str],
+        rec: RequestRecord,
     ) -> None:
         state = self.state
         bookmarks = _flag(query.get("allowWatchBookmarks"))
         raw_initial = query.get("sendInitialEvents")
         send_initial = None if raw_initial is None else _flag(raw_initial)
-        if send_initial and (
-            not bookmarks or query.get("resourceVersionMatch") != "NotOlderThan"
-        ):
-            msg = ("sendInitialEvents requires allowWatchBookmarks=true and"
-                   " resourceVersionMatch=NotOlderThan")
+        if send_initial and (not bookmarks or query.get("resourceVersionMatch") != "NotOlderThan"):
+            msg = (
+                "sendInitialEvents requires allowWatchBookmarks=true and"
+                " resourceVersionMatch=NotOlderThan"
+            )
             raise APIError(r.status(422, msg, "Invalid"))
         try:
             timeout = float(query.get("timeoutSeconds") or 0) or state.default_watch_timeout
@@ -300,8 +307,13 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         try:
             ch, initial = state.store.open_watch(
-                res, namespace, selector, resource_version=resource_version,
-                bookmarks=bookmarks, send_initial_events=send_initial, sock=self.connection,
+                res,
+                namespace,
+                selector,
+                resource_version=resource_version,
+                bookmarks=bookmarks,
+                send_initial_events=send_initial,
+                sock=self.connection,
             )
         except APIError as exc:  # e.g. 410 Expired: one ERROR event, then the end
             self._chunk(event_line("ERROR", exc.status))
@@ -357,8 +369,10 @@ class FakeHTTPServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
-            target=self.process_request_thread, args=(request, client_address),
-            daemon=True, name="fakeapi-conn",
+            target=self.process_request_thread,
+            args=(request, client_address),
+            daemon=True,
+            name="fakeapi-conn",
         )
         with self._conn_lock:
             self._conns[request] = thread

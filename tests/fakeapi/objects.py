@@ -8,8 +8,11 @@ from .resources import JSON, APIError, ResourceType, status
 
 
 def namespace(name: str, labels: dict[str, str] | None = None) -> JSON:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": dict(labels or {})}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": dict(labels or {})},
+    }
 
 
 def node(
@@ -19,8 +22,12 @@ def node(
     internal_ip: str | None = None,
     pod_cidrs: list[str] | None = None,
 ) -> JSON:
-    obj: JSON = {"apiVersion": "v1", "kind": "Node",
-                 "metadata": {"name": name, "labels": dict(labels or {})}, "spec": {}}
+    obj: JSON = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": dict(labels or {})},
+        "spec": {},
+    }
     if pod_cidrs:
         obj["spec"]["podCIDR"] = pod_cidrs[0]
         obj["spec"]["podCIDRs"] = list(pod_cidrs)
@@ -52,9 +59,13 @@ def pod(
     if ip:
         status["podIP"] = ip
         status["podIPs"] = [{"ip": ip}]
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {})},
-            "spec": spec, "status": status}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {})},
+        "spec": spec,
+        "status": status,
+    }
 
 
 def network_policy(
@@ -73,9 +84,12 @@ def network_policy(
         spec["egress"] = egress
     if policy_types is not None:
         spec["policyTypes"] = policy_types
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": ns}, "spec": spec}
-
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
 
 
 def peer(
@@ -96,8 +110,9 @@ def peer(
     return out
 
 
-def port(number: int | str | None = None, protocol: str = "TCP",
-         end_port: int | None = None) -> JSON:
+def port(
+    number: int | str | None = None, protocol: str = "TCP", end_port: int | None = None
+) -> JSON:
     """A NetworkPolicyPort (a number or a named port; ``end_port`` makes a range)."""
     out: JSON = {"protocol": protocol}
     if number is not None:

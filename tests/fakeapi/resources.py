@@ -83,11 +83,21 @@ class ResourceType:
 
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
-        "pods", "Pod", "", "v1", True, ("po",),
+        "pods",
+        "Pod",
+        "",
+        "v1",
+        True,
+        ("po",),
         (
-            "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-            "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
-            "status.podIP", "status.nominatedNodeName",
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
         ),
     ),
     ResourceType("namespaces", "Namespace", "", "v1", False, ("ns",), ("status.phase",)),

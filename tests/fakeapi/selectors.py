@@ -154,8 +154,7 @@ def parse_field_selector(selector: str, resource: ResourceType) -> list[FieldReq
         if not resource.supports_field(field):
             raise SelectorError(
                 f'"{field}" is not a known field selector: only "metadata.name", '
-                f'"metadata.namespace"'
-                + "".join(f', "{f}"' for f in resource.field_labels)
+                f'"metadata.namespace"' + "".join(f', "{f}"' for f in resource.field_labels)
             )
         reqs.append(FieldRequirement(field, negate, _unescape(value.strip())))
     return reqs
@@ -170,9 +169,7 @@ class Selector:
 
     @classmethod
     def parse(cls, resource: ResourceType, label: str = "", field: str = "") -> Selector:
-        return cls(
-            tuple(parse_label_selector(label)), tuple(parse_field_selector(field, resource))
-        )
+        return cls(tuple(parse_label_selector(label)), tuple(parse_field_selector(field, resource)))
 
     @property
     def empty(self) -> bool:

@@ -57,8 +57,10 @@ class FakeAPIServer:
         self.url = f"http://{self.host}:{self.port}"
         self._stopped = False
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            daemon=True, name=f"fakeapi-{self.port}",
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"fakeapi-{self.port}",
         )
         self._thread.start()
 

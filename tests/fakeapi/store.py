@@ -159,7 +159,7 @@ class Store:
             wanted = meta.get("resourceVersion")
             if wanted and wanted != cur_meta["resourceVersion"]:
                 msg = (
-                    f'Operation cannot be fulfilled on {res.plural}.{res.group or ""}'.rstrip(".")
+                    f"Operation cannot be fulfilled on {res.plural}.{res.group or ''}".rstrip(".")
                     + f' "{meta["name"]}": the object has been modified; please apply your'
                     " changes to the latest version and try again"
                 )
@@ -216,14 +216,16 @@ class Store:
         self, res: ResourceType, rv: str, match: str, limit: int
     ) -> tuple[dict[str, JSON], int]:
         if match and not rv:
-            raise APIError(status(400, "resourceVersionMatch is forbidden unless resourceVersion"
-                                       " is provided"))
+            raise APIError(
+                status(400, "resourceVersionMatch is forbidden unless resourceVersion is provided")
+            )
         if match not in ("", "NotOlderThan", "Exact"):
             raise APIError(status(400, f"unsupported resourceVersionMatch {match!r}"))
         if rv in ("", "0"):
             if match == "Exact":
-                raise APIError(status(400, 'resourceVersionMatch "Exact" is forbidden for'
-                                           ' resourceVersion "0"'))
+                raise APIError(
+                    status(400, 'resourceVersionMatch "Exact" is forbidden for resourceVersion "0"')
+                )
             return self._objects[res.plural], self._rv
         try:
             wanted = int(rv)
@@ -253,15 +255,19 @@ class Store:
         with self._cond:
             if continue_token:
                 if resource_version not in ("", "0"):
-                    raise APIError(status(400, "specifying resource version is not allowed when"
-                                               " using continue"))
+                    raise APIError(
+                        status(
+                            400, "specifying resource version is not allowed when using continue"
+                        )
+                    )
                 start, token_rv = continue_decode(continue_token)
                 if token_rv < 0:  # explicitly inconsistent continuation
                     state, list_rv = self._objects[res.plural], self._rv
                 elif token_rv < self._compacted_rv:
                     fresh = continue_encode(start, -1)
-                    raise APIError(status(410, CONTINUE_TOO_OLD, "Expired",
-                                          metadata={"continue": fresh}))
+                    raise APIError(
+                        status(410, CONTINUE_TOO_OLD, "Expired", metadata={"continue": fresh})
+                    )
                 else:
                     state, list_rv = self._state_at(res, token_rv), token_rv
             else:
@@ -281,8 +287,12 @@ class Store:
             if selector.empty:
                 meta["remainingItemCount"] = len(matched) - len(page)
         items = [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for _, o in page]
-        return {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": meta,
-                "items": items}
+        return {
+            "kind": res.list_kind,
+            "apiVersion": res.api_version,
+            "metadata": meta,
+            "items": items,
+        }
 
     # ---------------------------------------------------------------- watches
     def open_watch(

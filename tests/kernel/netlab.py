@@ -358,8 +358,9 @@ class Lab:
         sport: int = 40000,
     ) -> None:
         """Send one UDP datagram from ``src_pod``'s eth0 with a forged source address."""
-        send_raw_udp(src_pod.netns, check_addr(fake_src_ip), check_addr(dst_ip), sport, dport,
-                     payload)
+        send_raw_udp(
+            src_pod.netns, check_addr(fake_src_ip), check_addr(dst_ip), sport, dport, payload
+        )
 
     def udp_sink(self, dst_pod: Pod, port: int, family: int = 4) -> UdpSink:
         """A recording UDP socket in ``dst_pod`` (closed with the lab or the pod)."""

@@ -79,4 +79,3 @@ def matrix_diff(expected: dict[MatrixKey, bool], actual: dict[MatrixKey, bool]) 
             s, d, proto, port = k
             lines.append(f"{s.key} -> {d.key} {proto}/{port}: expected {e}, got {a}")
     return sorted(lines)
-

@@ -59,9 +59,7 @@ def ipv6_udp_packet(src: str, dst: str, sport: int, dport: int, payload: bytes) 
     return header + udp
 
 
-def send_raw_udp(
-    netns: str, src: str, dst: str, sport: int, dport: int, payload: bytes
-) -> None:
+def send_raw_udp(netns: str, src: str, dst: str, sport: int, dport: int, payload: bytes) -> None:
     """Send one UDP datagram with an arbitrary source address from ``netns``."""
     family = family_of(dst)
     if family_of(src) != family:

@@ -56,14 +56,27 @@ ROOT = Path(__file__).resolve().parents[2]
 # One or two of each kind: deny-all both ways, selectors and expressions,
 # ports/endPort/named ports, ipBlock with except, label changes, IPv6.
 OTHER_SCENARIOS = (
-    "deny-all-ingress-x", "deny-all-egress-x", "allow-all-ingress-with-deny",
-    "ingress-ns-and-pod", "ingress-expr-notin", "ingress-port-81-udp", "ingress-endport",
-    "ingress-named-port", "egress-named-port", "ipblock-except", "ipblock-egress-except",
-    "union-of-policies", "label-change-pod", "label-change-namespace", "v6-pods",
-    "v6-ipblock-except", "v6-named-egress",
+    "deny-all-ingress-x",
+    "deny-all-egress-x",
+    "allow-all-ingress-with-deny",
+    "ingress-ns-and-pod",
+    "ingress-expr-notin",
+    "ingress-port-81-udp",
+    "ingress-endport",
+    "ingress-named-port",
+    "egress-named-port",
+    "ipblock-except",
+    "ipblock-egress-except",
+    "union-of-policies",
+    "label-change-pod",
+    "label-change-namespace",
+    "v6-pods",
+    "v6-ipblock-except",
+    "v6-named-egress",
 )
-CASES = [(v, s) for v in VARIANTS for s in SCENARIOS
-         if v == DEFAULT_VARIANT or s.name in OTHER_SCENARIOS]
+CASES = [
+    (v, s) for v in VARIANTS for s in SCENARIOS if v == DEFAULT_VARIANT or s.name in OTHER_SCENARIOS
+]
 
 
 def _missing_tools(variant: str) -> str | None:
@@ -173,8 +186,12 @@ def test_random_policies(iplab: tuple[Lab, str]) -> None:
 
 POLICY_A = [
     pol("x", "deny", types=["Ingress"]),
-    pol("x", "from-net", labels(pod="a"), ingress=[{"from": [block("10.244.1.0/24",
-                                                                  "10.244.1.16/30")]}]),
+    pol(
+        "x",
+        "from-net",
+        labels(pod="a"),
+        ingress=[{"from": [block("10.244.1.0/24", "10.244.1.16/30")]}],
+    ),
 ]
 POLICY_B = [
     pol("x", "deny", types=["Ingress", "Egress"]),
@@ -203,12 +220,14 @@ def foreign_state(lab: Lab, variant: str) -> str:
     for fam in ("iptables", "ip6tables"):
         saved = lab.node_exec([f"{fam}-{variant}-save"]).stdout
         out += [  # packet counters of the builtin chains' policies are not rules
-            re.sub(r"\[\d+:\d+\]$", "[-]", line) for line in saved.splitlines()
+            re.sub(r"\[\d+:\d+\]$", "[-]", line)
+            for line in saved.splitlines()
             if not line.startswith("#") and "POLICYC-" not in line
         ]
     sets = lab.node_exec(["ipset", "save"]).stdout
     out += [
-        re.sub(r" initval 0x[0-9a-f]+", "", line) for line in sets.splitlines()
+        re.sub(r" initval 0x[0-9a-f]+", "", line)
+        for line in sets.splitlines()
         if "policyc-" not in line
     ]
     return "\n".join(out) + "\n"
@@ -389,9 +408,13 @@ def test_arp_spoofing_and_other_ethertypes(node: tuple[Lab, str]) -> None:
 def test_unknown_pod_port_carries_nothing(node: tuple[Lab, str]) -> None:
     lab, _ = node
     objs = [
-        o for o in world([])
-        if not (o["kind"] == "Pod" and o["metadata"]["namespace"] == "z"
-                and o["metadata"]["name"] == "c")
+        o
+        for o in world([])
+        if not (
+            o["kind"] == "Pod"
+            and o["metadata"]["namespace"] == "z"
+            and o["metadata"]["name"] == "c"
+        )
     ]
     check(lab, objs)
     zc, xa = lab.pod("z/c"), lab.pod("x/a")

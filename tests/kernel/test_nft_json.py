@@ -139,6 +139,7 @@ def test_startup_adopts_matching_tables_and_converges_elements(
     ]
     sent: list[list[dict[str, Any]]] = []
     real = nft_diff.apply_json
+
     def spy(cmds: list[dict[str, Any]]) -> None:
         sent.append(cmds)
         real(cmds)

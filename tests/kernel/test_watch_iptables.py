@@ -43,8 +43,12 @@ POLICIES_2 = POLICIES_1 + [
     pol("y", "egress-to-x", {}, types=["Egress"], egress=[{"to": [nss(ns="x")]}]),
 ]
 POLICIES_3 = [
-    pol("z", "web", labels(pod="c"),
-        ingress=[{"from": [pods(pod="a")], "ports": [{"port": 81, "protocol": "UDP"}]}]),
+    pol(
+        "z",
+        "web",
+        labels(pod="c"),
+        ingress=[{"from": [pods(pod="a")], "ports": [{"port": 81, "protocol": "UDP"}]}],
+    ),
 ]
 # x/c takes x/b's labels: it becomes an allowed peer of x/a (set members only)
 RELABEL = {("Pod", "x", "c"): {"pod": "b"}}
@@ -68,8 +72,11 @@ def chains_text(lab: Lab, variant: str) -> str:
     out = []
     for tool in (f"iptables-{variant}-save", f"ip6tables-{variant}-save", "ebtables-nft-save"):
         saved = lab.node_exec([tool]).stdout
-        out += [re.sub(r"\[\d+:\d+\]", "", ln) for ln in saved.splitlines()
-                if "POLICYC-" in ln and not ln.startswith("#")]
+        out += [
+            re.sub(r"\[\d+:\d+\]", "", ln)
+            for ln in saved.splitlines()
+            if "POLICYC-" in ln and not ln.startswith("#")
+        ]
     return "\n".join(out)
 
 
@@ -131,13 +138,23 @@ def test_watch_iptables_incremental(variant_lab: tuple[Lab, str], tmp_path: Path
     src = tmp_path / "src"
     src.mkdir()
     lab.node_exec([f"iptables-{variant}", "-w", "-t", "filter", "-N", "OTHER-CHAIN"])
-    lab.node_exec([f"iptables-{variant}", "-w", "-A", "FORWARD", "-s", "192.0.2.3/32",
-                   "-j", "OTHER-CHAIN"])
+    lab.node_exec(
+        [f"iptables-{variant}", "-w", "-A", "FORWARD", "-s", "192.0.2.3/32", "-j", "OTHER-CHAIN"]
+    )
     lab.node_exec(["ipset", "create", "other-set", "hash:ip"])
     objs = world(POLICIES_1)
     write_world(src, objs)
-    agent = AgentProc(lab.node.netns, "node-1", src, PORT, "--backend", "iptables",
-                      "--no-routes", "--cleanup", env={VARIANT_ENV: variant})
+    agent = AgentProc(
+        lab.node.netns,
+        "node-1",
+        src,
+        PORT,
+        "--backend",
+        "iptables",
+        "--no-routes",
+        "--cleanup",
+        env={VARIANT_ENV: variant},
+    )
     agent.start()
     try:
         n = settle(agent, 0)

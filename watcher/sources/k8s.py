@@ -96,8 +96,12 @@ class KubernetesSource:
         self.api_client = api_client
         self.config_origin = origin
         self.node_name = node_name
-        self.settings = Settings(int(page_size), int(watch_timeout),
-                                 (float(backoff[0]), float(backoff[1])), float(request_timeout))
+        self.settings = Settings(
+            int(page_size),
+            int(watch_timeout),
+            (float(backoff[0]), float(backoff[1])),
+            float(request_timeout),
+        )
         self._stats = Stats()
         self._synced: set[str] = set()
         self._lock = threading.Lock()
@@ -139,8 +143,10 @@ class KubernetesSource:
         sink: queue.Queue[tuple[KindWatcher, Event]] = queue.Queue(_QUEUE_SIZE)
         halt = threading.Event()  # the loops' own stop: set however ``run`` ends
         try:
-            workers = [KindWatcher(spec, self.api_client, self.settings, sink, halt, self._stats)
-                       for spec in KIND_SPECS]
+            workers = [
+                KindWatcher(spec, self.api_client, self.settings, sink, halt, self._stats)
+                for spec in KIND_SPECS
+            ]
         except Exception:  # building the API objects cannot fail transiently; log and idle
             log.exception("cannot start the kubernetes source host=%s", self.host)
             stop.wait()
@@ -148,8 +154,13 @@ class KubernetesSource:
         with self._lock:
             self._synced.clear()
             self._workers = workers
-        log.info("starting host=%s config=%s node=%s kinds=%s", self.host, self.config_origin,
-                 self.node_name or "-", ",".join(w.spec.kind for w in workers))
+        log.info(
+            "starting host=%s config=%s node=%s kinds=%s",
+            self.host,
+            self.config_origin,
+            self.node_name or "-",
+            ",".join(w.spec.kind for w in workers),
+        )
         for w in workers:
             w.thread.start()
         try:
@@ -195,7 +206,8 @@ class KubernetesSource:
                 w.thread.join(0.05)
             alive = [w for w in alive if w.thread.is_alive()]
         if alive:
-            log.warning("stopped with loops still busy kinds=%s",
-                        ",".join(w.spec.kind for w in alive))
+            log.warning(
+                "stopped with loops still busy kinds=%s", ",".join(w.spec.kind for w in alive)
+            )
         else:
             log.info("stopped stats=%s", self._stats.snapshot())

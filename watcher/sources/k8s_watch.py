@@ -46,14 +46,20 @@ class KindSpec:
 
 
 KIND_SPECS: tuple[KindSpec, ...] = (
-    KindSpec("Namespace", "v1", "/api/v1/namespaces",
-             lambda ac: client.CoreV1Api(ac).list_namespace),
+    KindSpec(
+        "Namespace", "v1", "/api/v1/namespaces", lambda ac: client.CoreV1Api(ac).list_namespace
+    ),
     KindSpec("Node", "v1", "/api/v1/nodes", lambda ac: client.CoreV1Api(ac).list_node),
     # Every pod of the cluster, not only this node's: peers can be anywhere.
-    KindSpec("Pod", "v1", "/api/v1/pods",
-             lambda ac: client.CoreV1Api(ac).list_pod_for_all_namespaces),
-    KindSpec("NetworkPolicy", "networking.k8s.io/v1", "/apis/networking.k8s.io/v1/networkpolicies",
-             lambda ac: client.NetworkingV1Api(ac).list_network_policy_for_all_namespaces),
+    KindSpec(
+        "Pod", "v1", "/api/v1/pods", lambda ac: client.CoreV1Api(ac).list_pod_for_all_namespaces
+    ),
+    KindSpec(
+        "NetworkPolicy",
+        "networking.k8s.io/v1",
+        "/apis/networking.k8s.io/v1/networkpolicies",
+        lambda ac: client.NetworkingV1Api(ac).list_network_policy_for_all_namespaces,
+    ),
 )
 
 
@@ -165,19 +171,28 @@ class KindWatcher:
                     need_list = False
                 self._watch_once()
             except Expired as exc:
-                log.info("watch expired kind=%s rv=%s action=relist detail=%r",
-                         kind, self.resource_version, str(exc))
+                log.info(
+                    "watch expired kind=%s rv=%s action=relist detail=%r",
+                    kind,
+                    self.resource_version,
+                    str(exc),
+                )
                 need_list = True
             except ApiException as exc:
                 if self._quiet_exit():
                     continue
-                self._fail(f"api status={exc.status} reason={exc.reason!r}",
-                           retry_after(exc), relist=need_list)
+                self._fail(
+                    f"api status={exc.status} reason={exc.reason!r}",
+                    retry_after(exc),
+                    relist=need_list,
+                )
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if self._quiet_exit():
                     continue
-                self._fail(f"transport error={type(exc).__name__} detail={str(exc)[:200]!r}",
-                           relist=need_list)
+                self._fail(
+                    f"transport error={type(exc).__name__} detail={str(exc)[:200]!r}",
+                    relist=need_list,
+                )
             except Exception as exc:  # a bug or a malformed answer: start over from a list
                 if self._quiet_exit():
                     continue
@@ -194,8 +209,15 @@ class KindWatcher:
         self._failures += 1
         self.stats.add("errors")
         delay = backoff_delay(self._failures, self.settings.backoff, retry_after_s)
-        log.warning("%s kind=%s rv=%s failures=%d next=%s backoff=%.2fs", what, self.spec.kind,
-                    self.resource_version, self._failures, "list" if relist else "watch", delay)
+        log.warning(
+            "%s kind=%s rv=%s failures=%d next=%s backoff=%.2fs",
+            what,
+            self.spec.kind,
+            self.resource_version,
+            self._failures,
+            "list" if relist else "watch",
+            delay,
+        )
         self._stop.wait(delay)
 
     def _put(self, event: Event) -> None:
@@ -215,8 +237,12 @@ class KindWatcher:
         pages = 0
         list_rv = ""
         while True:
-            resp = self._list(limit=settings.page_size, _continue=token,
-                              _preload_content=False, _request_timeout=timeout)
+            resp = self._list(
+                limit=settings.page_size,
+                _continue=token,
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
             try:
                 body = json.loads(resp.data)
             finally:
@@ -243,8 +269,14 @@ class KindWatcher:
         self.stats.add("lists")
         if relist:
             self.stats.add("relists")
-        log.info("listed kind=%s objects=%d pages=%d rv=%s relist=%s",
-                 spec.kind, len(items), pages, list_rv, relist)
+        log.info(
+            "listed kind=%s objects=%d pages=%d rv=%s relist=%s",
+            spec.kind,
+            len(items),
+            pages,
+            list_rv,
+            relist,
+        )
         self._put(Event(EventType.SNAPSHOT, spec.kind, objects=tuple(items), origin=spec.path))
 
     # --------------------------------------------------------------- watch
@@ -266,8 +298,11 @@ class KindWatcher:
         seen = 0
         started = time.monotonic()
         stream = self._watch.stream(
-            self._list, resource_version=start_rv, allow_watch_bookmarks=True,
-            timeout_seconds=settings.watch_timeout, _request_timeout=timeout,
+            self._list,
+            resource_version=start_rv,
+            allow_watch_bookmarks=True,
+            timeout_seconds=settings.watch_timeout,
+            _request_timeout=timeout,
         )
         try:
             for ev in stream:
@@ -282,8 +317,13 @@ class KindWatcher:
             raise
         finally:
             stream.close()  # closes the response now, not when the generator is collected
-        log.debug("watch ended kind=%s from=%s rv=%s events=%d",
-                  spec.kind, start_rv, self.resource_version, seen)
+        log.debug(
+            "watch ended kind=%s from=%s rv=%s events=%d",
+            spec.kind,
+            start_rv,
+            self.resource_version,
+            seen,
+        )
         if not seen and time.monotonic() - started < 1.0:
             # A server that ends every watch at once must not spin this loop.
             self._stop.wait(backoff_delay(1, settings.backoff))
