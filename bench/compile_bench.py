@@ -131,7 +131,7 @@ def main() -> None:
         pods[i] = moved
         t = time.perf_counter()
         comp.upsert_pod(moved)
-        delta = dp.element_delta(comp, comp.take_changes())  # what the watcher sends
+        delta = dp.element_delta(comp, comp.changes())  # what the watcher sends
         times.append(time.perf_counter() - t)
         assert delta is not None
         delta.apply()  # as sync does once the transaction commits

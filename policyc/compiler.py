@@ -18,6 +18,7 @@ from policyc.ir import (
     IFACES,
     ISOLATED,
     NODE,
+    Changes,
     Element,
     Endpoint,
     Family,
@@ -27,7 +28,7 @@ from policyc.ir import (
     SetDef,
     SetKind,
 )
-from policyc.membership import Changes, Membership
+from policyc.membership import Membership
 from policyc.model import Cluster, Direction, IPAddress, Namespace, NetworkPolicy, Node, Pod
 from policyc.names import pod_iface
 
@@ -54,7 +55,7 @@ class Compiler:
         self.policies_by_ns: dict[str, dict[str, NetworkPolicy]] = {}
         self.policy_nodes: dict[str, list[PolicyNode]] = {}
         self.policy_specs: dict[str, list[str]] = {}
-        self.rules_changed = True
+        self._rules_changed = True
         self._ns_labels: dict[str, dict[str, str]] = {}
         self.world = ss.World(self.ns_labels, self.is_local)
         self.m = Membership(self.world, self.ns_labels)
@@ -169,7 +170,7 @@ class Compiler:
             ]
         for pod in pods:
             self.m.contribute(pod, +1, iso)
-        self.rules_changed = True
+        self._rules_changed = True
 
     # -- graph ---------------------------------------------------------
     def _policy_node(self, pol: NetworkPolicy, direction: Direction, family: Family) -> PolicyNode:
@@ -247,12 +248,12 @@ class Compiler:
             sets=tuple(self.set_def(name, elements) for name in sorted(self.specs)),
         )
 
-    def take_changes(self) -> Changes:
-        """Sets changed since the last call, with per-element deltas."""
-        return self.m.take()
-
-    def take_dirty(self) -> set[str]:
-        return self.m.take().dirty
+    def changes(self) -> Changes:
+        """What changed since the last call, as a value: whether the rules
+        (policies) changed, and which set elements came and went."""
+        out = self.m.take(rules=self._rules_changed)
+        self._rules_changed = False
+        return out
 
     def load(self, cluster: Cluster) -> Compiler:
         for ns in cluster.namespaces.values():

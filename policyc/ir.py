@@ -8,7 +8,8 @@ pod that comes or goes changes set elements and never a rule or a name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from policyc.model import Direction, IPAddress, Protocol
@@ -100,6 +101,24 @@ class RuleGraph:
     endpoints: tuple[Endpoint, ...]
     policies: tuple[PolicyNode, ...]
     sets: tuple[SetDef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed in the rule graph since the builder last said.
+
+    ``rules``: policies changed, so chains and the list of sets may differ.
+    ``dirty``: sets whose elements changed in any way; ``reset``: sets created,
+    deleted or rebuilt whole (their per-element deltas are not kept);
+    ``added``/``removed``: per set, the elements that became or stopped being
+    members (only for dirty sets not in ``reset``).
+    """
+
+    rules: bool = False
+    dirty: frozenset[str] = frozenset()
+    reset: frozenset[str] = frozenset()
+    added: Mapping[str, frozenset[Element]] = field(default_factory=dict)
+    removed: Mapping[str, frozenset[Element]] = field(default_factory=dict)
 
 
 # Well-known set names (per family suffix 4/6 where relevant).

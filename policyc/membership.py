@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from policyc.errors import PolicycError
-from policyc.ir import Element
+from policyc.ir import Changes, Element
 from policyc.model import Pod
 from policyc.setspecs import SetSpec, World
 
 
 @dataclass
-class Changes:
+class Journal:
     dirty: set[str] = field(default_factory=set)  # any change
     reset: set[str] = field(default_factory=set)  # created, deleted or rebuilt
     added: dict[str, set[Element]] = field(default_factory=dict)
@@ -38,7 +38,7 @@ class Membership:
         self.members: dict[str, Counter[Element]] = {}
         self.global_specs: set[str] = set()
         self.ns_specs: dict[str, set[str]] = {}
-        self.changes = Changes()
+        self.changes = Journal()
 
     # -- index ---------------------------------------------------------
     def _index(self, spec: SetSpec, namespaces: Iterable[str]) -> None:
@@ -91,9 +91,16 @@ class Membership:
         ch.added.pop(name, None)
         ch.removed.pop(name, None)
 
-    def take(self) -> Changes:
-        out, self.changes = self.changes, Changes()
-        return out
+    def take(self, rules: bool = False) -> Changes:
+        """The journal since the last take, as a value; starts a new one."""
+        j, self.changes = self.changes, Journal()
+        return Changes(
+            rules=rules,
+            dirty=frozenset(j.dirty),
+            reset=frozenset(j.reset),
+            added={n: frozenset(e) for n, e in j.added.items() if e},
+            removed={n: frozenset(e) for n, e in j.removed.items() if e},
+        )
 
     # -- membership ----------------------------------------------------
     def contribute(self, pod: Pod, sign: int, specs: Iterable[SetSpec] | None = None) -> None:

@@ -63,7 +63,7 @@ def test_incremental_equals_batch(
 
     def follow() -> None:
         """Replay the change journal onto a mirror, as a dataplane would."""
-        ch = inc.take_changes()
+        ch = inc.changes()
         for name in ch.reset:
             if name in inc.members:
                 mirror[name] = set(inc.members[name])

@@ -128,17 +128,17 @@ class IptablesDataplane:
 
     def desired(self, compiler: Compiler) -> tuple[Rendered, dict[str, IpSet], bool]:
         """(rendering, ipsets by name, whether the rules were rendered again)."""
-        dirty = compiler.take_dirty()
+        ch = compiler.changes()
+        dirty = set(ch.dirty)
         kinds = {n: compiler.specs[n].kind for n in dirty if n in compiler.specs}
         rerender = (
             self.rendered is None
             or self.recompute
-            or compiler.rules_changed
+            or ch.rules
             or any(k in EXPANDED for k in kinds.values())
         )
         if rerender:
             self.rendered = self.render(compiler)
-            compiler.rules_changed = False
         assert self.rendered is not None
         if self.recompute:
             self.set_cache.clear()

@@ -17,9 +17,8 @@ from backends import nft_diff
 from backends import nft_json as nj
 from policyc.compiler import Compiler
 from policyc.errors import BackendError
-from policyc.ir import SetKind
+from policyc.ir import Changes, SetKind
 from policyc.lower import lower
-from policyc.membership import Changes
 from policyc.names import TABLE
 from policyc.passes import optimise
 
@@ -59,14 +58,13 @@ class NftDataplane:
 
     def desired(self, compiler: Compiler) -> nft_diff.State:
         """The full desired state; sets untouched since the last sync are reused."""
-        dirty = compiler.take_changes().dirty
-        return self._desired(compiler, dirty)
+        ch = compiler.changes()
+        return self._desired(compiler, set(ch.dirty), ch.rules)
 
-    def _desired(self, compiler: Compiler, dirty: set[str]) -> nft_diff.State:
-        if self.skeleton is None or compiler.rules_changed:
+    def _desired(self, compiler: Compiler, dirty: set[str], rules: bool) -> nft_diff.State:
+        if self.skeleton is None or rules:
             graph = optimise(compiler.graph(elements=False), self.opt)
             self.skeleton = nft_diff.with_revision(nft_diff.state_of(lower(graph)))
-            compiler.rules_changed = False
             dirty = set(compiler.specs)  # the set list may have changed: re-encode all
         prev = self.programmed
         tables = []
@@ -107,14 +105,14 @@ class NftDataplane:
         return delta
 
     def sync(self, compiler: Compiler) -> SyncResult:
-        changes = compiler.take_changes()
-        fast = None if compiler.rules_changed else self.element_delta(compiler, changes)
+        changes = compiler.changes()
+        fast = None if changes.rules else self.element_delta(compiler, changes)
         if fast is not None:
             if fast.cmds:
                 self._commit(fast.cmds)
                 fast.apply()
             return SyncResult(len(fast.cmds), bool(fast.cmds))
-        want = self._desired(compiler, changes.dirty)
+        want = self._desired(compiler, set(changes.dirty), changes.rules)
         if self.programmed is None and not self.replace_next:
             # Start-up (or after drift/failure): read what the kernel holds.  If
             # its chains carry our revision, only set elements need converging.
