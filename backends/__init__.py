@@ -1,23 +1,18 @@
-"""Backends render the lowered ruleset and program the kernel.
+"""Backends program the kernel from the lowered ruleset.
 
-Each module offers ``render(ruleset) -> str`` and ``apply(text) -> None``.
+``BACKENDS`` is the one registry: the CLI and the watcher reach a backend
+only through it, and take their ``--backend`` choices from its keys.  Each
+backend keeps the contract in ``backends.contract``.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+from typing import Any
+
+from backends import iptables, nftables
+
+BACKENDS: dict[str, Any] = {"nftables": nftables, "iptables": iptables}
 
 
-def get(name: str) -> ModuleType:
-    if name == "nftables":
-        from backends import nftables
-
-        return nftables
-    if name == "iptables":
-        from backends import iptables  # type: ignore[attr-defined]
-
-        return iptables  # type: ignore[no-any-return]
-    raise KeyError(name)
-
-
-BACKENDS = ("nftables", "iptables")
+def get(name: str) -> Any:
+    return BACKENDS[name]

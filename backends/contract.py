@@ -14,8 +14,14 @@ kernel back.  The watcher and the CLI reach a backend only through
     read_kernel()                  -> State | None what policyc's tables hold now
 
 A Transaction knows the State the kernel holds once it commits
-(``tx.after``), so a caller never rebuilds it.  ``write(state)`` prints a
-state as the files ``policyc compile`` emits (name -> text), and
+(``tx.after``), so a caller never rebuilds it.  ``read_kernel()`` right
+after ``apply(tx)`` equals ``tx.after`` (a kernel test proves it): that is
+how drift is found, by comparing every element and every rule body, and how
+an agent that restarts adopts what is programmed (``diff(read_kernel(),
+desired)`` then only converges what differs).
+
+``write(state)`` is what ``policyc compile`` prints (one text);
+``files(state)`` the files ``compile -o DIR`` writes (name -> text).
 ``remove()`` deletes everything of policyc's from the kernel (``watch
 --cleanup``), nothing else.
 """
@@ -68,9 +74,11 @@ class Backend(Protocol[S]):  # type: ignore[misc]
         self, programmed: S, changes: Changes, sets: Mapping[str, SetDef]
     ) -> Transaction[S] | None:
         """Only set elements changed: ``changes.added``/``removed`` per IR set,
-        ``sets`` the definitions (kind, family; elements may be empty) of the
-        sets in ``changes.dirty``.  None when the change cannot be expressed as
-        element updates alone (then the caller renders and diffs)."""
+        ``sets`` the definitions (name, kind, family) of the sets in
+        ``changes.dirty``; a set in ``changes.reset`` comes with all its
+        elements (replace them), the others with none.  None when the change
+        cannot be expressed as element updates alone (then the caller renders
+        and diffs)."""
         ...
 
     def apply(self, tx: Transaction[S]) -> None:
@@ -80,6 +88,8 @@ class Backend(Protocol[S]):  # type: ignore[misc]
 
     def read_kernel(self) -> S | None: ...
 
-    def write(self, state: S) -> dict[str, str]: ...
+    def write(self, state: S) -> str: ...
+
+    def files(self, state: S) -> dict[str, str]: ...
 
     def remove(self) -> None: ...
