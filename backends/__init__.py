@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends import iptables, nftables
+from backends import nftables
+from backends.iptables import BACKEND as IPTABLES
 
-BACKENDS: dict[str, Any] = {"nftables": nftables, "iptables": iptables}
+BACKENDS: dict[str, Any] = {"nftables": nftables, "iptables": IPTABLES}
 
 
 def get(name: str) -> Any:

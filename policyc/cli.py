@@ -73,9 +73,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
         and args.backend == "iptables"
         and (os.path.isdir(args.output) or args.output.endswith("/"))
     ):
-        from backends.iptables import write_dir
+        from backends import get
+        from policyc.pipeline import ruleset_of
 
-        write_dir(text, args.output)
+        b = get("iptables")
+        os.makedirs(args.output, exist_ok=True)
+        for name, body in b.files(
+            b.render(ruleset_of(cluster, args.node, not args.no_opt))
+        ).items():
+            with open(os.path.join(args.output, name), "w", encoding="utf-8") as fh:
+                fh.write(body)
     elif args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -92,7 +99,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
     text = render(cluster, args.backend, args.node, not args.no_opt)
     for note in ensure_bridge_netfilter():
         print(f"policyc: {note}", file=sys.stderr)
-    get(args.backend).apply(text)
+    b = get(args.backend)
+    if args.backend == "iptables":
+        from policyc.pipeline import ruleset_of
+
+        desired = b.render(ruleset_of(cluster, args.node, not args.no_opt))
+        b.apply(b.diff(b.read_kernel(), desired))
+    else:
+        b.apply(text)
     print(
         f"policyc: applied {args.backend} ruleset ({len(text.splitlines())} lines)", file=sys.stderr
     )

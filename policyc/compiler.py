@@ -215,7 +215,8 @@ class Compiler:
         addrs: set[IPAddress] = set()
         for n in self.nodes.values():
             if self.node is None or n.name == self.node:
-                addrs.update(n.addresses)
+                # 0.0.0.0 / :: is no address of the node's (ipset rejects it).
+                addrs.update(a for a in n.addresses if not a.is_unspecified)
                 addrs.update(c.network_address + 1 for c in n.pod_cidrs)
         for f in FAMILIES:
             name = NODE + f.suffix

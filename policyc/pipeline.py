@@ -29,4 +29,6 @@ def ruleset_of(cluster: Cluster, node: str | None = None, opt: bool = True) -> R
 def render(cluster: Cluster, backend: str, node: str | None = None, opt: bool = True) -> str:
     from backends import get
 
-    return str(get(backend).render(ruleset_of(cluster, node, opt)))
+    b = get(backend)
+    out = b.render(ruleset_of(cluster, node, opt))
+    return out if isinstance(out, str) else str(b.write(out))

@@ -68,9 +68,10 @@ def make_dataplane(backend: str, opt: bool) -> Any:
         from watcher.dp_nftables import NftDataplane
 
         return NftDataplane(opt)
-    from watcher.dp_iptables import IptablesDataplane
+    from backends import BACKENDS
+    from watcher.dataplane import Dataplane
 
-    return IptablesDataplane(opt)
+    return Dataplane(BACKENDS["iptables"], opt)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,8 +34,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from backends.iptables import render, render_parts, split
-from backends.iptables_apply import VARIANT_ENV, Applier
+from backends.iptables import BACKEND as IPT
+from backends.iptables.diff import diff as ipt_diff
+from backends.iptables.kernel import VARIANT_ENV, Kernel
 from policyc.load import parse_text
 from policyc.parse import build_cluster
 from policyc.pipeline import ruleset_of
@@ -131,10 +132,13 @@ def node(iplab: tuple[Lab, str]) -> Iterator[tuple[Lab, str]]:
 def apply_here(lab: Lab, objs: list[dict[str, Any]]) -> None:
     """What ``policyc apply --backend iptables`` does, without starting a
     process: render here, run the applier's tools inside the node namespace."""
-    text = render(ruleset_of(build_cluster(parse_text(dump(objs), "<world>")), "node-1"))
-    variant = os.environ.get(VARIANT_ENV) or None
+    desired = IPT.render(ruleset_of(build_cluster(parse_text(dump(objs), "<world>")), "node-1"))
+    kernel = Kernel.from_env()
     with in_netns(lab.node.netns):  # the tools are forked in the node netns
-        Applier(variant).apply(split(text))
+        tx = ipt_diff(kernel.read_kernel(), desired)
+        kernel.apply(tx)
+        # the kernel, read back through the save tools, holds exactly tx.after
+        assert kernel.read_kernel() == tx.after
 
 
 def check(lab: Lab, objs: list[dict[str, Any]], family: int = 4, cli: bool = False) -> list[str]:
@@ -255,21 +259,61 @@ def test_unrelated_rules_stay_byte_identical(node: tuple[Lab, str]) -> None:
     assert not [s for s in sets if s.startswith(("policyc-t-", "policyc-o-"))]
 
 
+def test_edited_rule_body_and_element_are_drift_and_remove_leaves_the_rest(
+    node: tuple[Lab, str],
+) -> None:
+    """read_kernel() compares every rule body and element: an edited rule
+    (same chain, same count, same comment) is drift, and so is a foreign
+    member in a set; the diff back converges; remove() takes only ours."""
+    lab, variant = node
+    lab.node_exec(["ipset", "create", "other-set", "hash:ip"])
+    lab.node_exec([f"iptables-{variant}", "-w", "-N", "KUBE-TEST"])
+    objs = world(POLICY_A)
+    desired = IPT.render(ruleset_of(build_cluster(parse_text(dump(objs), "<w>")), "node-1"))
+    kernel = Kernel.from_env()
+    with in_netns(lab.node.netns):
+        kernel.apply(ipt_diff(kernel.read_kernel(), desired))
+        assert kernel.read_kernel() == desired
+    before = foreign_state(lab, variant)
+    chain = next(c for t in desired.tables if t.name == "filter" for c in t.chains if c.rules)
+    rule = chain.rules[0]
+    flipped = "RETURN" if rule.target[-1] == "DROP" else "DROP"
+    args = [*rule.args, "-j", flipped]
+    lab.node_exec([f"iptables-{variant}", "-w", "-R", chain.name, "1", *args])
+    with in_netns(lab.node.netns):
+        drifted = kernel.read_kernel()
+        assert drifted is not None and drifted != desired
+        assert len(drifted.tables) == len(desired.tables)
+        kernel.apply(ipt_diff(drifted, desired))
+        assert kernel.read_kernel() == desired
+    lab.node_exec(["ipset", "add", "policyc-node4", "192.0.2.99"])
+    with in_netns(lab.node.netns):
+        assert kernel.read_kernel() != desired
+        kernel.remove()
+        assert kernel.read_kernel() is None
+    assert foreign_state(lab, variant) == before
+
+
 # -- failure halfway ----------------------------------------------------------
 
 FAIL_SCRIPT = """
 import subprocess, sys
-from backends.iptables import split
-from backends.iptables_apply import Applier
+from backends.iptables import BACKEND
+from backends.iptables.kernel import Kernel
 from policyc.errors import BackendError
-from policyc.pipeline import read_cluster, render
+from policyc.pipeline import read_cluster, ruleset_of
 
 path, variant, victim = sys.argv[1:4]
-text = render(read_cluster([path]), "iptables", "node-1")
-def vanish():
-    subprocess.run(["ipset", "destroy", victim], check=True)
+desired = BACKEND.render(ruleset_of(read_cluster([path]), "node-1"))
+
+class Vanishing(Kernel):
+    def restore(self, tool, text):  # the new set vanishes before iptables-restore
+        subprocess.run(["ipset", "destroy", victim], check=False)
+        super().restore(tool, text)
+
+kernel = Vanishing(variant)
 try:
-    Applier(variant, between=vanish).apply(split(text))
+    kernel.apply(BACKEND.diff(kernel.read_kernel(), desired))
 except BackendError as exc:
     print(exc, file=sys.stderr)
     sys.exit(1)
@@ -279,8 +323,7 @@ except BackendError as exc:
 def new_set_of(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> str:
     def names(objs: list[dict[str, Any]]) -> set[str]:
         cluster = build_cluster(parse_text(dump(objs), "<t>"))
-        text = render_parts(ruleset_of(cluster, "node-1"))["ipset"]
-        return set(re.findall(r"^create (policyc-(?!t-)\S+)", text, re.M))
+        return {s.name for s in IPT.render(ruleset_of(cluster, "node-1")).sets}
 
     fresh = sorted(n for n in names(new) - names(old) if n.endswith("4"))
     assert fresh, "policy B must need a new IPv4 set"

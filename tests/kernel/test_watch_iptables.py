@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from backends.iptables_apply import VARIANT_ENV
+from backends.iptables.kernel import VARIANT_ENV
 
 from .agent_proc import AgentProc
 from .kernelcheck import REQUIRE_ENV

@@ -1,6 +1,4 @@
-"""iptables + ipset backend: the same lowered chains as ``backends.nftables``,
-rendered as an ``ipset restore`` script and ``iptables-restore`` /
-``ip6tables-restore`` inputs.
+"""The iptables dialect: lowered matches and actions as iptables tokens.
 
 Only matches and actions are translated; the chains, their order and their
 verdicts are the lowered ruleset's (docs/iptables.md):
@@ -22,8 +20,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from backends import ebtables
-from backends.ipset import IpSet, ipsets, render_restore, set_name
+from backends.iptables.ipset import set_name
+from backends.iptables.state import CHAIN_PREFIX
 from policyc.chains import (
     ArpProbe,
     Chain,
@@ -36,14 +34,12 @@ from policyc.chains import (
     Match,
     NeighbourDiscovery,
     Rule,
-    Ruleset,
     Verb,
 )
 from policyc.errors import BackendError
 from policyc.ir import PROTO_NAMES, Family, SetDef
 
 FAMILIES = (Family.V4, Family.V6)
-CHAIN_PREFIX = "POLICYC-"
 MAX_CHAIN = 28
 TOOL = {Family.V4: "iptables", Family.V6: "ip6tables"}
 # hook -> (table, builtin chain, policyc chain entered from it)
@@ -58,15 +54,7 @@ LINK_LOCAL_SOURCES = ("::/128", "fe80::/10")
 MULTIPORT_MAX = 15  # a range counts twice
 ARP = "arp"
 
-# Section markers of the combined ``compile`` output.
-BEGIN, END = "### policyc-begin ", "### policyc-end "
-SECTIONS = ("ipset", "iptables", "ip6tables", "ebtables")
-FILES = {
-    "ipset": "ipset.restore",
-    "iptables": "iptables.rules",
-    "ip6tables": "ip6tables.rules",
-    "ebtables": "ebtables.rules",
-}
+MAX_COMMENT = 200
 
 
 def chain_name(chain: Chain) -> str:
@@ -195,34 +183,36 @@ def match_variants(ctx: Ctx, m: Match) -> list[str]:
     raise BackendError(f"Unsupported match for iptables: {m!r}")
 
 
-def _comment(text: str) -> str:
-    return text.replace('"', "'").replace("\\", "/")[:200]
+def comment_text(text: str) -> str:
+    """A comment as the comment match keeps it: printable ASCII only (no
+    quote, backslash or control character), at most 200 bytes, well within
+    the match's 255 and every restore tool's line limit."""
+    safe = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return safe.replace('"', "'").replace("\\", "/")[:MAX_COMMENT]
 
 
-def render_action(chain: Chain, rule: Rule) -> str:
+def render_action(chain: Chain, rule: Rule) -> tuple[str, str]:
     verb, target = rule.action.verb, rule.action.target
     if verb is Verb.ACCEPT:
         if chain.hook is None:
             raise BackendError(f"Unsupported for iptables: accept in non-hook chain {chain.name}")
-        return "-j RETURN"  # end policyc's verdict, let other components' rules run
+        return ("-j", "RETURN")  # end policyc's verdict, let other components' rules run
     if verb in (Verb.JUMP, Verb.GOTO):
         flag = "-j" if verb is Verb.JUMP else "-g"
-        return f"{flag} {chain_name(Chain(target, ()))}"
-    return {Verb.DROP: "-j DROP", Verb.RETURN: "-j RETURN"}[verb]
+        return (flag, chain_name(Chain(target, ())))
+    return {Verb.DROP: ("-j", "DROP"), Verb.RETURN: ("-j", "RETURN")}[verb]
 
 
-def render_rule(ctx: Ctx, chain: Chain, rule: Rule) -> list[str]:
-    """One lowered rule -> its iptables rules (the product of match variants)."""
-    name = chain_name(chain)
-    variants = [""]
+def rule_variants(ctx: Ctx, rule: Rule) -> list[tuple[str, ...]]:
+    """One lowered rule's match tokens, one tuple per iptables rule (the
+    product of its matches' variants; none: an empty per-port set)."""
+    variants: list[tuple[str, ...]] = [()]
     for m in rule.matches:
-        variants = [f"{v} {alt}".strip() for v in variants for alt in match_variants(ctx, m)]
-    tail = render_action(chain, rule)
-    if not variants:  # a per-port set without members for this family
-        return [f"# matches nothing (empty set): {chain.name}: {rule.comment}"]
+        variants = [v + tuple(alt.split()) for v in variants for alt in match_variants(ctx, m)]
     if rule.comment:
-        tail = f'-m comment --comment "{_comment(rule.comment)}" {tail}'
-    return [" ".join(p for p in (f"-A {name}", v, tail) if p) for v in variants]
+        tail = ("-m", "comment", "--comment", comment_text(rule.comment))
+        variants = [v + tail for v in variants]
+    return variants
 
 
 def _targets(chain: Chain, family: Family) -> Iterable[str]:
@@ -245,129 +235,3 @@ def reachable(chains: tuple[Chain, ...], family: Family) -> list[Chain]:
         seen.add(name)
         todo.extend(_targets(by_name[name], family))
     return [c for c in chains if c.name in seen]
-
-
-@dataclass(frozen=True, slots=True)
-class TableInput:
-    """One table's part of an iptables-restore input."""
-
-    table: str
-    chains: tuple[str, ...]
-    lines: tuple[str, ...]
-    hooks: tuple[tuple[str, str], ...]  # (builtin chain, policyc chain)
-
-
-def family_tables(ruleset: Ruleset, family: Family, ctx: Ctx) -> list[TableInput]:
-    groups = {"filter": ruleset.forward, "raw": ruleset.bridge}
-    out = []
-    for table in TABLE_ORDER:
-        chains = reachable(groups[table], family)
-        if not chains:
-            continue
-        lines: list[str] = []
-        hooks = []
-        for c in chains:
-            if c.hook is not None:
-                hooks.append((HOOKS[c.hook][1], chain_name(c)))
-            for r in c.rules:
-                fam = rule_family(r)
-                if fam == ARP:
-                    lines.append(f"# not for iptables (ARP): {c.name}: {r.comment}")
-                elif fam in (None, family):
-                    lines.extend(render_rule(ctx, c, r))
-        out.append(
-            TableInput(table, tuple(chain_name(c) for c in chains), tuple(lines), tuple(hooks))
-        )
-    return out
-
-
-def render_tables(tables: list[TableInput]) -> list[str]:
-    lines = []
-    for t in tables:
-        lines.append(f"*{t.table}")
-        lines.extend(f":{c} - [0:0]" for c in t.chains)
-        lines.extend(t.lines)
-        lines.extend(
-            f"# hook (apply inserts it unless -C finds it): -I {b} 1 -j {c}" for b, c in t.hooks
-        )
-        lines.append("COMMIT")
-    return lines
-
-
-def used_sets(tables: list[TableInput]) -> set[str]:
-    return {m for t in tables for line in t.lines for m in re.findall(r"--match-set (\S+)", line)}
-
-
-def render_parts(ruleset: Ruleset) -> dict[str, str]:
-    """The three inputs, by section name."""
-    sets = {s.name: s for s in (*ruleset.sets, *ruleset.bridge_sets)}
-    tables = {f: family_tables(ruleset, f, Ctx(f, sets)) for f in FAMILIES}
-    used = used_sets(tables[Family.V4]) | used_sets(tables[Family.V6])
-    all_sets: list[IpSet] = []
-    for s in sorted(sets.values(), key=lambda s: s.name):
-        all_sets.extend(ipsets(s, FAMILIES))
-    missing = used - {s.name for s in all_sets}
-    if missing:
-        raise BackendError(f"rules refer to sets that are not rendered: {sorted(missing)}")
-    chosen = [s for s in all_sets if s.name in used]
-    return {
-        "ipset": "\n".join(render_restore(chosen)) + "\n",
-        "iptables": "\n".join(render_tables(tables[Family.V4])) + "\n",
-        "ip6tables": "\n".join(render_tables(tables[Family.V6])) + "\n",
-        "ebtables": "\n".join(ebtables.render(ruleset.bridge, sets)) + "\n",
-    }
-
-
-def render(ruleset: Ruleset) -> str:
-    parts = render_parts(ruleset)
-    lines = [
-        "# generated by policyc (iptables backend); `policyc apply --backend iptables` runs:",
-        "#   1. ipset restore                       < the ipset part",
-        "#   2. iptables-restore -w --noflush       < the iptables part",
-        "#   3. ip6tables-restore -w --noflush      < the ip6tables part",
-        "#   4. ebtables-nft-restore --noflush      < the ebtables part (ARP, non-IP frames)",
-        "# It changes only POLICYC-* chains and policyc-* sets, plus one jump per hook.",
-    ]
-    for section in SECTIONS:
-        lines.append(f"{BEGIN}{section}")
-        lines.extend(parts[section].splitlines())
-        lines.append(f"{END}{section}")
-    return "\n".join(lines) + "\n"
-
-
-def split(text: str) -> dict[str, str]:
-    """The sections of ``render``'s output, each a complete input of its tool."""
-    out: dict[str, list[str]] = {}
-    current: str | None = None
-    for line in text.splitlines():
-        if line.startswith(BEGIN):
-            current = line[len(BEGIN) :].strip()
-            out[current] = []
-        elif line.startswith(END):
-            current = None
-        elif current is not None:
-            out[current].append(line)
-    if set(out) != set(SECTIONS):
-        raise BackendError(f"not an iptables-backend ruleset: sections {sorted(out)}")
-    return {k: "\n".join(v) + "\n" for k, v in out.items()}
-
-
-def write_dir(text: str, directory: str) -> list[str]:
-    """``compile -o DIR``: one file per tool; returns the paths written."""
-    import os
-
-    os.makedirs(directory, exist_ok=True)
-    paths = []
-    for section, body in split(text).items():
-        path = os.path.join(directory, FILES[section])
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(body)
-        paths.append(path)
-    return paths
-
-
-def apply(text: str, check: bool = False) -> None:
-    """Program this network namespace; see ``backends.iptables_apply``."""
-    from backends.iptables_apply import Applier
-
-    Applier.from_env().apply(split(text), check=check)

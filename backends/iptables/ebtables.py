@@ -28,9 +28,10 @@ spelling, so the save output of the chain equals the rendered rules.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 
+from backends.iptables.state import Chain as StateChain
+from backends.iptables.state import HookJump, Note, Rule, Table, Tool
 from policyc.chains import (
     ArpProbe,
     Chain,
@@ -39,19 +40,16 @@ from policyc.chains import (
     InSet,
     LinkLocalIcmp6,
     Match,
-    Rule,
     Verb,
 )
+from policyc.chains import Rule as LoweredRule
 from policyc.errors import BackendError
 from policyc.ir import Family, SetDef
 
 TABLE = "nat"
 BUILTIN = "PREROUTING"
 CHAIN = "POLICYC-ANTISPOOF"
-CHAIN_PREFIX = "POLICYC-"
 PROTO = {Family.V4: "IPv4", Family.V6: "IPv6"}
-HOOK_COMMENT = f"# hook (apply inserts it unless ebtables-save shows it): -I {BUILTIN} 1 -j {CHAIN}"
-HOOK_RULE = f"-A {BUILTIN} -j {CHAIN}"
 
 
 def tool(suffix: str = "") -> str:
@@ -75,7 +73,7 @@ def _members(sets: dict[str, SetDef], m: InSet) -> tuple[object, ...]:
     return s.elements
 
 
-def rule_lines(sets: dict[str, SetDef], rule: Rule) -> list[str]:
+def rule_lines(sets: dict[str, SetDef], rule: LoweredRule) -> list[str]:
     """One lowered bridge rule -> ebtables match strings (before ``-j``)."""
     matches: list[Match] = list(rule.matches)
     if not matches:
@@ -114,87 +112,33 @@ def rule_lines(sets: dict[str, SetDef], rule: Rule) -> list[str]:
     return out
 
 
-def render_chain(chain: Chain, sets: dict[str, SetDef]) -> list[str]:
+def render_chain(chain: Chain, sets: dict[str, SetDef]) -> tuple[Rule | Note, ...]:
     """The rules of the hooked bridge chain, duplicates dropped."""
     if chain.hook is None:
         raise BackendError(f"Unsupported for ebtables: bridge chain {chain.name} without a hook")
-    lines: list[str] = []
-    seen: set[str] = set()
+    body: list[Rule | Note] = []
+    seen: set[Rule] = set()
     for rule in chain.rules:
         verb = rule.action.verb
         if verb not in (Verb.ACCEPT, Verb.DROP, Verb.RETURN):
             raise BackendError(f"Unsupported for ebtables: {verb} in {chain.name}")
-        target = "DROP" if verb is Verb.DROP else "RETURN"
+        target = ("-j", "DROP" if verb is Verb.DROP else "RETURN")
         variants = rule_lines(sets, rule)
-        lines.append(f"# {chain.name}: {rule.comment}")
+        body.append(Note(f"{chain.name}: {rule.comment}"))
         if not variants:
-            lines.append("# matches nothing (empty set)")
+            body.append(Note("matches nothing (empty set)"))
         for v in variants:
-            line = " ".join(p for p in (f"-A {CHAIN}", v, f"-j {target}") if p)
-            if line not in seen:
-                seen.add(line)
-                lines.append(line)
-    return lines
+            r = Rule(tuple(v.split()), target)
+            if r not in seen:
+                seen.add(r)
+                body.append(r)
+    return tuple(body)
 
 
-def render(bridge: tuple[Chain, ...], sets: dict[str, SetDef]) -> list[str]:
-    """A complete ``ebtables-restore --noflush`` input (without the hook jump,
-    which is a comment: apply inserts it when missing)."""
+def render(bridge: tuple[Chain, ...], sets: dict[str, SetDef]) -> Table:
+    """policyc's part of ebtables' ``nat`` table: the chain and its hook."""
     hooked = [c for c in bridge if c.hook is not None]
     if len(hooked) != 1 or len(bridge) != 1:
         raise BackendError("Unsupported for ebtables: more than one bridge chain")
-    return [
-        f"*{TABLE}",
-        f":{CHAIN} RETURN",
-        *render_chain(hooked[0], sets),
-        HOOK_COMMENT,
-        "COMMIT",
-    ]
-
-
-def rules_of(text: str) -> list[str]:
-    """policyc's rules (``-A POLICYC-...``) in ebtables-save output or our input."""
-    return [ln for ln in text.splitlines() if re.match(rf"-A {CHAIN_PREFIX}\S+ ", ln)]
-
-
-def chains_of(text: str) -> list[str]:
-    return [ln[1:].split()[0] for ln in text.splitlines() if ln.startswith(":" + CHAIN_PREFIX)]
-
-
-def hooks_of(text: str) -> list[str]:
-    """Jumps from a builtin chain to policyc's chains, as ``-A B -j X`` lines."""
-    return [ln for ln in text.splitlines() if re.match(rf"-A [A-Z]+ -j {CHAIN_PREFIX}\S+$", ln)]
-
-
-def with_hook(text: str, saved: str) -> tuple[str, bool]:
-    """The input with the hook comment turned into ``-I`` unless present."""
-    present = HOOK_RULE in hooks_of(saved)
-    if present:
-        return text, False
-    return text.replace(HOOK_COMMENT, f"-I {BUILTIN} 1 -j {CHAIN}"), True
-
-
-def rollback_text(saved: str, added_hook: bool) -> str:
-    """Restore policyc's chain as in ``saved`` (an ebtables-save of ``nat``)."""
-    old_chains = chains_of(saved)
-    lines = [f"*{TABLE}", f":{CHAIN} RETURN"]
-    lines.extend(rules_of(saved))
-    if added_hook:
-        lines.append(f"-D {BUILTIN} -j {CHAIN}")
-    if CHAIN not in old_chains:
-        lines.append(f"-X {CHAIN}")
-    lines.append("COMMIT")
-    return "\n".join(lines) + "\n"
-
-
-def cleanup_text(saved: str) -> str:
-    """Remove policyc's hook and chains from ``nat`` (nothing else)."""
-    chains = chains_of(saved)
-    if not chains:
-        return ""
-    lines = [f"*{TABLE}"]
-    lines.extend(f":{c} RETURN" for c in chains)
-    lines.extend("-D" + h[2:] for h in hooks_of(saved))
-    lines.extend(f"-X {c}" for c in chains)
-    lines.append("COMMIT")
-    return "\n".join(lines) + "\n"
+    chain = StateChain(CHAIN, "RETURN", render_chain(hooked[0], sets))
+    return Table(Tool.EBTABLES, TABLE, (chain,), (HookJump(BUILTIN, CHAIN),))

@@ -10,22 +10,20 @@ that comes or goes changes set members, never a rule.  Kinds map to types:
 PORTS sets have no ipset: the iptables renderer expands them into
 ``-m multiport`` rule variants (their size depends on the policy, not on pods).
 IFACE and IFACE_ADDR sets (bridge port, anti-spoofing) have none either: the
-set match cannot see the bridge port (see ``backends.iptables``).
+set match cannot see the bridge port (see ``backends.iptables.dialect``).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from functools import cache
 
+from backends.iptables.state import OLD_PREFIX, SET_PREFIX, TMP_PREFIX, IpSet
 from policyc.errors import BackendError
 from policyc.ir import PROTO_NAMES, Family, SetDef, SetKind
 from policyc.names import short_hash
 
-PREFIX = "policyc-"
-TMP_PREFIX = "policyc-t-"  # staging copies, swapped with the live set
-OLD_PREFIX = "policyc-o-"  # a live set of another type, renamed away during a swap
+PREFIX = SET_PREFIX
 MAX_NAME = 31
 DEFAULT_MAXELEM = 65536
 IPSET_FAMILY = {Family.V4: "inet", Family.V6: "inet6"}
@@ -54,24 +52,6 @@ def tmp_name(live: str) -> str:
 
 def old_name(live: str) -> str:
     return OLD_PREFIX + short_hash(live, 12)
-
-
-@dataclass(frozen=True, slots=True)
-class IpSet:
-    """One ipset as ``ipset restore`` sees it."""
-
-    name: str
-    type: str
-    family: str  # inet | inet6
-    elements: tuple[str, ...]
-    comment: str = ""
-
-    @property
-    def options(self) -> str:
-        opts = f"family {self.family}"
-        if len(self.elements) > DEFAULT_MAXELEM // 2:
-            opts += f" maxelem {2 * len(self.elements)}"
-        return opts
 
 
 def _cidr_entries(ranges: tuple[tuple[int, int], ...], bits: int) -> list[tuple[int, int, bool]]:
@@ -162,41 +142,6 @@ def ipsets(s: SetDef, families: tuple[Family, ...]) -> list[IpSet]:
         else:
             elems = tuple(_element(s, e) for e in s.elements)
         name = set_name(s.name, f if s.family is None else None)
-        out.append(IpSet(name, TYPES[s.kind], IPSET_FAMILY[f], elems, s.comment))
+        maxelem = 2 * len(elems) if len(elems) > DEFAULT_MAXELEM // 2 else None
+        out.append(IpSet(name, TYPES[s.kind], IPSET_FAMILY[f], maxelem, elems, s.comment))
     return out
-
-
-def render_restore(sets: list[IpSet]) -> list[str]:
-    """A self-contained ``ipset restore`` script: each live set is created if
-    missing, then replaced as a whole by swapping in a filled staging copy."""
-    lines = []
-    for s in sets:
-        tmp = tmp_name(s.name)
-        if s.comment:
-            lines.append(f"# {s.name}: {s.comment}")
-        lines.append(f"create {s.name} {s.type} {s.options} -exist")
-        lines.append(f"create {tmp} {s.type} {s.options} -exist")
-        lines.append(f"flush {tmp}")
-        lines.extend(f"add {tmp} {e}" for e in s.elements)
-        lines.append(f"swap {tmp} {s.name}")
-        lines.append(f"destroy {tmp}")
-    return lines
-
-
-def parse_restore(text: str) -> list[IpSet]:
-    """The live sets a script from ``render_restore`` describes (for apply)."""
-    sets: dict[str, IpSet] = {}
-    by_tmp: dict[str, str] = {}
-    elems: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        words = line.split()
-        if not words or words[0].startswith("#"):
-            continue
-        if words[0] == "create" and not words[1].startswith(TMP_PREFIX):
-            opts = dict(zip(words[3:-1:2], words[4:-1:2], strict=False))
-            sets[words[1]] = IpSet(words[1], words[2], opts.get("family", "inet"), ())
-            by_tmp[tmp_name(words[1])] = words[1]
-            elems[words[1]] = []
-        elif words[0] == "add":
-            elems[by_tmp.get(words[1], words[1])].append(" ".join(words[2:]))
-    return [IpSet(s.name, s.type, s.family, tuple(elems[s.name])) for s in sets.values()]

@@ -1,0 +1,221 @@
+"""Pure diffs of IptablesState: programmed vs desired -> an ordered Transaction.
+
+Order (each step only needs what the steps before it made):
+
+1. sets: create new ones, add/delete members, swap in a bigger copy
+   (maxelem), rename a set whose type changed out of the way;
+2. tables, one ``TableWrite`` per changed table: only the changed chains are
+   declared (which flushes them) and refilled, stale chains emptied and
+   deleted, hook jumps inserted or deleted;
+3. sets no rule refers to any more are destroyed.
+
+The undo of a transaction is the diff from what the kernel holds after a
+failure back to ``tx.before`` (``kernel.apply`` computes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from backends.iptables.dialect import FAMILIES
+from backends.iptables.ipset import ipsets, old_name
+from backends.iptables.state import EMPTY, Chain, HookJump, IpSet, IptablesState, Table, Tool
+from policyc.ir import Changes, Element, SetDef, SetKind
+
+# Sets rendered as rule variants (multiport, physdev), not as ipsets.
+EXPANDED = (SetKind.PORTS, SetKind.IFACE, SetKind.IFACE_ADDR)
+TOOL_ORDER = (Tool.IPTABLES, Tool.IP6TABLES, Tool.EBTABLES)
+
+
+@dataclass(frozen=True, slots=True)
+class SetCreate:
+    set: IpSet
+
+
+@dataclass(frozen=True, slots=True)
+class SetAdd:
+    name: str
+    elements: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetDel:
+    name: str
+    keys: tuple[str, ...]  # the element without flags (``nomatch``)
+
+
+@dataclass(frozen=True, slots=True)
+class SetSwap:
+    """Replace a live set's members and options with a filled staging copy."""
+
+    set: IpSet
+
+
+@dataclass(frozen=True, slots=True)
+class SetRename:
+    name: str
+    to: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetDestroy:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableWrite:
+    """One ``COMMIT`` of a restore tool: refill ``chains``, delete ``remove``."""
+
+    tool: Tool
+    table: str
+    chains: tuple[Chain, ...]
+    remove: tuple[str, ...]
+    add_hooks: tuple[HookJump, ...]
+    del_hooks: tuple[HookJump, ...]
+    policy: str  # how the tool declares a policyc chain: "-" or "RETURN"
+
+
+Step = SetCreate | SetAdd | SetDel | SetSwap | SetRename | SetDestroy | TableWrite
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """``before`` None: the kernel's state is unknown; ``kernel.apply`` reads
+    it and converges from there."""
+
+    before: IptablesState | None
+    after: IptablesState
+    steps: tuple[Step, ...]
+
+    def __len__(self) -> int:
+        return max(len(self.steps), 1 if self.before is None else 0)
+
+
+def key_of(element: str) -> str:
+    return element.split()[0]
+
+
+def _set_steps(old: IpSet | None, new: IpSet) -> tuple[list[Step], bool]:
+    """Steps turning ``old`` into ``new``; True when renamed away (retyped)."""
+    if old is None:
+        return [SetCreate(new)], False
+    if (old.type, old.family) != (new.type, new.family):
+        return [SetRename(new.name, old_name(new.name)), SetCreate(new)], True
+    if old.maxelem != new.maxelem:
+        return [SetSwap(new)], False
+    before, after = set(old.elements), set(new.elements)
+    gone = tuple(key_of(e) for e in old.elements if e not in after)
+    came = tuple(e for e in new.elements if e not in before)
+    return [s for s in (SetDel(new.name, gone), SetAdd(new.name, came)) if _nonempty(s)], False
+
+
+def _nonempty(step: Step) -> bool:
+    if isinstance(step, SetDel):
+        return bool(step.keys)
+    if isinstance(step, SetAdd):
+        return bool(step.elements)
+    return True
+
+
+def _refers(chain: Chain, names: set[str]) -> bool:
+    return any(t in names for r in chain.rules for t in r.args)
+
+
+def _table_write(old: Table | None, new: Table | None, retyped: set[str]) -> TableWrite | None:
+    ref = new or old
+    assert ref is not None
+    old_chains = {c.name: c for c in (old.chains if old else ())}
+    new_chains = new.chains if new else ()
+    changed = tuple(
+        c
+        for c in new_chains
+        if c.name not in old_chains or old_chains[c.name].key() != c.key() or _refers(c, retyped)
+    )
+    names = {c.name for c in new_chains}
+    remove = tuple(n for n in old_chains if n not in names)
+    old_hooks = set(old.hooks if old else ())
+    new_hooks = new.hooks if new else ()
+    add = tuple(h for h in new_hooks if h not in old_hooks)
+    delete = tuple(h for h in (old.hooks if old else ()) if h not in set(new_hooks))
+    if not (changed or remove or add or delete):
+        return None
+    policy = "RETURN" if ref.tool is Tool.EBTABLES else "-"
+    return TableWrite(ref.tool, ref.name, changed, remove, add, delete, policy)
+
+
+def _tables(programmed: IptablesState, desired: IptablesState, retyped: set[str]) -> list[Step]:
+    keys = [(t.tool, t.name) for t in desired.tables]
+    keys += [(t.tool, t.name) for t in programmed.tables if (t.tool, t.name) not in keys]
+    keys.sort(key=lambda k: TOOL_ORDER.index(k[0]))
+    out: list[Step] = []
+    for tool, name in keys:
+        w = _table_write(programmed.table(tool, name), desired.table(tool, name), retyped)
+        if w is not None:
+            out.append(w)
+    return out
+
+
+def diff(programmed: IptablesState | None, desired: IptablesState) -> Transaction:
+    """The steps from ``programmed`` (None: unknown, read at apply) to ``desired``."""
+    base = EMPTY if programmed is None else programmed
+    steps: list[Step] = []
+    retyped: set[str] = set()
+    old_sets = {s.name: s for s in base.sets}
+    for s in desired.sets:
+        more, renamed = _set_steps(old_sets.get(s.name), s)
+        steps.extend(more)
+        if renamed:
+            retyped.add(s.name)
+    steps.extend(_tables(base, desired, retyped))
+    wanted = {s.name for s in desired.sets}
+    steps.extend(SetDestroy(n) for n in old_sets if n not in wanted)
+    steps.extend(SetDestroy(old_name(n)) for n in sorted(retyped))
+    return Transaction(programmed, desired, tuple(steps))
+
+
+def _patched(old: IpSet, ir: SetDef, changes: Changes) -> IpSet | None:
+    """``old`` with the IR set's changes; None if not expressible here."""
+    fam = old.family
+    if ir.name in changes.reset:
+        fresh = [s for s in ipsets(ir, FAMILIES) if s.name == old.name]
+        return fresh[0] if fresh else None
+    if ir.kind is SetKind.CIDR:
+        return None  # fewest hash:net entries are not a local edit
+    one = _element_strings(ir, changes.added.get(ir.name, frozenset()), fam)
+    gone = set(_element_strings(ir, changes.removed.get(ir.name, frozenset()), fam))
+    elems = tuple(e for e in old.elements if e not in gone) + tuple(
+        e for e in one if e not in old.elements
+    )
+    return replace(old, elements=elems)
+
+
+def _element_strings(ir: SetDef, elems: frozenset[Element], fam: str) -> list[str]:
+    probe = SetDef(ir.name, ir.kind, ir.family, tuple(sorted(elems, key=str)), ir.comment)
+    out: list[str] = []
+    for s in ipsets(probe, FAMILIES):
+        if s.family == fam:
+            out.extend(s.elements)
+    return out
+
+
+def patch(
+    programmed: IptablesState, changes: Changes, sets: Mapping[str, SetDef]
+) -> Transaction | None:
+    """Element-only changes as set steps; None when a changed set is rendered
+    as rule variants (PORTS, IFACE, IFACE_ADDR) or not known here."""
+    new_sets = {s.name: s for s in programmed.sets}
+    for name in changes.dirty:
+        ir = sets.get(name)
+        if ir is None or ir.kind in EXPANDED:
+            return None
+        for live in ipsets(replace(ir, elements=()), FAMILIES):
+            old = new_sets.get(live.name)
+            if old is None:
+                continue  # no rule refers to it
+            patched = _patched(old, ir, changes)
+            if patched is None:
+                return None
+            new_sets[live.name] = patched
+    after = IptablesState(tuple(new_sets.values()), programmed.tables)
+    return diff(programmed, after)
