@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +30,9 @@ from .agent_proc import AgentProc
 from .kernelcheck import REQUIRE_ENV
 from .netlab import Lab, matrix_diff
 from .scenarios import labels, nss, pods, pol
-from .world import PORTS4, count, dump, expected_matrix, world
+from .world import POLICYC, PORTS4, count, dump, expected_matrix, world
+
+REPO = Path(__file__).resolve().parents[2]
 
 VARIANTS = ("nft", "legacy")
 PORT = 9781
@@ -198,3 +201,71 @@ def test_watch_iptables_incremental(variant_lab: tuple[Lab, str], tmp_path: Path
     assert "other-set" in lab.node_exec(["ipset", "list", "-n"]).stdout
     saved = lab.node_exec([f"iptables-{variant}-save"]).stdout
     assert "-A FORWARD -s 192.0.2.3/32 -j OTHER-CHAIN" in saved
+
+
+def wait_metric(agent: AgentProc, name: str, above: float, timeout: float = 20.0) -> float:
+    deadline = time.monotonic() + timeout
+    while (value := agent.metric(name)) <= above:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} stayed at {value}:\n{agent.logs()[-3000:]}")
+        time.sleep(0.2)
+    return value
+
+
+def test_watch_iptables_failed_apply_and_drift(
+    variant_lab: tuple[Lab, str], tmp_path: Path
+) -> None:
+    """A failed apply (the test-only faulty backend) leaves the previous rules
+    in force and converges once the fault is gone; an edited policyc chain is
+    drift, repaired on the next resync."""
+    import backends
+
+    if not all(hasattr(b, "name") for b in backends.BACKENDS.values()):
+        pytest.skip("tests.support.faulty wraps every backend: each needs the contract's name")
+    lab, variant = variant_lab
+    src = tmp_path / "src"
+    src.mkdir()
+    fault = tmp_path / "fault"
+    objs = world(POLICIES_1)
+    write_world(src, objs)
+    agent = AgentProc(
+        lab.node.netns,
+        "node-1",
+        src,
+        PORT + 1,
+        "--backend",
+        "iptables",
+        "--no-routes",
+        "--cleanup",
+        env={VARIANT_ENV: variant, "PYTHONPATH": str(REPO)},
+    )
+    ip_netns_exec = agent.argv.index(POLICYC)
+    agent.argv[ip_netns_exec : ip_netns_exec + 1] = [
+        sys.executable,
+        "-m",
+        "tests.support.faulty",
+        str(fault),
+    ]
+    agent.start()
+    try:
+        n = settle(agent, 0)
+        check(lab, objs)
+        errors = 'policyc_errors_total{stage="apply"}'
+        fault.touch()
+        write_world(src, world(POLICIES_3))
+        wait_metric(agent, errors, 0)
+        check(lab, objs)  # the previous rules are still in force
+        fault.unlink()
+        objs = world(POLICIES_3)
+        n = settle(agent, n)
+        check(lab, objs)
+
+        lab.node_exec([f"iptables-{variant}", "-w", "-I", "POLICYC-FORWARD", "1", "-j", "DROP"])
+        wait_metric(agent, "policyc_repairs_total", 0)
+        settle(agent, n)
+        check(lab, objs)
+    finally:
+        rc = agent.stop(signal.SIGTERM)
+    assert rc == 0, agent.logs()[-3000:]
+    assert chains_text(lab, variant) == ""
+    assert "policyc-" not in lab.node_exec(["ipset", "list", "-n"]).stdout
