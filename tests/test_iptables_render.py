@@ -402,3 +402,27 @@ def test_ebtables_section_drops_arp_spoofing_and_other_frames() -> None:
     assert not [r for r in rules if "pc+" not in r and "-i " not in r and "DROP" not in r]
     (hook,) = BACKEND.render(ruleset_for(0)).tables[-1].hooks
     assert hook == HookJump("PREROUTING", "POLICYC-ANTISPOOF")
+
+
+def test_patch_is_member_steps_and_declines_rule_variant_sets() -> None:
+    from backends.iptables.diff import patch
+    from policyc.ir import Changes, Family, SetKind
+
+    ruleset = ruleset_for(2)
+    state = BACKEND.render(ruleset)
+    ir = {s.name: s for s in (*ruleset.sets, *ruleset.bridge_sets)}
+    addr = next(
+        s
+        for s in ir.values()
+        if s.kind is SetKind.ADDR
+        and s.family
+        and "policyc-" + s.name in {x.name for x in state.sets}
+    )
+    new = ipaddress.ip_address("10.244.1.99" if addr.family is Family.V4 else "2001:db8::99")
+    changes = Changes(dirty=frozenset({addr.name}), added={addr.name: frozenset({new})})
+    tx = patch(state, changes, {addr.name: dataclasses.replace(addr, elements=())})
+    assert tx is not None and tx.steps == (SetAdd("policyc-" + addr.name, (str(new),)),)
+    assert tx.after.tables == state.tables
+    iface = next(s for s in ir.values() if s.kind is SetKind.IFACE_ADDR)
+    changes = Changes(dirty=frozenset({iface.name}))
+    assert patch(state, changes, {iface.name: iface}) is None

@@ -10,7 +10,7 @@ verdicts are the lowered ruleset's (docs/iptables.md):
 * ``accept`` in a hooked chain becomes ``RETURN``: like an nft base chain's
   accept, it ends policyc's verdict and lets other components' rules run;
 * rules for ARP are listed as comments: iptables never sees ARP; the bridge
-  chain is rendered for ebtables too (``backends.ebtables``), which drops
+  chain is rendered for ebtables too (``backends.iptables.ebtables``), which drops
   spoofed ARP, other ethertypes and frames from unknown pod ports.
 """
 
@@ -44,8 +44,8 @@ MAX_CHAIN = 28
 TOOL = {Family.V4: "iptables", Family.V6: "ip6tables"}
 # hook -> (table, builtin chain, policyc chain entered from it)
 HOOKS = {
-    Hook.FORWARD: ("filter", "FORWARD", "POLICYC-FORWARD"),
-    Hook.BRIDGE_PREROUTING: ("raw", "PREROUTING", "POLICYC-ANTISPOOF"),
+    Hook.FORWARD: ("filter", "FORWARD", CHAIN_PREFIX + "FORWARD"),
+    Hook.BRIDGE_PREROUTING: ("raw", "PREROUTING", CHAIN_PREFIX + "ANTISPOOF"),
 }
 TABLE_ORDER = ("raw", "filter")
 ND_TYPES = ("135", "136")  # neighbour solicitation, advertisement

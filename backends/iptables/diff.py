@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from backends.iptables.dialect import FAMILIES
-from backends.iptables.ipset import ipsets, old_name
+from backends.iptables.ipset import ipsets, maxelem_for, old_name
 from backends.iptables.state import EMPTY, Chain, HookJump, IpSet, IptablesState, Table, Tool
 from policyc.ir import Changes, Element, SetDef, SetKind
 
@@ -187,7 +187,7 @@ def _patched(old: IpSet, ir: SetDef, changes: Changes) -> IpSet | None:
     elems = tuple(e for e in old.elements if e not in gone) + tuple(
         e for e in one if e not in old.elements
     )
-    return replace(old, elements=elems)
+    return replace(old, elements=elems, maxelem=maxelem_for(len(elems)))
 
 
 def _element_strings(ir: SetDef, elems: frozenset[Element], fam: str) -> list[str]:

@@ -30,8 +30,8 @@ from __future__ import annotations
 import os
 import shutil
 
+from backends.iptables.state import CHAIN_PREFIX, HookJump, Note, Rule, Table, Tool
 from backends.iptables.state import Chain as StateChain
-from backends.iptables.state import HookJump, Note, Rule, Table, Tool
 from policyc.chains import (
     ArpProbe,
     Chain,
@@ -48,7 +48,7 @@ from policyc.ir import Family, SetDef
 
 TABLE = "nat"
 BUILTIN = "PREROUTING"
-CHAIN = "POLICYC-ANTISPOOF"
+CHAIN = CHAIN_PREFIX + "ANTISPOOF"
 PROTO = {Family.V4: "IPv4", Family.V6: "IPv6"}
 
 

@@ -46,6 +46,11 @@ def set_name(ir_name: str, family: Family | None = None) -> str:
     return f"{PREFIX}{base[:14]}-{short_hash(base, 8)}"
 
 
+def maxelem_for(n: int) -> int | None:
+    """Room for twice the members once a set passes half ipset's default."""
+    return 2 * n if n > DEFAULT_MAXELEM // 2 else None
+
+
 def tmp_name(live: str) -> str:
     return TMP_PREFIX + short_hash(live, 12)
 
@@ -142,6 +147,7 @@ def ipsets(s: SetDef, families: tuple[Family, ...]) -> list[IpSet]:
         else:
             elems = tuple(_element(s, e) for e in s.elements)
         name = set_name(s.name, f if s.family is None else None)
-        maxelem = 2 * len(elems) if len(elems) > DEFAULT_MAXELEM // 2 else None
-        out.append(IpSet(name, TYPES[s.kind], IPSET_FAMILY[f], maxelem, elems, s.comment))
+        out.append(
+            IpSet(name, TYPES[s.kind], IPSET_FAMILY[f], maxelem_for(len(elems)), elems, s.comment)
+        )
     return out
