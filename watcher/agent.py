@@ -97,7 +97,7 @@ class Agent:
         self.compiler.put(obj)
 
     def _remove(self, kind: Kind, key: str) -> None:
-        if kind is Kind.POD:
+        if kind == Kind.POD:  # also a plain "Pod"
             self.api_pods.pop(key, None)
             self.cni_ips.pop(key, None)
         self.compiler.remove(kind, key)
