@@ -15,7 +15,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 from grammar.selector import parse_selector, to_api
 from policyc.ctx import fmt_path
 from policyc.errors import InputError, Location
-from policyc.load import Path, RawObject
+from policyc.load import Path, RawObject, Reader
 
 _PARSER = Lark.open("policy.lark", rel_to=__file__, parser="earley", propagate_positions=True)
 SUFFIX = ".pol"
@@ -166,3 +166,6 @@ def parse_policies(text: str, file: str = "<policy>") -> list[RawObject]:
         raise exc.orig_exc from None
     assert isinstance(result, list)
     return result
+
+
+READERS: dict[str, Reader] = {SUFFIX: parse_policies}

@@ -15,12 +15,15 @@ import os
 import threading
 from typing import Any
 
+from grammar.policylang import READERS as POL_READERS
 from policyc.errors import InputError, InputErrors
-from policyc.load import SUFFIXES, parse_file
+from policyc.load import YAML_READERS, parse_file
 from policyc.parse import build_cluster
 from watcher.feed import key_of
 from watcher.sources.base import KINDS, Emit, Event, EventType
 
+READERS = {**YAML_READERS, **POL_READERS}
+SUFFIXES = tuple(READERS)
 log = logging.getLogger("policyc.watch.dir")
 Stat = tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
 
@@ -58,7 +61,7 @@ class DirectorySource:
     def _read(self, file: str) -> dict[tuple[str, str], dict[str, Any]] | None:
         try:
             with open(file, encoding="utf-8") as fh:
-                raws = parse_file(fh.read(), file)
+                raws = parse_file(fh.read(), file, READERS)
             build_cluster(raws, warn=lambda m: None)  # validate before use
         except FileNotFoundError:
             return {}
