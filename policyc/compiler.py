@@ -243,7 +243,7 @@ class Compiler:
         for n in self.nodes.values():
             if self.node is None or n.name == self.node:
                 addrs.update(n.addresses)
-                addrs.update(c.network_address + 1 for c in n.pod_cidrs)
+                addrs.update(c.network_address + 1 for c in n.pod_cidrs if c.num_addresses > 1)
         for f in FAMILIES:
             name = NODE + f.suffix
             elems: Counter[Element] = Counter(a for a in addrs if Family.of(a) is f)

@@ -13,12 +13,15 @@ import logging
 import os
 import threading
 
+from grammar.policylang import READERS as POL_READERS
 from policyc.errors import InputError, InputErrors
 from policyc.kinds import Key, Model
-from policyc.load import SUFFIXES, parse_file
+from policyc.load import YAML_READERS, parse_file
 from policyc.parse import read_all
 from watcher.sources.base import KINDS, Emit, Event, EventType
 
+READERS = {**YAML_READERS, **POL_READERS}
+SUFFIXES = tuple(READERS)
 log = logging.getLogger("policyc.watch.dir")
 Stat = tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
 
@@ -57,7 +60,7 @@ class DirectorySource:
         """The file's validated objects by key; None (logged) if any is invalid."""
         try:
             with open(file, encoding="utf-8") as fh:
-                raws = parse_file(fh.read(), file)
+                raws = parse_file(fh.read(), file, READERS)
             objs = read_all(raws, warn=lambda m: log.warning("%s", m))
         except FileNotFoundError:
             return {}
