@@ -71,12 +71,17 @@ class CNIServer:
 
     def start(self) -> None:
         os.makedirs(os.path.dirname(self.socket_path) or ".", mode=0o755, exist_ok=True)
-        if os.path.exists(self.socket_path):
-            os.unlink(self.socket_path)  # stale socket of a previous agent
+        # The path appears only once it listens (bind, listen, then rename over
+        # any stale socket): a client that finds it is never refused and never
+        # falls back to standalone while the agent starts.
+        fresh = f"{self.socket_path}.{os.getpid()}"
+        if os.path.exists(fresh):
+            os.unlink(fresh)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(self.socket_path)
-        os.chmod(self.socket_path, 0o600)
+        sock.bind(fresh)
+        os.chmod(fresh, 0o600)
         sock.listen(128)
+        os.rename(fresh, self.socket_path)
         self._sock = sock
         netlink.preload()  # import pyroute2 now, not in the first request
         for _ in range(self._pool._max_workers):  # warm the workers' nft and IPRoute
@@ -273,6 +278,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"policyc-cni agent listening on {args.socket}", file=sys.stderr, flush=True)
     stop.wait()
     server.stop()
+    # pyroute2's per-thread event loops are finalized during interpreter teardown,
+    # after their selectors, which prints an "Exception ignored" traceback: skip it.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -285,3 +285,23 @@ def udp_reaches(
     finally:
         rx.close()
         tx.close()
+
+
+def masq_rules(node: str) -> list[str]:
+    """Comments of the masquerade rules ``cni.masq`` keeps in the node netns."""
+    out = []
+    for fam in ("ip", "ip6"):
+        text = in_ns(node, "nft", "list", "table", fam, "policyc_cni_nat", check=False).stdout
+        out += [line.strip() for line in text.splitlines() if "masquerade" in line]
+    return out
+
+
+def leftovers(net: Net, *pods: str) -> list[str]:
+    """What a failed ADD, or an ADD then DEL, must not leave behind: host veths,
+    IPAM files, masquerade rules, and interfaces in the pods."""
+    found = [f"link {n}" for n in links(net.node) if n not in ("lo", "pcbr0")]
+    found += [f"ip {a}" for a in allocations(net)]
+    found += [f"masq {r}" for r in masq_rules(net.node)]
+    for pod in pods:
+        found += [f"{pod}: link {n}" for n in links(pod) if n != "lo"]
+    return found
