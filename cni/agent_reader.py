@@ -23,7 +23,7 @@ READ_DEADLINE_S = 10.0
 TICK_S = 0.2
 
 OnRequest = Callable[[socket.socket, bytes], None]
-OnReject = Callable[[socket.socket, str], None]
+OnReject = Callable[[socket.socket, bool, str], None]
 
 
 @dataclass(slots=True)
@@ -37,8 +37,8 @@ class RequestReader:
     """Accept on ``listener`` and read requests of at most ``limit`` bytes.
 
     ``on_request(conn, data)`` gets each complete request and owns ``conn``
-    (blocking again) from then on; ``on_reject(conn, reason)`` gets an
-    oversized or late one and must answer and close it.  Both run on this
+    (blocking again) from then on; ``on_reject(conn, too_large, reason)``
+    gets an oversized or late one and must answer and close it.  Both run on this
     reader's thread, so they should hand work to a pool."""
 
     def __init__(
@@ -103,7 +103,7 @@ class RequestReader:
             pending.size += len(chunk)
             if pending.size > self.limit:
                 self._hand_off(conn)
-                self.on_reject(conn, f"request is larger than {self.limit} bytes")
+                self.on_reject(conn, True, f"request is larger than {self.limit} bytes")
             return
         self._hand_off(conn)
         self.on_request(conn, b"".join(pending.chunks))
@@ -121,4 +121,4 @@ class RequestReader:
         for conn in late:
             assert isinstance(conn, socket.socket)
             self._hand_off(conn)
-            self.on_reject(conn, f"request not complete within {self.deadline_s:g} s")
+            self.on_reject(conn, False, f"request not complete within {self.deadline_s:g} s")

@@ -106,11 +106,13 @@ class CNIServer:
     def _submit(self, conn: socket.socket, data: bytes) -> None:
         self._pool.submit(self._serve, conn, data)
 
-    def _reject(self, conn: socket.socket, reason: str) -> None:
+    def _reject(self, conn: socket.socket, too_large: bool, reason: str) -> None:
+        """SPEC code 7 for an oversized configuration, 6 for one never finished."""
         # Not a worker's job: a short reply into a fresh socket buffer does not block.
         conn.settimeout(0)
         with conn:
-            reply = {"code": 1, "stdout": CNIError(ERR_INVALID_CONFIG, reason).to_json()}
+            code = ERR_INVALID_CONFIG if too_large else ERR_DECODE
+            reply = {"code": 1, "stdout": CNIError(code, f"policyc agent: {reason}").to_json()}
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps(reply).encode())
 
