@@ -148,7 +148,7 @@ class CNIServer:
 
     def handle(self, env: dict[str, str], stdin: str) -> dict[str, Any]:
         """Run one parsed request: the reply object ``{"code", "stdout"}``."""
-        outcome = self.handler(env, stdin.encode("utf-8", "surrogateescape"))
+        outcome = self.handler(env, stdin.encode("utf-8", "surrogatepass"))
         if outcome.code == 0 and outcome.added is not None and self.on_add is not None:
             self._call_on_add(outcome)
         return {"code": outcome.code, "stdout": outcome.stdout}

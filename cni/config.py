@@ -85,6 +85,9 @@ def parse_env(environ: dict[str, str]) -> Env:
         raise CNIError(ERR_INVALID_ENV, "CNI_COMMAND is not set")
     if command not in ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"):
         raise CNIError(ERR_INVALID_ENV, f"unknown CNI_COMMAND {command!r}")
+    for key, value in environ.items():
+        if key.startswith("CNI_") and not _env_safe(value):
+            raise CNIError(ERR_INVALID_ENV, f"{key} holds a NUL or an unencodable character")
     missing = [k for k in _REQUIRED.get(command, ()) if not environ.get(k)]
     if missing:
         raise CNIError(ERR_INVALID_ENV, f"required env variables missing: {', '.join(missing)}")
@@ -105,13 +108,27 @@ def parse_env(environ: dict[str, str]) -> Env:
     )
 
 
+def _env_safe(value: str) -> bool:
+    """What an environment variable can hold (the agent's JSON can say more)."""
+    if "\0" in value:
+        return False
+    try:
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _clip(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:80] + "...")
 
 
 def valid_ifname(name: str) -> bool:
     """Linux ``dev_valid_name()``, as libcni's ValidateInterfaceName applies it."""
-    size = len(name.encode("utf-8", "surrogateescape"))
+    try:
+        size = len(name.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a lone surrogate, from JSON's "\ud800"
+        return False
     if not 0 < size < IFNAMSIZ or name in (".", ".."):
         return False
     return not any(c in "/:" or c.isspace() or not c.isprintable() for c in name)

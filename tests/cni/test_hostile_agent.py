@@ -14,6 +14,17 @@ import pytest
 from tests.cni.helpers import Net, agent, cni, leftovers
 
 NESTED = b"[" * 100_000 + b"]" * 100_000
+# A lone surrogate survives JSON into the configuration: 7, not an encode error.
+SURROGATE_BRIDGE = json.dumps(
+    {"cniVersion": "1.1.0", "name": "n", "bridge": "\ud800", "ipam": {"type": "policyc-host-local"}}
+)
+FULL_ENV = {
+    "CNI_COMMAND": "ADD",
+    "CNI_CONTAINERID": "c1",
+    "CNI_NETNS": "/run/netns/policyc-none",
+    "CNI_IFNAME": "eth0",
+    "CNI_PATH": "/usr/lib/cni",
+}
 
 
 def ask(path: str, data: bytes) -> dict[str, object]:
@@ -57,6 +68,9 @@ def status(net: Net) -> int:
         (b'{"v": 1, "env": {"CNI_COMMAND": 5}, "stdin": ""}', 4),
         (b'{"v": 1, "env": {"CNI_COMMAND": "VERSION"}, "stdin": 5}', 6),
         (b'{"v": 2}', 6),
+        (b'{"v": 1, "env": {"CNI_COMMAND": "ADD", "CNI_NETNS": "a\\u0000b"}, "stdin": ""}', 4),
+        (b'{"v": 1, "env": {"CNI_COMMAND": "ADD", "CNI_NETNS": "\\ud800"}, "stdin": ""}', 4),
+        (json.dumps({"v": 1, "env": FULL_ENV, "stdin": SURROGATE_BRIDGE}).encode(), 7),
         (NESTED, 6),
         (b"", 6),
     ],
@@ -68,6 +82,9 @@ def status(net: Net) -> int:
         "env-int",
         "stdin-int",
         "v2",
+        "env-nul",
+        "env-surrogate",
+        "stdin-surrogate",
         "deep",
         "empty",
     ],

@@ -29,7 +29,7 @@ SPEC_CODES = {1, 2, 3, 4, 5, 6, 7, 11, 50, 51}
 HOSTILE: list[Any] = [
     5, -1, 1.5, True, None, [], {}, "", "x" * 5000, "a\nb", 'q"u;o#te', "абвгдежз",
     "\x1b[31m", [[[[]]]], {"a": 1}, "10.244.7.0/24", "0.0.0.0/0", "::/0",
-    "255.255.255.255/32", "10.244.7.5", "2001:db8::1/64", "eth0", "pcbr0",
+    "255.255.255.255/32", "10.244.7.5", "2001:db8::1/64", "eth0", "pcbr0", "\ud800",
 ]  # fmt: skip
 NOT_STRINGS = [v for v in HOSTILE if not isinstance(v, str)]
 CONF_PATHS = [
@@ -141,6 +141,8 @@ def test_seeded_hostile_plugin_and_agent(net: Net, pods: list[str]) -> None:
             data = bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
             if i % 2:
                 env = rng.choice([{}, "x", [1], {"CNI_COMMAND": rng.choice(ENV_VALUES)}])
+                if i % 4 == 1:  # what no exec'd environment can hold
+                    env = {"CNI_COMMAND": "ADD", "CNI_NETNS": rng.choice(["a\0b", "\ud800"])}
                 data = json.dumps({"v": 1, "env": env, "stdin": rng.choice(HOSTILE)}).encode()
             reply = ask(net.socket_path, data)
             assert json.loads(str(reply["stdout"]))["code"] in SPEC_CODES, f"seed={SEED} {data!r}"
