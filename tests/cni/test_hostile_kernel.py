@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 
 from tests.cni.conftest import new_pods
-from tests.cni.helpers import FAILCLOSED_TABLE, Net, cni, in_ns, leftovers, links, masq_rules
+from tests.cni.helpers import (
+    FAILCLOSED_TABLE,
+    Net,
+    agent,
+    cni,
+    in_ns,
+    leftovers,
+    links,
+    masq_rules,
+)
 
 
 def _not_netns(tmp_path: Path, kind: str) -> str:
@@ -45,9 +54,10 @@ def test_failure_after_allocation_rolls_everything_back(net: Net, pods: list[str
     assert leftovers(net, pod) == []
 
 
-@pytest.mark.parametrize(
-    "prev", [{"ips": "x"}, {"interfaces": 5}, {"routes": "x"}, {"dns": [1]}], ids=str
-)
+GARBAGE_PREV = [{"ips": "x"}, {"interfaces": 5}, {"routes": "x"}, {"dns": [1]}]
+
+
+@pytest.mark.parametrize("prev", GARBAGE_PREV, ids=str)
 def test_garbage_prev_result_leaves_nothing(
     net: Net, pods: list[str], prev: dict[str, Any]
 ) -> None:
@@ -55,6 +65,16 @@ def test_garbage_prev_result_leaves_nothing(
     r = cni(net, "ADD", net.conf(prevResult=prev), pod=pod, cid="c1")
     assert r.out.get("code") == 7, r.raw + r.stderr
     assert leftovers(net, pod) == []
+
+
+def test_garbage_prev_result_leaves_nothing_thick(net: Net, pods: list[str]) -> None:
+    (pod,) = new_pods(pods)
+    net.socket_path = os.path.join(net.data_dir, "cni.sock")
+    with agent(net.node, net.socket_path):
+        for prev in GARBAGE_PREV:
+            r = cni(net, "ADD", net.conf(prevResult=prev), pod=pod, cid="c1")
+            assert r.out.get("code") == 7, r.raw + r.stderr
+            assert leftovers(net, pod) == []
 
 
 def test_ifname_with_quote_semicolon_hash_under_ipmasq(net: Net, pods: list[str]) -> None:
