@@ -130,7 +130,7 @@ def main() -> None:
         )
         pods[i] = moved
         t = time.perf_counter()
-        comp.upsert_pod(moved)
+        comp.put(moved)
         delta = dp.element_delta(comp, comp.changes())  # what the watcher sends
         times.append(time.perf_counter() - t)
         assert delta is not None

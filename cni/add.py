@@ -9,8 +9,8 @@ import os
 from typing import Any
 
 from cni import failclosed, masq, netlink
+from cni.common import Added, Outcome, host_ifname, ipam_add, ipam_del, ipam_validate
 from cni.config import Env, NetConf
-from cni.plugin import Added, Outcome, host_ifname, ipam_add, ipam_del
 from cni.spec import ERR_INTERNAL, CNIError, normalize_result, render_result
 
 
@@ -40,7 +40,13 @@ def _default_routes(ips: list[dict[str, Any]], routes: list[dict[str, Any]]) -> 
             have.add(default)
 
 
-def _result(conf: NetConf, env: Env, links: list[netlink.Link], ipam: dict[str, Any]) -> dict:
+def _result(
+    conf: NetConf,
+    env: Env,
+    links: list[netlink.Link],
+    ipam: dict[str, Any],
+    prev: dict[str, Any],
+) -> dict[str, Any]:
     bridge, host, pod = links
     ifaces: list[dict[str, Any]] = [
         {"name": bridge.name, "mac": bridge.mac},
@@ -50,13 +56,9 @@ def _result(conf: NetConf, env: Env, links: list[netlink.Link], ipam: dict[str, 
     if conf.mtu:
         for item in ifaces:
             item["mtu"] = conf.mtu
-    base = 0
-    prev: dict[str, Any] = {}
-    if conf.prev_result is not None:
-        # SPEC: plugins "MUST handle prevResult by either passing it through,
-        # modifying it, or suppressing it": we pass it through and append ours.
-        prev = normalize_result(conf.prev_result)
-        base = len(prev.get("interfaces", []))
+    # SPEC: plugins "MUST handle prevResult by either passing it through,
+    # modifying it, or suppressing it": we pass it through and append ours.
+    base = len(prev.get("interfaces", []))
     ips = [dict(ip, interface=base + 2) for ip in ipam["ips"]]
     dns = dict(conf.dns) or dict(ipam.get("dns") or {}) or dict(prev.get("dns") or {})
     return {
@@ -68,26 +70,29 @@ def _result(conf: NetConf, env: Env, links: list[netlink.Link], ipam: dict[str, 
 
 
 def cmd_add(env: Env, conf: NetConf) -> Outcome:
-    ipam = ipam_add(env, conf)
+    """ADD.  Everything from the request was checked by ``cni.config`` before
+    this runs; from the IPAM allocation on, any failure undoes all of it."""
+    prev = normalize_result(conf.prev_result) if conf.prev_result is not None else {}
+    ipam_validate(conf)
+    os.close(netlink.open_netns(env.netns))  # SPEC code 3 before anything is allocated
     host_name = host_ifname(env)
-    created = False
+    ipam = ipam_add(env, conf)
     try:
         links = _plumb(env, conf, netlink.node(), host_name, ipam)
-        created = True
         if conf.ip_masq:
             masq.setup(conf.name, env.container_id, env.ifname, ipam["ips"])
+        result = render_result(_result(conf, env, links, ipam, prev), conf.version)
+        added = Added(
+            namespace=env.arg("K8S_POD_NAMESPACE"),
+            pod=env.arg("K8S_POD_NAME"),
+            container_id=env.container_id,
+            iface=host_name,
+            ips=tuple(str(ipaddress.ip_interface(ip["address"]).ip) for ip in ipam["ips"]),
+        )
+        return Outcome(0, json.dumps(result), added)
     except BaseException:
-        _rollback(env, conf, host_name, created)
+        _rollback(env, conf, host_name)
         raise
-    result = render_result(_result(conf, env, links, ipam), conf.version)
-    added = Added(
-        namespace=env.arg("K8S_POD_NAMESPACE"),
-        pod=env.arg("K8S_POD_NAME"),
-        container_id=env.container_id,
-        iface=host_name,
-        ips=tuple(str(ipaddress.ip_interface(ip["address"]).ip) for ip in ipam["ips"]),
-    )
-    return Outcome(0, json.dumps(result), added)
 
 
 def _plumb(
@@ -104,8 +109,10 @@ def _plumb(
     # Pods are born under policy: the fail-closed table must exist before the port
     # joins the bridge (add_port creates it as a port), so no frame crosses before
     # the port is programmed.
+    # "failClosed": false (docs/cni.md) is the plain bridge, for nodes without the agent.
     try:
-        failclosed.ensure()
+        if conf.fail_closed:
+            failclosed.ensure()
     except failclosed.FailClosedError as exc:
         raise CNIError(ERR_INTERNAL, "refusing to attach a pod port", str(exc)) from exc
     pod_mac = netlink.random_mac()  # chosen here: no need to read the pod interface back
@@ -145,13 +152,19 @@ def _plumb(
     return [bridge, host, pod_link]
 
 
-def _rollback(env: Env, conf: NetConf, host_name: str, created: bool) -> None:
-    """A failed ADD leaves no interface, address or allocation behind."""
+def _rollback(env: Env, conf: NetConf, host_name: str) -> None:
+    """A failed ADD leaves no interface, address, allocation or rule behind.
+
+    The host port goes if it is ours (our alias) or untagged (created, then
+    failed before the tag); deleting it takes the pod end with it."""
     with contextlib.suppress(Exception):
         ipam_del(env, conf)
-    if created:
-        with contextlib.suppress(Exception):
-            netlink.delete_link(netlink.node(), host_name)
+    with contextlib.suppress(Exception):
+        node = netlink.node()
+        host = netlink.find_link(node, host_name)
+        mine = netlink.alias(conf.name, env.container_id, env.ifname)
+        if host is not None and host.alias in (mine, None, ""):
+            netlink.delete_link(node, host_name)
     if conf.ip_masq:
         with contextlib.suppress(Exception):
             masq.teardown(conf.name, env.container_id, env.ifname)

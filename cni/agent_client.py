@@ -28,6 +28,10 @@ PROTOCOL = 1
 # ADD may wait a bounded time for the agent (it programs the pod's rules first).
 TIMEOUT_S = 60.0
 ERR_TRY_AGAIN_LATER = 11
+ERR_INVALID_CONFIG = 7
+# The agent reads at most this many bytes of request; a larger one is refused
+# here, with a clear message, instead of being cut off mid-send.
+MAX_REQUEST = 4 << 20
 
 _quote = _json.encode_basestring_ascii  # what json.dumps uses for str
 
@@ -69,16 +73,16 @@ def socket_path(environ: "Mapping[str, str]", stdin: bytes) -> str:
         try:
             doc = loads(stdin.decode())
             value = doc.get("agentSocket") if isinstance(doc, dict) else None
-        except ValueError:  # UnicodeDecodeError too
+        except (ValueError, RecursionError):  # UnicodeDecodeError too
             value = None
         if isinstance(value, str) and value:
             return value
     return DEFAULT_SOCKET
 
 
-def _error(msg: str, details: str) -> str:
+def _error(msg: str, details: str, code: int = ERR_TRY_AGAIN_LATER) -> str:
     return (
-        f'{{"cniVersion": "1.1.0", "code": {ERR_TRY_AGAIN_LATER}, '
+        f'{{"cniVersion": "1.1.0", "code": {code}, '
         f'"msg": {_quote(msg)}, "details": {_quote(details)}}}'
     )
 
@@ -95,6 +99,10 @@ def call(
     except UnicodeDecodeError:
         return None  # let the standalone path report the decode error
     request = dumps_request({k: v for k, v in environ.items() if k.startswith("CNI_")}, text)
+    if len(request) > MAX_REQUEST:
+        # SPEC code 7, "Invalid network config": no configuration is megabytes long.
+        msg = f"network configuration is {len(stdin)} bytes; the limit is {MAX_REQUEST}"
+        return 1, _error(msg, "", ERR_INVALID_CONFIG)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)

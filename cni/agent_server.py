@@ -11,6 +11,7 @@ stays fail-closed (see ``cni.failclosed``) until the agent programs it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import importlib.util
@@ -31,12 +32,16 @@ import cni.add  # noqa: F401 - preload: the point of thick mode
 import cni.delcheck  # noqa: F401
 import cni.gc  # noqa: F401
 from cni import netlink, nft
-from cni.agent_client import DEFAULT_SOCKET, PROTOCOL
-from cni.plugin import Outcome, execute
+from cni.agent_client import DEFAULT_SOCKET, MAX_REQUEST, PROTOCOL
+from cni.agent_reader import RequestReader
+from cni.common import Outcome
+from cni.plugin import execute
+from cni.spec import ERR_DECODE, ERR_INVALID_CONFIG, ERR_INVALID_ENV, CNIError
 
 Handler = Callable[[dict[str, str], bytes], Outcome]
 OnAdd = Callable[[str, str, str, list[str]], Any]
-MAX_REQUEST = 4 << 20
+# Seconds a reply may take to drain into a client that does not read it.
+SEND_DEADLINE_S = 10.0
 
 
 class CNIServer:
@@ -60,67 +65,78 @@ class CNIServer:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cni")
         self._hooks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cni-hook")
         self._sock: socket.socket | None = None
+        self._reader: RequestReader | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
     def start(self) -> None:
         os.makedirs(os.path.dirname(self.socket_path) or ".", mode=0o755, exist_ok=True)
-        if os.path.exists(self.socket_path):
-            os.unlink(self.socket_path)  # stale socket of a previous agent
+        # The path appears only once it listens (bind, listen, then rename over
+        # any stale socket): a client that finds it is never refused and never
+        # falls back to standalone while the agent starts.
+        fresh = f"{self.socket_path}.{os.getpid()}"
+        if os.path.exists(fresh):
+            os.unlink(fresh)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(self.socket_path)
-        os.chmod(self.socket_path, 0o600)
+        sock.bind(fresh)
+        os.chmod(fresh, 0o600)
         sock.listen(128)
+        os.rename(fresh, self.socket_path)
         self._sock = sock
         netlink.preload()  # import pyroute2 now, not in the first request
         for _ in range(self._pool._max_workers):  # warm the workers' nft and IPRoute
             self._pool.submit(_warm)
-        self._thread = threading.Thread(target=self._accept_loop, name="cni-accept", daemon=True)
+        self._reader = RequestReader(sock, MAX_REQUEST, self._submit, self._reject)
+        self._thread = threading.Thread(target=self._reader.run, name="cni-accept", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._sock is not None:
-            try:
-                self._sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            self._sock.close()
+        if self._reader is not None:
+            self._reader.stop()  # its loop looks at the flag every TICK_S
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._sock is not None:
+            self._sock.close()
         self._pool.shutdown(wait=True)
         self._hooks.shutdown(wait=False)
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
 
-    def _accept_loop(self) -> None:
-        assert self._sock is not None
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self._pool.submit(self._serve, conn)
+    def _submit(self, conn: socket.socket, data: bytes) -> None:
+        self._pool.submit(self._serve, conn, data)
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _reject(self, conn: socket.socket, too_large: bool, reason: str) -> None:
+        """SPEC code 7 for an oversized configuration, 6 for one never finished."""
+        # Not a worker's job: a short reply into a fresh socket buffer does not block.
+        conn.settimeout(0)
+        with conn:
+            code = ERR_INVALID_CONFIG if too_large else ERR_DECODE
+            reply = {"code": 1, "stdout": CNIError(code, f"policyc agent: {reason}").to_json()}
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps(reply).encode())
+
+    def _serve(self, conn: socket.socket, data: bytes) -> None:
         start = time.perf_counter()
         _gc_pause.enter()
         try:
-            command, cid = self._serve_one(conn)
-            took = (time.perf_counter() - start) * 1e3  # accept to reply sent
+            command, cid = self._serve_one(conn, data)
+            took = (time.perf_counter() - start) * 1e3  # request read to reply sent
         finally:
             _gc_pause.leave()  # a collection now runs after the reply, not during it
         if self.log_times:
             print(f"policyc-cni-time {command} {cid} {took:.3f}", file=sys.stderr, flush=True)
 
-    def _serve_one(self, conn: socket.socket) -> tuple[str, str]:
+    def _serve_one(self, conn: socket.socket, data: bytes) -> tuple[str, str]:
         command = cid = "?"
         with conn:
+            conn.settimeout(SEND_DEADLINE_S)
             try:
-                request = _read(conn)
-                env = dict(request.get("env") or {})
+                env, stdin = parse_request(data)
                 command, cid = env.get("CNI_COMMAND", "?"), env.get("CNI_CONTAINERID", "-")
-                reply = self.handle(request)
+                reply = self.handle(env, stdin)
+            except CNIError as exc:
+                reply = {"code": 1, "stdout": exc.to_json()}
             except Exception as exc:
                 traceback.print_exc(file=sys.stderr)
                 reply = {"code": 1, "stdout": _internal_error(str(exc))}
@@ -130,11 +146,9 @@ class CNIServer:
                 pass  # the client went away; nothing to tell it
         return command, cid
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        if request.get("v") != PROTOCOL:
-            return {"code": 1, "stdout": _internal_error(f"bad protocol {request.get('v')}")}
-        env = {str(k): str(v) for k, v in dict(request.get("env") or {}).items()}
-        outcome = self.handler(env, str(request.get("stdin", "")).encode())
+    def handle(self, env: dict[str, str], stdin: str) -> dict[str, Any]:
+        """Run one parsed request: the reply object ``{"code", "stdout"}``."""
+        outcome = self.handler(env, stdin.encode("utf-8", "surrogatepass"))
         if outcome.code == 0 and outcome.added is not None and self.on_add is not None:
             self._call_on_add(outcome)
         return {"code": outcome.code, "stdout": outcome.stdout}
@@ -205,17 +219,27 @@ def _guarded(hook: OnAdd, *args: Any) -> None:
         traceback.print_exc(file=sys.stderr)
 
 
-def _read(conn: socket.socket) -> dict[str, Any]:
-    chunks, size = [], 0
-    while chunk := conn.recv(65536):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_REQUEST:
-            raise ValueError("request too large")
-    doc = json.loads(b"".join(chunks))
+def parse_request(data: bytes) -> tuple[dict[str, str], str]:
+    """``{"v": 1, "env": {str: str}, "stdin": str}`` (see ``cni.agent_client``).
+
+    Raises CNIError 6 ("Failed to decode content") for anything that is not
+    that object and 4 ("Invalid necessary environment variables") for an
+    ``env`` that is not an object of strings."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise CNIError(ERR_DECODE, "policyc agent: request is not JSON", str(exc)[:200]) from exc
     if not isinstance(doc, dict):
-        raise ValueError("request must be a JSON object")
-    return doc
+        raise CNIError(ERR_DECODE, "policyc agent: request must be a JSON object")
+    if doc.get("v") != PROTOCOL:
+        raise CNIError(ERR_DECODE, f"policyc agent: unknown protocol {doc.get('v')!r:.40}")
+    env = doc.get("env")
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise CNIError(ERR_INVALID_ENV, "policyc agent: env must be an object of strings")
+    stdin = doc.get("stdin", "")
+    if not isinstance(stdin, str):
+        raise CNIError(ERR_DECODE, "policyc agent: stdin must be a string")
+    return env, stdin
 
 
 def _internal_error(msg: str) -> str:
@@ -256,6 +280,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"policyc-cni agent listening on {args.socket}", file=sys.stderr, flush=True)
     stop.wait()
     server.stop()
+    # pyroute2's per-thread event loops are finalized during interpreter teardown,
+    # after their selectors, which prints an "Exception ignored" traceback: skip it.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

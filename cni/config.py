@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cni.result_check import check_result
 from cni.spec import (
     ERR_DECODE,
     ERR_INVALID_CONFIG,
@@ -17,12 +18,24 @@ from cni.spec import (
     check_version,
 )
 
-# SPEC: container ID "must only contain alphanumerics, underscore, dot, hyphen".
-_CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# SPEC CNI_CONTAINERID: "It must not be empty. Must start with an alphanumeric
+# character, optionally followed by any combination of one or more alphanumeric
+# characters, underscore (), dot (.) or hyphen (-)."  ``\Z``, not ``$``: "$"
+# also matches before a trailing newline.
+_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
+# Not in the spec: runtimes use 64 hex digits; the ID goes into the host port's
+# alias (IFALIASZ 256 bytes) and the masquerade rule's comment, so it is bounded.
+MAX_CONTAINER_ID = 128
+MAX_NET_NAME = 64
+# A network configuration is a few hundred bytes; anything this large is not one.
+MAX_CONFIG = 4 << 20
 # SPEC: network name "Must start with a alphanumeric character, optionally
 # followed by any combination of one or more alphanumeric characters,
 # underscore, dot or hyphen".
-_NET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_NET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
+# Linux dev_valid_name(): at most IFNAMSIZ - 1 = 15 *bytes*, not "." or "..",
+# no "/", ":" or whitespace.
+IFNAMSIZ = 16
 
 _REQUIRED = {
     "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
@@ -58,6 +71,7 @@ class NetConf:
     ip_masq: bool
     mtu: int
     hairpin: bool
+    fail_closed: bool
     ipam: dict[str, Any]
     dns: dict[str, Any]
     prev_result: dict[str, Any] | None
@@ -71,12 +85,15 @@ def parse_env(environ: dict[str, str]) -> Env:
         raise CNIError(ERR_INVALID_ENV, "CNI_COMMAND is not set")
     if command not in ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"):
         raise CNIError(ERR_INVALID_ENV, f"unknown CNI_COMMAND {command!r}")
+    for key, value in environ.items():
+        if key.startswith("CNI_") and not _env_safe(value):
+            raise CNIError(ERR_INVALID_ENV, f"{key} holds a NUL or an unencodable character")
     missing = [k for k in _REQUIRED.get(command, ()) if not environ.get(k)]
     if missing:
         raise CNIError(ERR_INVALID_ENV, f"required env variables missing: {', '.join(missing)}")
     cid = environ.get("CNI_CONTAINERID", "")
-    if cid and not _CONTAINER_ID.match(cid):
-        raise CNIError(ERR_INVALID_ENV, f"invalid CNI_CONTAINERID {cid!r}")
+    if cid and (len(cid) > MAX_CONTAINER_ID or not _CONTAINER_ID.match(cid)):
+        raise CNIError(ERR_INVALID_ENV, f"invalid CNI_CONTAINERID {_clip(cid)}")
     ifname = environ.get("CNI_IFNAME", "")
     if ifname:
         check_ifname(ifname)
@@ -91,11 +108,38 @@ def parse_env(environ: dict[str, str]) -> Env:
     )
 
 
+def _env_safe(value: str) -> bool:
+    """What an environment variable can hold (the agent's JSON can say more)."""
+    if "\0" in value:
+        return False
+    try:
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _clip(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:80] + "...")
+
+
+def valid_ifname(name: str) -> bool:
+    """Linux ``dev_valid_name()``, as libcni's ValidateInterfaceName applies it."""
+    try:
+        size = len(name.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a lone surrogate, from JSON's "\ud800"
+        return False
+    if not 0 < size < IFNAMSIZ or name in (".", ".."):
+        return False
+    return not any(c in "/:" or c.isspace() or not c.isprintable() for c in name)
+
+
 def check_ifname(ifname: str) -> None:
-    # SPEC 1.0 "CNI_IFNAME": must be a valid Linux interface name.
-    bad = len(ifname) > 15 or ifname in (".", "..") or any(c in ifname for c in "/: \t\n")
-    if bad:
-        raise CNIError(ERR_INVALID_ENV, f"invalid CNI_IFNAME {ifname!r}")
+    """SPEC CNI_IFNAME: "Name of the interface to create inside the container;
+    if the plugin is unable to use this interface name it must return an
+    error." - code 4, "Invalid necessary environment variables"."""
+    if not valid_ifname(ifname):
+        raise CNIError(ERR_INVALID_ENV, f"invalid CNI_IFNAME {_clip(ifname)}")
 
 
 def parse_args(text: str) -> tuple[tuple[str, str], ...]:
@@ -110,8 +154,14 @@ def parse_args(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def decode(stdin: bytes) -> dict[str, Any]:
+    """SPEC code 6: "Failed to decode content"; code 7 for an oversized config."""
+    if len(stdin) > MAX_CONFIG:
+        msg = f"network configuration is {len(stdin)} bytes; the limit is {MAX_CONFIG}"
+        raise CNIError(ERR_INVALID_CONFIG, msg)
     try:
         doc = json.loads(stdin)
+    except RecursionError as exc:
+        raise CNIError(ERR_DECODE, "network configuration is nested too deeply") from exc
     except ValueError as exc:
         raise CNIError(ERR_DECODE, "failed to decode network configuration", str(exc)) from exc
     if not isinstance(doc, dict):
@@ -119,8 +169,8 @@ def decode(stdin: bytes) -> dict[str, Any]:
     return doc
 
 
-def _bool(doc: dict[str, Any], key: str) -> bool:
-    value = doc.get(key, False)
+def _bool(doc: dict[str, Any], key: str, default: bool = False) -> bool:
+    value = doc.get(key, default)
     if not isinstance(value, bool):
         raise CNIError(ERR_INVALID_CONFIG, f"{key} must be a boolean")
     return value
@@ -129,8 +179,8 @@ def _bool(doc: dict[str, Any], key: str) -> bool:
 def parse_netconf(doc: dict[str, Any], command: str) -> NetConf:
     version = check_version(doc.get("cniVersion"), command)
     name = doc.get("name")
-    if not isinstance(name, str) or not _NET_NAME.match(name):
-        raise CNIError(ERR_INVALID_CONFIG, f"invalid network name {name!r}")
+    if not isinstance(name, str) or len(name) > MAX_NET_NAME or not _NET_NAME.match(name):
+        raise CNIError(ERR_INVALID_CONFIG, f"invalid network name {_clip(str(name))}")
     bridge = doc.get("bridge", "cni0")
     if not isinstance(bridge, str) or not bridge:
         raise CNIError(ERR_INVALID_CONFIG, "bridge must be a non-empty string")
@@ -147,6 +197,8 @@ def parse_netconf(doc: dict[str, Any], command: str) -> NetConf:
     prev = doc.get("prevResult")
     if prev is not None and not isinstance(prev, dict):
         raise CNIError(ERR_DECODE, "prevResult must be an object")
+    if prev is not None:
+        check_result(prev, ERR_INVALID_CONFIG, "prevResult")
     # Reference bridge: "isDefaultGateway ... also sets isGateway".
     default_gw = _bool(doc, "isDefaultGateway")
     return NetConf(
@@ -159,6 +211,7 @@ def parse_netconf(doc: dict[str, Any], command: str) -> NetConf:
         ip_masq=_bool(doc, "ipMasq"),
         mtu=mtu,
         hairpin=_bool(doc, "hairpinMode"),
+        fail_closed=_bool(doc, "failClosed", default=True),
         ipam=ipam,
         dns=dns,
         prev_result=prev,
@@ -168,8 +221,9 @@ def parse_netconf(doc: dict[str, Any], command: str) -> NetConf:
 
 
 def check_name(name: str, what: str) -> None:
-    if len(name) > 15 or any(c in name for c in "/: \t\n"):
-        raise CNIError(ERR_INVALID_CONFIG, f"invalid {what} name {name!r}")
+    """An interface name from the configuration: code 7 if Linux would refuse it."""
+    if not valid_ifname(name):
+        raise CNIError(ERR_INVALID_CONFIG, f"invalid {what} name {_clip(name)}")
 
 
 def _attachments(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -187,14 +241,19 @@ def _attachments(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 def error_version(stdin: bytes) -> str:
     """The cniVersion to stamp on an error: the config's, when readable."""
+    if len(stdin) > MAX_CONFIG:
+        return LATEST
     try:
         version = json.loads(stdin).get("cniVersion")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return LATEST
     return version if isinstance(version, str) and version else LATEST
 
 
-def parse_network(text: str, what: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def parse_network(text: object, what: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR *string*: ``ip_network(5)`` would be 0.0.0.5/32."""
+    if not isinstance(text, str):
+        raise CNIError(ERR_INVALID_CONFIG, f"{what} must be a string, not {text!r}")
     try:
         return ipaddress.ip_network(text, strict=False)
     except (ValueError, TypeError) as exc:
@@ -202,7 +261,9 @@ def parse_network(text: str, what: str) -> ipaddress.IPv4Network | ipaddress.IPv
 
 
 def parse_ip(text: object, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if not isinstance(text, str):
+        raise CNIError(ERR_INVALID_CONFIG, f"{what} must be a string, not {text!r}")
     try:
-        return ipaddress.ip_address(str(text))
+        return ipaddress.ip_address(text)
     except ValueError as exc:
         raise CNIError(ERR_INVALID_CONFIG, f"invalid {what} {text!r}") from exc

@@ -6,8 +6,8 @@ import ipaddress
 from typing import Any
 
 from cni import ipam_delegate, ipam_hostlocal, masq, netlink
+from cni.common import Outcome, builtin_ipam, host_ifname, ipam_del
 from cni.config import Env, NetConf
-from cni.plugin import Outcome, builtin_ipam, host_ifname, ipam_del
 from cni.spec import (
     ERR_INTERNAL,
     ERR_INVALID_CONFIG,

@@ -14,17 +14,17 @@ import errno
 import struct
 
 from cni import netlink, nft
+from policyc.names import BRIDGE_CHAIN, BRIDGE_FAMILY, IFACE_PREFIX, TABLE
 
-TABLE = "policyc"
-FAMILY = "bridge"
+FAMILY = BRIDGE_FAMILY  # the nft family name, as `create table bridge policyc` spells it
 
 # `create table` fails with EEXIST inside the transaction, so the whole
 # transaction is a no-op when the table exists: atomic, race-free, idempotent.
 MINIMAL = f"""create table {FAMILY} {TABLE}
-add chain {FAMILY} {TABLE} prerouting {{
+add chain {FAMILY} {TABLE} {BRIDGE_CHAIN} {{
     type filter hook prerouting priority -300; policy accept;
 }}
-add rule {FAMILY} {TABLE} prerouting iifname "pc*" drop
+add rule {FAMILY} {TABLE} {BRIDGE_CHAIN} iifname "{IFACE_PREFIX}*" drop
 """
 
 

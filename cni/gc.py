@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 
 from cni import ipam_delegate, ipam_hostlocal, masq, netlink
+from cni.common import Outcome, builtin_ipam
 from cni.config import Env, NetConf
-from cni.plugin import Outcome, builtin_ipam
 from policyc.names import IFACE_PREFIX
 
 

@@ -12,9 +12,12 @@ import os
 from typing import Any
 
 from cni.config import Env
+from cni.result_check import check_result
 from cni.spec import (
+    ERR_DECODE,
     ERR_INTERNAL,
     ERR_INVALID_CONFIG,
+    SUPPORTED,
     CNIError,
     at_least,
     normalize_result,
@@ -62,17 +65,22 @@ def invoke(env: Env, command: str, config: dict[str, Any], ptype: str) -> str:
 def _as_error(out: str, ptype: str, stderr: str) -> CNIError:
     try:
         doc = json.loads(out)
-        return CNIError(int(doc["code"]), f"{ptype}: {doc.get('msg', '')}", doc.get("details", ""))
-    except (ValueError, KeyError, TypeError):
+        code = doc["code"]
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise TypeError("code is not an integer")
+        return CNIError(code, f"{ptype}: {doc.get('msg', '')!s}", str(doc.get("details", "")))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return CNIError(ERR_INTERNAL, f"IPAM plugin {ptype} failed", (out + stderr).strip())
 
 
 def add(env: Env, config: dict[str, Any], ptype: str) -> dict[str, Any]:
     out = invoke(env, "ADD", config, ptype)
     try:
-        result = normalize_result(json.loads(out))
-    except ValueError as exc:
-        raise CNIError(ERR_INTERNAL, f"IPAM plugin {ptype} returned bad JSON", out) from exc
+        doc = json.loads(out)
+    except (ValueError, RecursionError) as exc:
+        raise CNIError(ERR_DECODE, f"IPAM plugin {ptype} returned bad JSON", out[:200]) from exc
+    # SPEC code 6, "Failed to decode content": a reply without the result's shape.
+    result = normalize_result(check_result(doc, ERR_DECODE, f"IPAM plugin {ptype}"))
     if not result.get("ips"):
         raise CNIError(ERR_INTERNAL, f"IPAM plugin {ptype} returned no IP configuration")
     return result
@@ -92,6 +100,8 @@ def speaks(env: Env, ptype: str, version: str) -> bool:
     try:
         out = invoke(env2, "VERSION", {"cniVersion": version}, ptype)
         supported = json.loads(out).get("supportedVersions", [])
-    except (CNIError, ValueError, AttributeError):
+    except (CNIError, ValueError, AttributeError, RecursionError):
         return False
-    return any(at_least(v, version) for v in supported if isinstance(v, str))
+    if not isinstance(supported, list):
+        return False
+    return any(v in SUPPORTED and at_least(v, version) for v in supported if isinstance(v, str))

@@ -73,7 +73,10 @@ def parse_rangesets(ipam: dict[str, Any]) -> list[list[Range]]:
     sets: list[list[Range]] = []
     if ipam.get("subnet"):
         sets.append([_range(ipam)])
-    for rs in ipam.get("ranges") or []:
+    ranges = ipam.get("ranges") or []
+    if not isinstance(ranges, list):
+        raise CNIError(ERR_INVALID_CONFIG, "ipam.ranges must be a list of range sets")
+    for rs in ranges:
         if not isinstance(rs, list) or not rs:
             raise CNIError(ERR_INVALID_CONFIG, "ipam.ranges entries must be non-empty lists")
         sets.append([_range(r) for r in rs])
@@ -92,7 +95,7 @@ class Store:
     """The reference disk backend, byte for byte."""
 
     def __init__(self, data_dir: str, network: str) -> None:
-        self.dir = os.path.join(data_dir or DEFAULT_DATA_DIR, network)
+        self.dir = os.path.join(data_dir, network)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -212,10 +215,34 @@ def _candidates(ranges: list[Range], last: IPAddr | None) -> Iterator[tuple[IPAd
                 yield addr, r
 
 
+def data_dir(ipam: dict[str, Any]) -> str:
+    """host-local ``dataDir`` (string, optional): a path, else the default."""
+    value = ipam.get("dataDir")
+    if value is None or value == "":
+        return DEFAULT_DATA_DIR
+    if not isinstance(value, str) or "\0" in value:
+        raise CNIError(ERR_INVALID_CONFIG, f"ipam.dataDir must be a path string, not {value!r}")
+    return value
+
+
+def validate(
+    ipam: dict[str, Any],
+) -> tuple[list[list[Range]], list[dict[str, Any]], dict[str, Any] | None]:
+    """The whole ``ipam`` section, checked (code 7) before anything is reserved:
+    (range sets, routes, dns)."""
+    sets = parse_rangesets(ipam)
+    routes = _routes(ipam)
+    dns = ipam.get("dns")
+    if dns is not None and not isinstance(dns, dict):
+        raise CNIError(ERR_INVALID_CONFIG, "ipam.dns must be an object")
+    data_dir(ipam)
+    return sets, routes, dns
+
+
 def allocate(ipam: dict[str, Any], network: str, cid: str, ifname: str) -> dict[str, Any]:
     """ADD: one address per range set, as host-local's allocator does."""
-    sets = parse_rangesets(ipam)
-    store = Store(str(ipam.get("dataDir") or ""), network)
+    sets, routes, dns = validate(ipam)
+    store = Store(data_dir(ipam), network)
     ips: list[dict[str, Any]] = []
     with store.locked():
         owned = [
@@ -230,9 +257,9 @@ def allocate(ipam: dict[str, Any], network: str, cid: str, ifname: str) -> dict[
             for ip in ips:
                 store.release(ipaddress.ip_interface(ip["address"]).ip)
             raise
-    result: dict[str, Any] = {"ips": ips, "routes": _routes(ipam)}
-    if isinstance(ipam.get("dns"), dict):
-        result["dns"] = ipam["dns"]
+    result: dict[str, Any] = {"ips": ips, "routes": routes}
+    if dns is not None:
+        result["dns"] = dns
     return result
 
 
@@ -255,11 +282,14 @@ def _allocate_one(
 
 def _routes(ipam: dict[str, Any]) -> list[dict[str, Any]]:
     routes = []
-    for route in ipam.get("routes") or []:
+    given = ipam.get("routes") or []
+    if not isinstance(given, list):
+        raise CNIError(ERR_INVALID_CONFIG, "ipam.routes must be a list")
+    for route in given:
         if not isinstance(route, dict) or "dst" not in route:
             raise CNIError(ERR_INVALID_CONFIG, "ipam.routes entries need dst")
         item = {"dst": str(parse_network(route["dst"], "route dst"))}
-        if route.get("gw"):
+        if route.get("gw") is not None:
             item["gw"] = str(parse_ip(route["gw"], "route gw"))
         routes.append(item)
     return routes
@@ -267,7 +297,7 @@ def _routes(ipam: dict[str, Any]) -> list[dict[str, Any]]:
 
 def release(ipam: dict[str, Any], network: str, cid: str, ifname: str) -> None:
     """DEL: drop this attachment's files; legacy files hold only the container ID."""
-    store = Store(str(ipam.get("dataDir") or ""), network)
+    store = Store(data_dir(ipam), network)
     if not os.path.isdir(store.dir):
         return
     with store.locked():
@@ -277,13 +307,13 @@ def release(ipam: dict[str, Any], network: str, cid: str, ifname: str) -> None:
 
 
 def owned(ipam: dict[str, Any], network: str, cid: str, ifname: str) -> list[str]:
-    store = Store(str(ipam.get("dataDir") or ""), network)
+    store = Store(data_dir(ipam), network)
     return [str(a) for a, c, i in store.allocations() if c == cid and i in (ifname, "")]
 
 
 def gc(ipam: dict[str, Any], network: str, valid: set[tuple[str, str]]) -> list[str]:
     """GC: release every allocation whose attachment is not in the valid list."""
-    store = Store(str(ipam.get("dataDir") or ""), network)
+    store = Store(data_dir(ipam), network)
     if not os.path.isdir(store.dir):
         return []
     valid_ids = {c for c, _ in valid}
@@ -300,7 +330,7 @@ def gc(ipam: dict[str, Any], network: str, valid: set[tuple[str, str]]) -> list[
 def status(ipam: dict[str, Any], network: str) -> None:
     """STATUS: the store is writable and every range set has a free address."""
     sets = parse_rangesets(ipam)
-    store = Store(str(ipam.get("dataDir") or ""), network)
+    store = Store(data_dir(ipam), network)
     with store.locked():
         used = {a for a, _, _ in store.allocations()}
         for n, ranges in enumerate(sets):

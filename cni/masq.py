@@ -9,8 +9,10 @@ GC can find it again.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import re
 from typing import Any
 
 from cni import nft
@@ -20,8 +22,26 @@ FAMILIES = {4: "ip", 6: "ip6"}
 MULTICAST = {4: "224.0.0.0/4", 6: "ff00::/8"}
 
 
+# nft: a comment is a quoted string of at most 128 bytes with no escapes, so a
+# quote in it would end the string.  The network name and container ID are
+# already restricted to [A-Za-z0-9_.-]; CNI_IFNAME may hold any printable
+# character Linux accepts in a name, so a tag that is not plain becomes a digest.
+COMMENT_MAX = 128
+_PLAIN = re.compile(r"[A-Za-z0-9_.\-]+:[A-Za-z0-9_.\-]+:[A-Za-z0-9_.\-]+\Z")
+
+
+def _digest(network: str, cid: str, ifname: str) -> str:
+    text = f"{network}:{cid}:{ifname}".encode("utf-8", "surrogateescape")
+    return f"{network}:#{hashlib.sha1(text).hexdigest()}"
+
+
 def tag(network: str, cid: str, ifname: str) -> str:
-    return f"{network}:{cid}:{ifname}"
+    """The rule comment naming an attachment: "<network>:<cid>:<ifname>", or
+    "<network>:#<sha1>" when that is not plain ASCII or would not fit."""
+    plain = f"{network}:{cid}:{ifname}"
+    if _PLAIN.match(plain) and len(plain) <= COMMENT_MAX:
+        return plain
+    return _digest(network, cid, ifname)
 
 
 def setup(network: str, cid: str, ifname: str, ips: list[dict[str, Any]]) -> None:
@@ -68,10 +88,10 @@ def teardown(network: str, cid: str, ifname: str) -> None:
 
 def gc(network: str, valid: set[tuple[str, str]]) -> list[str]:
     victims = []
+    keep = {tag(network, cid, ifname) for cid, ifname in valid}
     for rule in _rules():
-        net, _, rest = rule[2].partition(":")
-        cid, _, ifname = rest.rpartition(":")
-        if net == network and (cid, ifname) not in valid:
+        net, _, _ = rule[2].partition(":")
+        if net == network and rule[2] not in keep:
             victims.append(rule)
     _delete(victims)
     return [json.dumps(v[2]) for v in victims]

@@ -42,8 +42,10 @@ import _socket  # `socket` (a Python wrapper) costs ~5 ms to import in standalon
 import contextlib
 import ctypes
 import errno
+import fcntl
 import ipaddress
 import os
+import stat
 import struct
 import threading
 from collections.abc import Iterator
@@ -280,12 +282,32 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+# <linux/nsfs.h>: NS_GET_NSTYPE = _IO(0xb7, 0x3) answers CLONE_NEW* for an nsfs
+# file and fails (ENOTTY) for anything else.
+NS_GET_NSTYPE = 0xB703
+
+
 def open_netns(path: str) -> int:
-    """Open a netns path; a vanished one is SPEC code 3 (container unknown)."""
+    """Open a network namespace file, never blocking.
+
+    SPEC code 3, "Container unknown or does not exist": a vanished path, or
+    one that is not a network namespace (a directory, a device, a FIFO, another
+    kind of namespace).  The open is O_NONBLOCK so a FIFO cannot hold us, and
+    anything but a regular file (nsfs files are) is refused before opening."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise OSError(errno.EINVAL, "not a namespace file")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
         raise CNIError(ERR_UNKNOWN_CONTAINER, f"failed to open netns {path!r}", str(exc)) from exc
+    try:
+        kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError as exc:
+        os.close(fd)
+        raise CNIError(ERR_UNKNOWN_CONTAINER, f"{path!r} is not a namespace", str(exc)) from exc
+    if kind != CLONE_NEWNET:
+        os.close(fd)
+        raise CNIError(ERR_UNKNOWN_CONTAINER, f"{path!r} is not a network namespace")
     return fd
 
 

@@ -82,7 +82,7 @@ def version_reply(stdin: bytes) -> str:
         doc = json.loads(stdin or b"{}")
         if isinstance(doc, dict) and doc.get("cniVersion") in SUPPORTED:
             asked = doc["cniVersion"]
-    except ValueError:
+    except (ValueError, RecursionError):  # SPEC: VERSION answers whatever stdin holds
         pass
     return json.dumps({"cniVersion": asked, "supportedVersions": list(SUPPORTED)})
 

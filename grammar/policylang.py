@@ -7,18 +7,21 @@ line and column), so validation, the model and the IR are shared with
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedInput, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
+from lark.lexer import PatternStr
 
 from grammar.selector import parse_selector, to_api
 from policyc.ctx import fmt_path
-from policyc.errors import InputError, Location
-from policyc.load import Path, RawObject
+from policyc.errors import InputError, Location, printable
+from policyc.load import Path, RawObject, Reader
 
 _PARSER = Lark.open("policy.lark", rel_to=__file__, parser="earley", propagate_positions=True)
 SUFFIX = ".pol"
+NAME_RE = r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?"  # NAME in policy.lark
 
 
 def _loc(file: str, tok: Token | Tree[Any]) -> Location:
@@ -57,7 +60,9 @@ class ToObjects(Transformer[Token, list[RawObject]]):
                 direction, rules = item[0], item[1]
                 word = "Ingress" if direction == "ingress" else "Egress"
                 if word in spec["policyTypes"]:
-                    raise InputError(f"{direction} given twice", loc=item[2])
+                    raise InputError(
+                        f"{direction} given twice", loc=item[2], obj=f"NetworkPolicy {ns}/{name}"
+                    )
                 spec["policyTypes"].append(word)
                 key = "from" if direction == "ingress" else "to"
                 spec[direction] = [
@@ -154,15 +159,88 @@ def _take_locations(value: Any, path: Path, locs: dict[Path, Location], ident: s
 
 
 def parse_policies(text: str, file: str = "<policy>") -> list[RawObject]:
+    """NetworkPolicy objects of a ``.pol`` text; InputError on a syntax error,
+    at its line and column, with the tokens lark expected there."""
     try:
         tree = _PARSER.parse(text)
     except UnexpectedInput as exc:
-        raise InputError(
-            "syntax error in policy language", loc=Location(file, exc.line, exc.column)
-        ) from None
+        raise syntax_error(exc, text, file) from None
     try:
         result = ToObjects(file).transform(tree)
     except VisitError as exc:
         raise exc.orig_exc from None
     assert isinstance(result, list)
     return result
+
+
+READERS: dict[str, Reader] = {SUFFIX: parse_policies}
+
+_TOKEN = re.compile(r"[\w./-]+|\S")  # what a reader takes for the unexpected word
+_POLICY_HEAD = re.compile(r"\bpolicy\s+(" + NAME_RE + r")\s+in\s+(" + NAME_RE + r")\b")
+
+
+def syntax_error(exc: UnexpectedInput, text: str, file: str) -> InputError:
+    """``file:line:col: NetworkPolicy ns/name: syntax error ...: unexpected X,
+    expected one of ...`` with the source line and a caret as context.
+
+    lark reports the end of input at line -1: the position just past the last
+    token is used instead.
+    """
+    if isinstance(exc, UnexpectedEOF) or exc.line < 1:
+        offset = len(text.rstrip())
+        found = "end of file"
+    else:
+        offset = _offset(text, exc.line, exc.column)
+        token = _TOKEN.match(text, offset)
+        found = repr(token.group()) if token else "end of file"
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    names: set[str] = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
+    if isinstance(exc, UnexpectedCharacters):
+        names = names or set(exc.allowed or ())
+    expected = sorted({word for n in names for word in _describe(n)})
+    message = f"syntax error in policy language: unexpected {found}"
+    if len(expected) > 2:
+        message += ", expected one of " + ", ".join(expected)
+    elif expected:
+        message += ", expected " + " or ".join(expected)
+    heads = list(_POLICY_HEAD.finditer(text, 0, offset))
+    obj = f"NetworkPolicy {heads[-1][2]}/{heads[-1][1]}" if heads else ""
+    return InputError(message, loc=Location(file, line, col), obj=obj, context=_caret(text, offset))
+
+
+def _offset(text: str, line: int, column: int) -> int:
+    start = 0
+    for _ in range(line - 1):
+        start = text.index("\n", start) + 1
+    return start + column - 1
+
+
+def _describe(terminal: str) -> list[str]:
+    """A terminal as a reader knows it: its words if fixed (``'}'``,
+    ``'ingress'``, ``'egress'``), else its name (``number``)."""
+    try:
+        pattern = _PARSER.get_terminal(terminal).pattern
+    except KeyError:
+        return [terminal]
+    if isinstance(pattern, PatternStr):
+        return [repr(pattern.value)]
+    words = [_CASELESS.sub(r"\1", w) for w in pattern.value.removeprefix("(?:")[:-1].split("|")]
+    if pattern.value.startswith("(?:") and all(w.isalpha() for w in words):
+        return [repr(w) for w in words]  # DIRECTION, PROTO: alternatives of words
+    return [terminal.lower().replace("_", " ")]
+
+
+_CASELESS = re.compile(r"\(\?i:(\w+)\)")
+
+
+def _caret(text: str, offset: int) -> str:
+    """The source line holding ``offset`` (escaped, at most 100 columns) and a caret."""
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    source = text[start : len(text) if end < 0 else end]
+    col = offset - start
+    cut = max(0, col - 60)
+    shown = source[cut : cut + 100]
+    lead = printable(shown[: col - cut])
+    return f"{printable(shown)}\n{' ' * len(lead)}^"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
@@ -78,11 +80,17 @@ def parse_selector(text: str, file: str = "<selector>", line: int = 1, col: int 
 
 def to_api(sel: Selector) -> dict[str, object]:
     """A Selector as a LabelSelector object (matchLabels + matchExpressions)."""
-    labels = {r.key: r.values[0] for r in sel.requirements if r.op is Op.IN and len(r.values) == 1}
+    # A key with two `in (v)` requirements cannot be one matchLabels entry (the
+    # second would replace the first and select more): those stay expressions.
+    single = Counter(r.key for r in sel.requirements if r.op is Op.IN and len(r.values) == 1)
+    as_label = [
+        r for r in sel.requirements if r.op is Op.IN and len(r.values) == 1 and single[r.key] == 1
+    ]
+    labels = {r.key: r.values[0] for r in as_label}
     exprs = [
         {"key": r.key, "operator": r.op.value, **({"values": list(r.values)} if r.values else {})}
         for r in sel.requirements
-        if not (r.op is Op.IN and len(r.values) == 1)
+        if r not in as_label
     ]
     out: dict[str, object] = {}
     if labels:

@@ -9,11 +9,23 @@ import sys
 from collections.abc import Sequence
 
 from policyc.errors import InputError, InputErrors, PolicycError
+from policyc.load import RawObject, Reader
 from policyc.model import Cluster
 from policyc.pipeline import read_cluster, render
 
 EXIT_INPUT = 2
 EXIT_BACKEND = 1
+
+
+def _read_pol(text: str, file: str) -> list[RawObject]:
+    """The policy language, imported when a ``.pol`` file is met (lark is slow to load)."""
+    from grammar.policylang import parse_policies
+
+    return parse_policies(text, file)
+
+
+# Readers by suffix beyond YAML/JSON: only the CLI ties policyc to grammar.
+READERS: dict[str, Reader] = {".pol": _read_pol}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -66,7 +78,7 @@ def _port(text: str) -> tuple[int, str]:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    cluster = read_cluster(args.paths)
+    cluster = read_cluster(args.paths, readers=READERS)
     text = render(cluster, args.backend, args.node, not args.no_opt)
     if (
         args.output
@@ -95,7 +107,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from backends import get
     from policyc.sysctl import ensure_bridge_netfilter
 
-    cluster = read_cluster(args.paths)
+    cluster = read_cluster(args.paths, readers=READERS)
     text = render(cluster, args.backend, args.node, not args.no_opt)
     for note in ensure_bridge_netfilter():
         print(f"policyc: {note}", file=sys.stderr)
@@ -128,7 +140,7 @@ def _resolve(cluster: Cluster, text: str) -> str:
 def cmd_explain(args: argparse.Namespace) -> int:
     from policyc.evaluate import Evaluator
 
-    cluster = read_cluster(args.paths)
+    cluster = read_cluster(args.paths, readers=READERS)
     port, proto = _port(args.port)
     src, dst = _resolve(cluster, args.src), _resolve(cluster, args.dst)
     v = Evaluator(cluster).allowed(src, dst, port, proto)
@@ -147,7 +159,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_matrix(args: argparse.Namespace) -> int:
     from policyc.evaluate import Evaluator
 
-    cluster = read_cluster(args.paths)
+    cluster = read_cluster(args.paths, readers=READERS)
     port, proto = _port(args.port)
     ev = Evaluator(cluster)
     pods = [p for p in cluster.pods if p.ips and not p.host_network]
@@ -166,7 +178,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from policyc.graphviz import to_dot
     from policyc.pipeline import graph_of
 
-    cluster = read_cluster(args.paths)
+    cluster = read_cluster(args.paths, readers=READERS)
     sys.stdout.write(to_dot(graph_of(cluster, args.node, not args.no_opt)))
     return 0
 
@@ -187,17 +199,21 @@ COMMANDS = {
 }
 
 
+def _input_report(exc: InputError | InputErrors) -> str:
+    """One ``policyc: error:`` line per error (at most MAX_SHOWN and a count);
+    a syntax error's source line and caret follow its line, indented."""
+    if isinstance(exc, InputErrors):
+        return "\n".join(f"policyc: error: {line}" for line in exc.lines())
+    context = "".join(f"\n    {line}" for line in exc.context.splitlines())
+    return f"policyc: error: {exc}{context}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.cmd](args)
     except (InputError, InputErrors) as exc:
-        print(
-            f"policyc: error: {exc}"
-            if isinstance(exc, InputError)
-            else "\n".join(f"policyc: error: {e}" for e in exc.errors),
-            file=sys.stderr,
-        )
+        print(_input_report(exc), file=sys.stderr)
         return EXIT_INPUT
     except PolicycError as exc:
         print(f"policyc: error: {exc}", file=sys.stderr)

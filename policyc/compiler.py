@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import ClassVar
 
 from policyc import setspecs as ss
 from policyc.ir import (
@@ -28,6 +29,7 @@ from policyc.ir import (
     SetDef,
     SetKind,
 )
+from policyc.kinds import Key, Kind, Model
 from policyc.membership import Membership
 from policyc.model import Cluster, Direction, IPAddress, Namespace, NetworkPolicy, Node, Pod
 from policyc.names import pod_iface
@@ -104,46 +106,63 @@ class Compiler:
         return self.pods.values() if ns is None else self.pods_by_ns.get(ns, {}).values()
 
     # -- events --------------------------------------------------------
-    def upsert_pod(self, pod: Pod) -> None:
-        old = self.pods.get(pod.key)
+    def put(self, obj: Model) -> None:
+        """Add or replace one validated object (Namespace, Node, Pod or
+        NetworkPolicy; ``policyc.parse.read_one`` makes them).  TypeError for
+        anything else."""
+        key = Key.of(obj)
+        self._APPLY[key.kind](self, key.id, obj)
+
+    def remove(self, kind: Kind, key: str) -> None:
+        """Forget the object ``key`` (``Key.id``: ``namespace/name``, or the
+        name of a Namespace or Node); a key not held is a no-op."""
+        self._APPLY[Kind(kind)](self, key, None)
+
+    def keys(self, kind: Kind) -> set[str]:
+        """The keys of every object of ``kind`` held now."""
+        held: dict[Kind, Mapping[str, object]] = {
+            Kind.NAMESPACE: self.namespaces,
+            Kind.NODE: self.nodes,
+            Kind.POD: self.pods,
+            Kind.NETWORK_POLICY: self.policies,
+        }
+        return set(held[Kind(kind)])
+
+    def _pod(self, key: str, pod: Model | None) -> None:
+        old = self.pods.get(key)
         if old == pod:
             return
         if old is not None:
-            self.m.contribute(old, -1)
-        self.pods[pod.key] = pod
-        self.pods_by_ns.setdefault(pod.namespace, {})[pod.key] = pod
-        self.m.contribute(pod, +1)
-
-    def delete_pod(self, key: str) -> None:
-        old = self.pods.pop(key, None)
-        if old is not None:
+            self.pods.pop(key)
             self.pods_by_ns.get(old.namespace, {}).pop(key, None)
             self.m.contribute(old, -1)
+        if isinstance(pod, Pod):
+            self.pods[key] = pod
+            self.pods_by_ns.setdefault(pod.namespace, {})[key] = pod
+            self.m.contribute(pod, +1)
 
-    def upsert_namespace(self, ns: Namespace | str, delete: bool = False) -> None:
-        name = ns if isinstance(ns, str) else ns.name
+    def _namespace(self, name: str, ns: Model | None) -> None:
         affected = self.m.ns_dependent()
         pods = list(self.pods_in(name))
         for pod in pods:
             self.m.contribute(pod, -1, affected)
-        if delete or isinstance(ns, str):
-            self.namespaces.pop(name, None)
-        else:
+        if isinstance(ns, Namespace):
             self.namespaces[name] = ns
+        else:
+            self.namespaces.pop(name, None)
         self._ns_labels.pop(name, None)
         self.m.index_namespace(name)
         for pod in pods:
             self.m.contribute(pod, +1, affected)
 
-    def upsert_node(self, node: Node | str, delete: bool = False) -> None:
-        if isinstance(node, str) or delete:
-            self.nodes.pop(node if isinstance(node, str) else node.name, None)
+    def _node(self, name: str, node: Model | None) -> None:
+        if isinstance(node, Node):
+            self.nodes[name] = node
         else:
-            self.nodes[node.name] = node
+            self.nodes.pop(name, None)
         self._node_sets()
 
-    def upsert_policy(self, pol: NetworkPolicy | str, delete: bool = False) -> None:
-        key = pol if isinstance(pol, str) else pol.key
+    def _policy(self, key: str, pol: Model | None) -> None:
         old = self.policies.get(key)
         if old == pol:
             return
@@ -158,7 +177,7 @@ class Compiler:
         if old is not None:
             self.policies.pop(key, None)
             self.policies_by_ns.get(old.namespace, {}).pop(key, None)
-        if isinstance(pol, NetworkPolicy) and not delete:
+        if isinstance(pol, NetworkPolicy):
             self.policies[key] = pol
             self.policies_by_ns.setdefault(pol.namespace, {})[key] = pol
             self.policy_specs[key] = []
@@ -171,6 +190,14 @@ class Compiler:
         for pod in pods:
             self.m.contribute(pod, +1, iso)
         self._rules_changed = True
+
+    # One handler per kind: (builder, key, the object or None to remove it).
+    _APPLY: ClassVar[dict[Kind, Callable[[Compiler, str, Model | None], None]]] = {
+        Kind.NAMESPACE: _namespace,
+        Kind.NODE: _node,
+        Kind.POD: _pod,
+        Kind.NETWORK_POLICY: _policy,
+    }
 
     # -- graph ---------------------------------------------------------
     def _policy_node(self, pol: NetworkPolicy, direction: Direction, family: Family) -> PolicyNode:
@@ -217,7 +244,7 @@ class Compiler:
             if self.node is None or n.name == self.node:
                 # 0.0.0.0 / :: is no address of the node's (ipset rejects it).
                 addrs.update(a for a in n.addresses if not a.is_unspecified)
-                addrs.update(c.network_address + 1 for c in n.pod_cidrs)
+                addrs.update(c.network_address + 1 for c in n.pod_cidrs if c.num_addresses > 1)
         for f in FAMILIES:
             name = NODE + f.suffix
             elems: Counter[Element] = Counter(a for a in addrs if Family.of(a) is f)
@@ -257,14 +284,10 @@ class Compiler:
         return out
 
     def load(self, cluster: Cluster) -> Compiler:
-        for ns in cluster.namespaces.values():
-            self.upsert_namespace(ns)
-        for node in cluster.nodes.values():
-            self.upsert_node(node)
-        for pol in cluster.policies:
-            self.upsert_policy(pol)
-        for pod in cluster.pods:
-            self.upsert_pod(pod)
+        """Put every object of ``cluster``: namespaces and nodes, then policies, then pods."""
+        objs: list[Model] = [*cluster.namespaces.values(), *cluster.nodes.values()]
+        for obj in [*objs, *cluster.policies, *cluster.pods]:
+            self.put(obj)
         return self
 
 

@@ -24,14 +24,17 @@ class Ctx:
 
     raw: RawObject
     errors: list[InputError] = field(default_factory=list)
+    _seen: set[tuple[Path, str]] = field(default_factory=set)
 
     def err(self, path: Path, message: str) -> None:
-        error = InputError(
-            message, loc=self.raw.loc(path), obj=self.raw.ident, field=fmt_path(path)
+        # A field read twice (say by strict() and then get()) is reported once;
+        # a set, so that 20,000 errors in one object cost O(20,000).
+        if (path, message) in self._seen:
+            return
+        self._seen.add((path, message))
+        self.errors.append(
+            InputError(message, loc=self.raw.loc(path), obj=self.raw.ident, field=fmt_path(path))
         )
-        # A field read twice (say by strict() and then get()) is reported once.
-        if str(error) not in {str(e) for e in self.errors}:
-            self.errors.append(error)
 
     def get(self, path: Path, typ: type | tuple[type, ...], default: Any = None) -> Any:
         """The value at ``path`` if it has type ``typ``; else record an error."""

@@ -9,6 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Errors shown, at most, before a count of the rest.
+MAX_SHOWN = 100
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that could end a line or drive a terminal
+    escaped as Python writes it in a repr (``\\n``, ``\\x1b``, ``\\x00``).
+
+    One error is one line, whatever the input holds.  Linear in ``len(text)``.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
@@ -34,11 +48,14 @@ class InputError(PolicycError):
         loc: Location | None = None,
         obj: str = "",
         field: str = "",
+        context: str = "",
     ) -> None:
         self.message = message
         self.loc = loc
         self.obj = obj
         self.field = field
+        # Lines shown under the error (a source line and a caret); never in str().
+        self.context = context
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -50,17 +67,30 @@ class InputError(PolicycError):
         if self.field:
             parts.append(self.field)
         parts.append(self.message)
-        return ": ".join(parts)
+        return printable(": ".join(parts))
 
 
 class InputErrors(PolicycError):
-    """Several input errors, reported together (sorted by location)."""
+    """Several input errors, reported together (sorted by location).
+
+    ``lines()`` gives the first MAX_SHOWN errors and then one line counting
+    the rest, so that a file with 20,000 bad ports reports in linear time
+    and a readable length.
+    """
 
     def __init__(self, errors: list[InputError]) -> None:
         self.errors = sorted(
             errors, key=lambda e: (e.loc.file, e.loc.line, e.loc.col) if e.loc else ("", 0, 0)
         )
-        super().__init__("\n".join(str(e) for e in self.errors))
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """One line per shown error, then ``N more errors not shown`` if any."""
+        shown = [str(e) for e in self.errors[:MAX_SHOWN]]
+        rest = len(self.errors) - len(shown)
+        if rest > 0:
+            shown.append(f"{rest} more errors not shown (first {MAX_SHOWN} above)")
+        return shown
 
 
 class BackendError(PolicycError):

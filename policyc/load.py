@@ -2,92 +2,115 @@
 
 Every value keeps the line and column it came from, so that validation can
 say ``file:line:col`` for any field.  A file that cannot be parsed is an
-InputError naming the file and the position PyYAML reports.
+InputError naming the file and the position the parser reports.
+
+Costs are linear in the input: JSON goes through the stdlib's C parser
+(locations computed only when an error asks, :mod:`policyc.load_json`),
+YAML through libyaml with bounded alias expansion and depth
+(:mod:`policyc.load_yaml`), and a ``kind: List`` is split in O(items).
+
+Readers for other formats (the policy language's ``.pol``) are given by the
+caller, by suffix, so that ``policyc`` does not import ``grammar``::
+
+    load_paths(paths, readers={".pol": grammar.policylang.parse_policies})
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import yaml
 
-from policyc.errors import InputError, Location
+from policyc import load_json, load_yaml
+from policyc.errors import InputError, Location, printable
+from policyc.raw import Locator, Path, RawObject
 
-Path = tuple[str | int, ...]
-SUFFIXES = (".yaml", ".yml", ".json", ".pol")  # .pol: grammar/policy.lark
+__all__ = ["Path", "RawObject", "Reader", "YAML_READERS", "load_paths", "parse_file", "parse_text"]
 
+Reader = Callable[[str, str], list[RawObject]]  # (text, file name) -> objects
 
-@dataclass(slots=True)
-class RawObject:
-    """One API object as plain data, plus where each value stood in its file."""
-
-    data: dict[str, Any]
-    file: str
-    locs: dict[Path, Location] = field(default_factory=dict)
-
-    def loc(self, path: Path) -> Location:
-        """Location of ``path``, or of its nearest ancestor that exists."""
-        while path:
-            if path in self.locs:
-                return self.locs[path]
-            path = path[:-1]
-        return self.locs.get((), Location(self.file, 1, 1))
-
-    @property
-    def kind(self) -> str:
-        kind = self.data.get("kind")
-        return kind if isinstance(kind, str) else ""
-
-    @property
-    def ident(self) -> str:
-        """``Kind namespace/name`` for error messages."""
-        meta = self.data.get("metadata")
-        meta = meta if isinstance(meta, dict) else {}
-        name = meta.get("name") or "<unnamed>"
-        ns = meta.get("namespace")
-        kind = self.kind or "<no kind>"
-        name, ns = _printable(name), _printable(ns)
-        if self.kind in ("Namespace", "Node") or not ns:
-            return f"{kind} {name}"
-        return f"{kind} {ns}/{name}"
+# YAML 1.1 §5.1: "On input, a YAML processor must accept all printable ASCII
+# characters, the space, tab, line break, and all Unicode characters beyond
+# #x9F. [...] The allowed character range explicitly excludes the surrogate
+# block #xD800-#xDFFF, DEL #x7F, the C0 control block #x0-#x1F (except for
+# #x9, #xA, and #xD), the C1 control block #x80-#x9F, #xFFFE, and #xFFFF."
+# (#x85 is allowed as a line break, as PyYAML's reader does.)
+_UNACCEPTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_NESTING = "maximum nesting depth"  # libyaml's limit: 1,000 levels
+_JSON_START = re.compile(r"\s*[\[{]")
 
 
-def _printable(value: object) -> str:
-    """A name as it may appear on one line of an error message."""
-    text = value if isinstance(value, str) else ("" if value is None else str(value))
-    return text if text.isprintable() else repr(text)[1:-1]
+def parse_text(text: str, file: str) -> list[RawObject]:
+    """Parse one file's YAML or JSON text into API objects (multi-document,
+    ``kind: List``).  Raises InputError with the file, line and column."""
+    bad = _UNACCEPTABLE.search(text)
+    if bad:
+        raise InputError(
+            f"unacceptable character {printable(repr(bad.group()))} "
+            f"(U+{ord(bad.group()):04X}): control characters are not allowed",
+            loc=_offset_loc(text, file, bad.start()),
+        )
+    if _JSON_START.match(text):
+        data = load_json.loads(text)
+        if data is not None:
+            return list(_split(data, file, load_json.JsonLocs(file, text)))
+    return _parse_yaml(text, file)
 
 
-def _mark(file: str, node: yaml.Node) -> Location:
-    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+def _offset_loc(text: str, file: str, offset: int) -> Location:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Location(file, text.count("\n", 0, offset) + 1, offset - line_start + 1)
 
 
-def _construct(
-    node: yaml.Node, file: str, path: Path, locs: dict[Path, Location], loader: yaml.SafeLoader
-) -> Any:
-    locs[path] = _mark(file, node)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        out: dict[Any, Any] = {}
-        for knode, vnode in node.value:
-            key = loader.construct_object(knode, deep=True)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in out:
-                raise InputError(f"duplicate key {key!r}", loc=_mark(file, knode))
-            out[key] = _construct(vnode, file, (*path, key), locs, loader)
-            # Point at the key, which is where a human looks for a field.
-            locs[(*path, key)] = _mark(file, knode)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _construct(item, file, (*path, i), locs, loader) for i, item in enumerate(node.value)
-        ]
-    return loader.construct_object(node, deep=True)
+def _parse_yaml(text: str, file: str) -> list[RawObject]:
+    loader = yaml.CSafeLoader(_untab_json(text))
+    objects: list[RawObject] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            builder = load_yaml.Builder(file, loader)
+            data = builder.build(node)
+            objects.extend(_split(data, file, builder.locs))
+    except yaml.MarkedYAMLError as exc:
+        if _NESTING not in str(exc.problem):
+            exc = _python_error(text) or exc
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+        raise InputError(f"invalid YAML: {exc.problem or exc.context}", loc=loc) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", loc=Location(file, 1, 1)) from None
+    finally:
+        loader.dispose()
+    return objects
+
+
+def _python_error(text: str) -> yaml.MarkedYAMLError | None:
+    """The error PyYAML's pure-Python parser gives for ``text``, if any.
+
+    Only on the error path: libyaml words its errors differently ("did not
+    find expected key"); the Python parser's ("expected <block end>, but
+    found '<block sequence start>'") are the ones users and tests know.  Its
+    scanner and parser are loops over a state stack, so this is linear and
+    needs no recursion, but its simple-key bookkeeping costs O(depth) per
+    token, so it is not run past libyaml's nesting limit (that error stays).
+    """
+    loader = yaml.SafeLoader(_untab_json(text))
+    try:
+        while loader.check_event():
+            loader.get_event()
+    except yaml.MarkedYAMLError as exc:
+        return exc
+    finally:
+        loader.dispose()
+    return None
 
 
 def _untab_json(text: str) -> str:
@@ -96,6 +119,7 @@ def _untab_json(text: str) -> str:
     kubectl reads a stream that starts with ``{`` as JSON, where a tab is
     whitespace; PyYAML refuses tabs before a token.  One character for one
     keeps every column.  Tabs inside strings (invalid JSON anyway) are kept.
+    Only JSON that ``json`` refused comes here (to be reported).
     """
     if not text.lstrip().startswith("{") or "\t" not in text:
         return text
@@ -117,84 +141,86 @@ def _untab_json(text: str) -> str:
     return "".join(out)
 
 
-def parse_text(text: str, file: str) -> list[RawObject]:
-    """Parse one file's text into API objects (multi-document, ``kind: List``)."""
-    loader = yaml.SafeLoader(_untab_json(text))
-    objects: list[RawObject] = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            locs: dict[Path, Location] = {}
-            data = _construct(node, file, (), locs, loader)
-            objects.extend(_split_list(data, file, locs))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-        raise InputError(f"invalid YAML: {exc.problem or exc.context}", loc=loc) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", loc=Location(file, 1, 1)) from None
-    finally:
-        loader.dispose()
-    return objects
-
-
-def _split_list(data: Any, file: str, locs: dict[Path, Location]) -> Iterator[RawObject]:
+def _split(data: Any, file: str, locs: Locator) -> Iterator[RawObject]:
+    """One document as objects: a ``kind: List``'s items, each sharing the
+    document's locations through its ``("items", i)`` prefix."""
     if data is None:
         return
+    where = locs.get(()) or Location(file, 1, 1)
     if not isinstance(data, dict):
-        raise InputError("expected a Kubernetes object (a mapping)", loc=locs[()])
-    if data.get("kind") == "List" or (
-        isinstance(data.get("kind"), str) and data["kind"].endswith("List") and "items" in data
-    ):
+        raise InputError("expected a Kubernetes object (a mapping)", loc=where)
+    kind = data.get("kind")
+    if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in data):
         items = data.get("items")
         if not isinstance(items, list):
-            raise InputError("items: must be a list", loc=locs.get(("items",), locs[()]))
+            raise InputError("items: must be a list", loc=locs.get(("items",)) or where)
         for i, item in enumerate(items):
-            prefix = ("items", i)
-            sub = {p[2:]: loc for p, loc in locs.items() if p[:2] == prefix}
             if not isinstance(item, dict):
-                raise InputError(f"items[{i}]: expected a Kubernetes object", loc=sub[()])
-            yield RawObject(item, file, sub)
+                loc = locs.get(("items", i)) or where
+                raise InputError(f"items[{i}]: expected a Kubernetes object", loc=loc)
+            yield RawObject(item, file, locs, ("items", i))
         return
     yield RawObject(data, file, locs)
 
 
-def _files(path: str) -> Iterator[str]:
+YAML_READERS: Mapping[str, Reader] = {".yaml": parse_text, ".yml": parse_text, ".json": parse_text}
+SUFFIXES = tuple(YAML_READERS)
+
+
+def _files(path: str, suffixes: tuple[str, ...]) -> Iterator[str]:
     if os.path.isdir(path):
         for root, dirs, names in os.walk(path):
             dirs.sort()
             for name in sorted(names):
-                if name.endswith(SUFFIXES) and not name.startswith("."):
+                if name.endswith(suffixes) and not name.startswith("."):
                     yield os.path.join(root, name)
     else:
         yield path
 
 
-def load_paths(paths: Iterable[str]) -> list[RawObject]:
-    """Read files, directories (recursively, sorted) and ``-`` for stdin."""
+def load_paths(
+    paths: Iterable[str], readers: Mapping[str, Reader] | None = None, fmt: str | None = None
+) -> list[RawObject]:
+    """Read files, directories (recursively, sorted) and ``-`` for stdin.
+
+    ``readers`` adds readers by file suffix (``{".pol": parse_policies}``) to
+    YAML_READERS; ``fmt`` names the suffix whose reader reads stdin (YAML or
+    JSON if None).  Raises InputError for a path that does not exist, a file
+    that cannot be read, and any parse error.
+    """
+    table = {**YAML_READERS, **(readers or {})}
     objects: list[RawObject] = []
     for path in paths:
         if path == "-":
-            objects.extend(parse_text(sys.stdin.read(), "<stdin>"))
+            objects.extend(_reader(table, fmt, "<stdin>")(sys.stdin.read(), "<stdin>"))
             continue
         if not os.path.exists(path):
             raise InputError("no such file or directory", loc=Location(path, 0, 0))
-        for file in _files(path):
+        for file in _files(path, tuple(table)):
             try:
                 with open(file, encoding="utf-8") as fh:
                     text = fh.read()
             except (OSError, UnicodeDecodeError) as exc:
                 raise InputError(f"cannot read: {exc}", loc=Location(file, 1, 1)) from None
-            objects.extend(parse_file(text, file))
+            objects.extend(parse_file(text, file, table))
     return objects
 
 
-def parse_file(text: str, file: str) -> list[RawObject]:
-    """By suffix: the policy language for ``.pol``, YAML/JSON otherwise."""
-    if file.endswith(".pol"):
-        from grammar.policylang import parse_policies
+def _reader(table: Mapping[str, Reader], fmt: str | None, file: str) -> Reader:
+    if fmt is None:
+        return parse_text
+    suffix = fmt if fmt.startswith(".") else f".{fmt}"
+    if suffix not in table:
+        known = ", ".join(s.lstrip(".") for s in table)
+        raise InputError(f"unknown input format {fmt!r} (known: {known})", loc=Location(file, 0, 0))
+    return table[suffix]
 
-        return parse_policies(text, file)
+
+def parse_file(
+    text: str, file: str, readers: Mapping[str, Reader] | None = None
+) -> list[RawObject]:
+    """By suffix: the reader ``readers`` gives for it, YAML/JSON otherwise."""
+    for suffix, reader in (readers or {}).items():
+        if file.endswith(suffix):
+            return reader(text, file)
     return parse_text(text, file)

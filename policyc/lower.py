@@ -45,7 +45,7 @@ from policyc.ir import (
     SetKind,
 )
 from policyc.model import Direction
-from policyc.names import IFACE_PREFIX
+from policyc.names import BRIDGE_CHAIN, IFACE_PREFIX
 
 FAMILIES = (Family.V4, Family.V6)
 DISPATCH = {Direction.EGRESS: "from_pods", Direction.INGRESS: "to_pods"}
@@ -135,7 +135,7 @@ def bridge_chain() -> Chain:
         Rule((InSet(Field.IIF, IFACES, None), LinkLocalIcmp6()), ACCEPT, "ND, DAD and MLD"),
         Rule((), DROP, "spoofed, or a pod port not programmed yet (fail closed)"),
     ]
-    return Chain("prerouting", tuple(rules), Hook.BRIDGE_PREROUTING)
+    return Chain(BRIDGE_CHAIN, tuple(rules), Hook.BRIDGE_PREROUTING)
 
 
 def lower(graph: RuleGraph) -> Ruleset:

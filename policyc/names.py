@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import hashlib
 
+# The fail-closed contract between the compiler and policyc-cni
+# (cni/failclosed.py): ``table bridge policyc`` has a ``prerouting`` chain that
+# drops frames from every ``pc*`` port that is not a programmed pod port.
 IFACE_PREFIX = "pc"
 TABLE = "policyc"
+BRIDGE_FAMILY = "bridge"
+BRIDGE_CHAIN = "prerouting"
 
 
 def pod_iface(namespace: str, name: str) -> str:

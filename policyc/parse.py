@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from policyc import validate as v
 from policyc.ctx import Ctx
 from policyc.errors import InputError, InputErrors
+from policyc.kinds import Key, Kind, Model
 from policyc.load import Path, RawObject
 from policyc.model import (
     Cluster,
@@ -130,58 +131,101 @@ def parse_node(ctx: Ctx) -> Node:
     return Node(name, tuple(addrs), tuple(cidrs))
 
 
-def _ns_name(raw: RawObject) -> str:
-    meta = raw.data.get("metadata")
-    meta = meta if isinstance(meta, dict) else {}
-    return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+Warn = Callable[[str], None]
 
 
-def build_cluster(raws: Iterable[RawObject], warn: Callable[[str], None] | None = None) -> Cluster:
-    """Validate every object and build the Cluster; raise InputErrors on any error."""
-    warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
-    errors: list[InputError] = []
-    seen: dict[tuple[str, str], RawObject] = {}
-    namespaces: dict[str, Namespace] = {}
-    nodes: dict[str, Node] = {}
-    pods: list[Pod] = []
-    policies: list[NetworkPolicy] = []
-    for raw in raws:
-        ctx = Ctx(raw)
-        kind, api = raw.kind, raw.data.get("apiVersion")
-        if not kind:
-            ctx.err(("kind",), "kind is required")
-        elif kind not in KNOWN:
-            warn(f"{raw.loc(())}: {raw.ident}: kind {kind!r} is not used by policyc, ignored")
-            continue
-        elif api != KNOWN[kind]:
-            ctx.err(
-                ("apiVersion",), f"unsupported apiVersion {api!r} for {kind}: want {KNOWN[kind]!r}"
-            )
+def _stderr(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def _check_kind(ctx: Ctx, warn: Warn) -> bool:
+    """False (after a warning) for a kind policyc does not read; errors go to ``ctx``."""
+    raw = ctx.raw
+    kind, api = raw.kind, raw.data.get("apiVersion")
+    if not kind:
+        ctx.err(("kind",), "kind is required")
+    elif kind not in KNOWN:
+        warn(f"{raw.loc(())}: {raw.ident}: kind {kind!r} is not used by policyc, ignored")
+        return False
+    elif api != KNOWN[kind]:
+        ctx.err(("apiVersion",), f"unsupported apiVersion {api!r} for {kind}: want {KNOWN[kind]!r}")
+    return True
+
+
+def read_one(raw: RawObject, warn: Warn | None = None) -> Model | None:
+    """One API object -> its validated model object.
+
+    None for an object policyc does not use: a kind it does not read (after a
+    ``warn``ing) or a finished pod.  Raises InputErrors with every located
+    error of the object (``file:line:col: Kind ns/name: field: message``);
+    the object is then not used at all.
+    """
+    ctx = Ctx(raw)
+    if not _check_kind(ctx, warn or _stderr) or ctx.errors:
         if ctx.errors:
-            errors.extend(ctx.errors)
-            continue
-        if kind == "Namespace":
-            ns = parse_namespace(ctx)
-            namespaces[ns.name] = ns
-        elif kind == "Node":
-            node = parse_node(ctx)
-            nodes[node.name] = node
-        elif kind == "Pod":
-            pod = parse_pod(ctx)
-            if pod is not None:
-                pods.append(pod)
-        else:
-            policies.append(parse_policy(ctx))
+            raise InputErrors(ctx.errors)
+        return None
+    kind = raw.kind
+    obj: Model | None
+    if kind == "Namespace":
+        obj = parse_namespace(ctx)
+    elif kind == "Node":
+        obj = parse_node(ctx)
+    elif kind == "Pod":
+        obj = parse_pod(ctx)
+    else:
+        obj = parse_policy(ctx)
+    if ctx.errors:
+        raise InputErrors(ctx.errors)
+    return obj
+
+
+def read_all(raws: Iterable[RawObject], warn: Warn | None = None) -> list[Model]:
+    """Every object through :func:`read_one`, in input order; raises InputErrors
+    with the errors of all objects, and for an object defined twice."""
+    errors: list[InputError] = []
+    seen: dict[Key, RawObject] = {}
+    out: list[Model] = []
+    for raw in raws:
+        known = raw.kind in KNOWN and raw.data.get("apiVersion") == KNOWN[raw.kind]
         # An object without a namespace lands in "default", as kubectl puts it.
-        ident = (kind, raw.ident if kind in ("Namespace", "Node") else _ns_name(raw))
-        if ident in seen and not ctx.errors:
-            ctx.err((), f"duplicate object, first defined at {seen[ident].loc(())}")
-        seen.setdefault(ident, raw)
-        errors.extend(ctx.errors)
+        key = Key.of_api(Kind(raw.kind), raw.data) if known else None
+        try:
+            obj = read_one(raw, warn)
+        except InputErrors as exc:
+            errors.extend(exc.errors)
+            if key is not None:
+                seen.setdefault(key, raw)  # a later copy is still a duplicate
+            continue
+        if key is None:
+            continue
+        if key in seen:
+            errors.append(
+                InputError(
+                    f"duplicate object, first defined at {seen[key].loc(())}",
+                    loc=raw.loc(()),
+                    obj=raw.ident,
+                )
+            )
+            continue
+        seen[key] = raw
+        if obj is not None:
+            out.append(obj)
     if errors:
         raise InputErrors(errors)
-    pods.sort(key=lambda p: (p.namespace, p.name))
-    policies.sort(key=lambda p: (p.namespace, p.name))
+    return out
+
+
+def build_cluster(raws: Iterable[RawObject], warn: Warn | None = None) -> Cluster:
+    """Validate every object (:func:`read_all`) and build the Cluster; raise
+    InputErrors on any error."""
+    objs = read_all(raws, warn)
+    namespaces = {o.name: o for o in objs if isinstance(o, Namespace)}
+    nodes = {o.name: o for o in objs if isinstance(o, Node)}
+    pods = sorted((o for o in objs if isinstance(o, Pod)), key=lambda p: (p.namespace, p.name))
+    policies = sorted(
+        (o for o in objs if isinstance(o, NetworkPolicy)), key=lambda p: (p.namespace, p.name)
+    )
     return Cluster(
         namespaces=dict(sorted(namespaces.items())),
         pods=tuple(pods),

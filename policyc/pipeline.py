@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from policyc.chains import Ruleset
 from policyc.compiler import compile_cluster
 from policyc.ir import RuleGraph
-from policyc.load import load_paths
+from policyc.load import Reader, load_paths
 from policyc.lower import lower
 from policyc.model import Cluster
 from policyc.parse import build_cluster
 from policyc.passes import optimise
 
 
-def read_cluster(paths: Iterable[str], warn: Callable[[str], None] | None = None) -> Cluster:
-    return build_cluster(load_paths(paths), warn)
+def read_cluster(
+    paths: Iterable[str],
+    warn: Callable[[str], None] | None = None,
+    readers: Mapping[str, Reader] | None = None,
+    fmt: str | None = None,
+) -> Cluster:
+    """The cluster in ``paths``; ``readers``/``fmt`` as for :func:`load_paths`."""
+    return build_cluster(load_paths(paths, readers, fmt), warn)
 
 
 def graph_of(cluster: Cluster, node: str | None = None, opt: bool = True) -> RuleGraph:

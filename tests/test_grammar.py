@@ -172,3 +172,52 @@ def test_policy_language_errors_point_at_the_field(
     assert main(["compile", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:{where}: NetworkPolicy x/web: {field}: " in err, err
+
+
+@pytest.mark.parametrize(
+    "text,where,obj,message,caret",
+    [
+        (
+            "policy web in shop {\n  select app=web\n",
+            "2:17",
+            "NetworkPolicy shop/web: ",
+            "unexpected end of file, expected one of 'egress', 'ingress', '}'",
+            "      select app=web\n" + " " * 20 + "^",
+        ),
+        (
+            "policy a in b {}\npolicy web in shop {\n  ingress { allow frm x }\n}\n",
+            "3:19",
+            "NetworkPolicy shop/web: ",
+            "unexpected 'frm', expected one of 'allow', 'from', 'ports', 'to', '}'",
+            "      ingress { allow frm x }\n" + " " * 22 + "^",
+        ),
+        (
+            "policy w\x1beb in shop {}\n",
+            "1:9",
+            "",
+            "unexpected '\\x1b', expected 'in'",
+            "    policy w\\x1beb in shop {}\n            ^",
+        ),
+    ],
+)
+def test_policy_language_syntax_error_report(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    where: str,
+    obj: str,
+    message: str,
+    caret: str,
+) -> None:
+    bad = tmp_path / "bad.pol"
+    bad.write_text(text)
+    assert main(["compile", str(bad)]) == 2
+    err = capsys.readouterr().err
+    head = f"policyc: error: {bad}:{where}: {obj}syntax error in policy language: {message}\n"
+    assert err == head + caret + "\n"
+
+
+def test_policy_language_semantic_error_names_the_object() -> None:
+    with pytest.raises(InputError) as exc:
+        parse_policies("policy web in shop {\n  ingress {}\n  ingress {}\n}\n", "p.pol")
+    assert str(exc.value) == "p.pol:3:3: NetworkPolicy shop/web: ingress given twice"

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policyc.compiler import Compiler, compile_cluster
+from policyc.kinds import Kind
 from policyc.load import parse_text
 from policyc.parse import build_cluster
 from tests.kernel.randpol import policy
@@ -81,19 +82,19 @@ def test_incremental_equals_batch(
         one = cluster_of([obj])
         if kind == "policy":
             state[key] = obj
-            inc.upsert_policy(one.policies[0])
+            inc.put(one.policies[0])
         elif kind == "policy-del":
             state.pop(key, None)
-            inc.upsert_policy(f"{meta['namespace']}/{meta['name']}", delete=True)
+            inc.remove(Kind.NETWORK_POLICY, f"{meta['namespace']}/{meta['name']}")
         elif kind == "pod":
             state[key] = obj
-            inc.upsert_pod(one.pods[0])
+            inc.put(one.pods[0])
         elif kind == "pod-del":
             state.pop(key, None)
-            inc.delete_pod(f"{meta['namespace']}/{meta['name']}")
+            inc.remove(Kind.POD, f"{meta['namespace']}/{meta['name']}")
         else:
             state[key] = obj
-            inc.upsert_namespace(one.namespaces[meta["name"]])
+            inc.put(one.namespaces[meta["name"]])
         follow()
     assert inc.graph() == compile_cluster(cluster_of(list(state.values())), node)
     assert mirror == {name: set(m) for name, m in inc.members.items()}

@@ -18,6 +18,10 @@ from typing import Any
 
 import pytest
 
+from policyc.kinds import Key, Kind, Model
+from policyc.load import RawObject
+from policyc.model import NetworkPolicy, Pod
+from policyc.parse import read_one
 from tests.fakeapi import FakeAPIServer, api_client, write_kubeconfig
 from tests.fakeapi import objects as o
 from watcher.sources.base import Event, EventType
@@ -123,6 +127,22 @@ def seed(api: FakeAPIServer) -> None:
     )
 
 
+def model(obj: dict[str, Any]) -> Model:
+    """What the source makes of one API object: the validated model object."""
+    out = read_one(RawObject(obj, "<test>"))
+    assert out is not None
+    return out
+
+
+def models(api: FakeAPIServer, kind: str) -> list[Model]:
+    """The model objects of every ``kind`` object the API holds, in the API's order."""
+    return [model(obj) for obj in api.objects(kind)]
+
+
+def pod_key(ns: str, name: str) -> Key:
+    return Key(Kind.POD, ns, name)
+
+
 def snapshots(events: list[Event], kind: str) -> list[Event]:
     return [e for e in events if e.kind == kind and e.type is EventType.SNAPSHOT]
 
@@ -130,7 +150,7 @@ def snapshots(events: list[Event], kind: str) -> list[Event]:
 def changes(events: list[Event], kind: str) -> list[tuple[str, str]]:
     """(type, name) of the non-SNAPSHOT events of ``kind``."""
     return [
-        (e.type.value, e.obj["metadata"]["name"])
+        (e.type.value, e.obj.name)
         for e in events
         if e.kind == kind and e.type is not EventType.SNAPSHOT and e.obj is not None
     ]
@@ -169,13 +189,14 @@ def test_initial_list_paginated_snapshots(
     assert len(events) == 4 and all(e.type is EventType.SNAPSHOT for e in events)
     assert sorted(e.kind for e in events) == ["Namespace", "NetworkPolicy", "Node", "Pod"]
     for ev in events:
-        # Exactly the API's objects (apiVersion and kind filled in), all pods of all nodes.
-        assert list(ev.objects) == api.objects(ev.kind), ev.kind
+        # Exactly the API's objects, validated, all pods of all nodes.
+        assert list(ev.objects) == models(api, ev.kind), ev.kind
+        assert ev.kept == ()
     pods = snapshots(events, "Pod")[0]
     assert len(pods.objects) == 5 and pods.origin == "/api/v1/pods"
-    assert pods.objects[0]["apiVersion"] == "v1" and pods.objects[0]["kind"] == "Pod"
+    assert all(isinstance(p, Pod) for p in pods.objects)
     np = snapshots(events, "NetworkPolicy")[0].objects[0]
-    assert np["apiVersion"] == "networking.k8s.io/v1" and np["kind"] == "NetworkPolicy"
+    assert isinstance(np, NetworkPolicy) and np.key == "default/web"
     lists = [r for r in api.requests if r.verb == "list" and r.resource == "pods"]
     assert len(lists) == 3  # 5 pods, 2 a page
     assert [r.query.get("limit") for r in lists] == ["2", "2", "2"]
@@ -209,8 +230,8 @@ def test_changes_arrive_in_order_after_snapshot(
     assert changes(events, "Pod") == [("ADDED", "new"), ("MODIFIED", "new"), ("DELETED", "new")]
     pod_events = [e for e in events if e.kind == "Pod"]
     assert pod_events[0].type is EventType.SNAPSHOT
-    assert [e.obj for e in pod_events[1:]] == [added, mod, gone]
-    assert pod_events[2].obj is not None and pod_events[2].obj["metadata"]["labels"] == {"app": "y"}
+    assert [e.obj for e in pod_events[1:]] == [model(added), model(mod), pod_key("default", "new")]
+    assert isinstance(pod_events[2].obj, Pod) and pod_events[2].obj.label_map == {"app": "y"}
     assert changes(events, "Namespace") == [("ADDED", "staging")]
     assert changes(events, "NetworkPolicy") == [("DELETED", "deny")]
     assert run.source.resource_versions()["Pod"] == gone["metadata"]["resourceVersion"]
@@ -264,12 +285,11 @@ def test_410_relists_with_changes_made_while_disconnected(
     api.compact()
     events = run.wait(lambda ev: len(snapshots(ev, "Pod")) == 2, timeout=5.0)
     relist = snapshots(events, "Pod")[1]
-    assert list(relist.objects) == api.objects("Pod")
-    names = [p["metadata"]["name"] for p in relist.objects]
+    assert list(relist.objects) == models(api, "Pod")
+    names = [p.name for p in relist.objects]
     assert "p0" not in names and "p9" in names
-    assert {p["metadata"]["name"]: p["metadata"]["labels"] for p in relist.objects}["p1"] == {
-        "app": "changed"
-    }
+    labels = {p.name: p.label_map for p in relist.objects if isinstance(p, Pod)}
+    assert labels["p1"] == {"app": "changed"}
     # Nothing else reached the consumer meanwhile: it kept its last state until the relist.
     assert changes(events, "Pod") == []
     assert run.source.stats["relists"] == 1
@@ -312,7 +332,7 @@ def test_dropped_connection_resumes_with_exactly_the_missed_events(
         EventType.MODIFIED,
         EventType.DELETED,
     ]
-    assert [e.obj for e in events[2:]] == missed
+    assert [e.obj for e in events[2:]] == [*map(model, missed[:2]), pod_key("prod", "p2")]
     rvs = watch_rvs(api, "pods")
     assert rvs[-2:] == [last_rv, last_rv]  # the 503, then the resumed watch
     assert run.source.stats["relists"] == 0 and api.request_count("list") == 4
@@ -339,7 +359,7 @@ def test_list_failures_back_off_then_succeed(
     ]
     events = run.wait(lambda ev: len(ev) == 4)
     assert [e.kind for e in events][-1] == "Pod"  # the other kinds did not wait for pods
-    assert list(events[-1].objects) == api.objects("Pod")
+    assert list(events[-1].objects) == models(api, "Pod")
     assert run.source.stats["errors"] == 3 and run.source.stats["lists"] == 4
     run.close()
 
@@ -395,7 +415,7 @@ def test_emit_failure_resyncs_the_kind(api: FakeAPIServer) -> None:
         while len(snapshots(got, "Pod")) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         relist = snapshots(got, "Pod")[-1]
-        assert "lost" in [p["metadata"]["name"] for p in relist.objects]
+        assert "lost" in [p.name for p in relist.objects]
         assert src.stats["relists"] == 1 and src.stats["errors"] == 1
     finally:
         stop.set()
@@ -422,7 +442,7 @@ def test_kubeconfig(
     for src in (explicit, fallback):
         run = start(src)
         events = run.wait_synced()
-        assert [list(e.objects) for e in events if e.kind == "Pod"] == [api.objects("Pod")]
+        assert [list(e.objects) for e in events if e.kind == "Pod"] == [models(api, "Pod")]
         run.close()
 
 
@@ -432,3 +452,50 @@ def test_backoff_delay_bounds() -> None:
             assert hi / 2 <= backoff_delay(failures, (0.2, 5.0)) <= hi
     assert backoff_delay(1, (0.2, 5.0), retry_after=3) == 3
     assert backoff_delay(1, (0.2, 5.0), retry_after=3600) == 60
+
+
+def test_invalid_objects_are_skipped_and_kept(
+    api: FakeAPIServer, start: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An object the API server took but policyc rejects is logged with its location and
+    skipped: no event for it, no delete either; a SNAPSHOT names it in ``kept``."""
+    seed(api)
+    api.create(o.pod("bad", "default", node="n1", ip="10.9.0.999"))
+    run = start()
+    events = run.wait_synced()
+    pods = snapshots(events, "Pod")[0]
+    assert "bad" not in [p.name for p in pods.objects] and len(pods.objects) == 5
+    assert pods.kept == (pod_key("default", "bad"),)
+    assert "/api/v1/pods:1:1: Pod default/bad: status.podIPs[0].ip: must be" in caplog.text
+    assert api.wait_for_watches(4)
+    good = api.upsert(o.pod("bad", "default", node="n1", ip="10.9.0.9"))
+    api.upsert(o.pod("bad", "default", node="n1", ip="not-an-ip"))  # skipped
+    api.upsert(o.network_policy("web", "default", ingress=[{"ports": [o.port(70000)]}]))
+    gone = api.delete("Pod", "default", "bad")
+    # The policy comes on its own watch: wait for both kinds.
+    events = run.wait(
+        lambda ev: ("DELETED", "bad") in changes(ev, "Pod") and run.source.stats["invalid"] == 3
+    )
+    pod_changes = [e.obj for e in events if e.kind == "Pod" and e.type is not EventType.SNAPSHOT]
+    assert pod_changes == [model(good), pod_key("default", "bad")]
+    assert gone["metadata"]["name"] == "bad"
+    assert changes(run.events, "NetworkPolicy") == []
+    assert run.source.stats["invalid"] == 3 and run.source.stats["events"] == 4
+    assert "NetworkPolicy default/web: spec.ingress[0].ports[0].port" in caplog.text
+    run.close()
+
+
+def test_finished_pod_is_a_delete(api: FakeAPIServer, start: Callable[..., Running]) -> None:
+    """A pod that has Succeeded or Failed leaves the snapshot and, on a watch, is deleted:
+    its IPs may already belong to another pod."""
+    seed(api)
+    api.create(o.pod("done", "prod", node="n1", ip="10.9.0.50", phase="Succeeded"))
+    run = start()
+    events = run.wait_synced()
+    pods = snapshots(events, "Pod")[0]
+    assert "done" not in [p.name for p in pods.objects] and pods.kept == ()
+    assert api.wait_for_watches(4)
+    api.upsert(o.pod("p2", "prod", node="n1", ip="10.9.0.2", phase="Failed"))
+    events = run.wait(lambda ev: changes(ev, "Pod") == [("DELETED", "p2")])
+    assert events[-1].obj == pod_key("prod", "p2") and events[-1].type is EventType.DELETED
+    run.close()

@@ -1,7 +1,7 @@
-"""The node agent: sources -> slim model -> incremental compile -> minimal
-diff -> one atomic transaction.  Self-healing: failed applies are retried
-with backoff while the previous rules stay in force, and a periodic resync
-repairs drift.
+"""The node agent: sources (validated model objects) -> incremental compile
+(``put``/``remove``) -> minimal diff -> one atomic transaction.  Self-healing:
+failed applies are retried with backoff while the previous rules stay in
+force, and a periodic resync repairs drift.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 from policyc.compiler import Compiler
 from policyc.errors import PolicycError
-from policyc.model import Namespace, NetworkPolicy, Node, Pod
-from watcher.feed import key_of, parse_one
+from policyc.kinds import Key, Kind, Model
+from policyc.model import Pod
 from watcher.metrics import Metrics
 from watcher.sources.base import Event, EventType, Source
 
@@ -90,63 +90,42 @@ class Agent:
             return dataclasses.replace(pod, ips=ips)
         return pod
 
-    def _apply_obj(self, kind: str, obj: dict[str, Any] | None, delete: bool) -> None:
-        if obj is None:
-            return
-        key = key_of(obj)
-        model = None
-        if not delete:
-            try:
-                model = parse_one(obj)
-            except PolicycError:
-                self.metrics.errors.labels("input").inc()
-                return  # the last good version stays
-        c = self.compiler
-        if kind == "Pod":
-            if isinstance(model, Pod):
-                self.api_pods[key] = model
-                c.upsert_pod(self._pod(model))
-            else:
-                self.api_pods.pop(key, None)
-                self.cni_ips.pop(key, None)
-                c.delete_pod(key)
-        elif kind == "Namespace":
-            c.upsert_namespace(model if isinstance(model, Namespace) else key, delete=model is None)
-        elif kind == "Node":
-            c.upsert_node(model if isinstance(model, Node) else key, delete=model is None)
-        elif kind == "NetworkPolicy":
-            c.upsert_policy(
-                model if isinstance(model, NetworkPolicy) else key, delete=model is None
-            )
+    def _put(self, obj: Model) -> None:
+        if isinstance(obj, Pod):
+            self.api_pods[obj.key] = obj
+            obj = self._pod(obj)
+        self.compiler.put(obj)
+
+    def _remove(self, kind: Kind, key: str) -> None:
+        if kind == Kind.POD:  # also a plain "Pod"
+            self.api_pods.pop(key, None)
+            self.cni_ips.pop(key, None)
+        self.compiler.remove(kind, key)
 
     def _snapshot(self, ev: Event) -> None:
-        have = {
-            "Pod": set(self.api_pods),
-            "Namespace": set(self.compiler.namespaces),
-            "Node": set(self.compiler.nodes),
-            "NetworkPolicy": set(self.compiler.policies),
-        }[ev.kind]
-        seen = set()
+        """Put every object of the snapshot; remove what it no longer has (but
+        not the objects it keeps: they exist and did not validate)."""
+        seen = {Key.of(obj).id for obj in ev.objects} | {k.id for k in ev.kept}
         for obj in ev.objects:
-            seen.add(key_of(obj))
-            self._apply_obj(ev.kind, obj, delete=False)
-        for key in sorted(have - seen):
-            fake = _stub(ev.kind, key)
-            self._apply_obj(ev.kind, fake, delete=True)
+            self._put(obj)
+        for name in sorted(self.compiler.keys(ev.kind) - seen):
+            self._remove(ev.kind, name)
 
     def handle(self, item: Event | CniAdd) -> None:
         if isinstance(item, CniAdd):
             key = f"{item.namespace}/{item.name}"
             self.cni_ips[key] = item.ips
             if key in self.api_pods:
-                self.compiler.upsert_pod(self._pod(self.api_pods[key]))
+                self.compiler.put(self._pod(self.api_pods[key]))
             self.pending = True
             return
         self.metrics.events.labels(item.kind, item.type.value).inc()
         if item.type is EventType.SNAPSHOT:
             self._snapshot(item)
-        else:
-            self._apply_obj(item.kind, item.obj, delete=item.type is EventType.DELETED)
+        elif isinstance(item.obj, Key):
+            self._remove(item.obj.kind, item.obj.id)
+        elif item.obj is not None:
+            self._put(item.obj)
         self.pending = True
 
     # -- the loop ------------------------------------------------------
@@ -238,9 +217,3 @@ class Agent:
                 next_resync = time.monotonic() + self.opts.resync_interval
                 if self.programmed_once:
                     self.resync()
-
-
-def _stub(kind: str, key: str) -> dict[str, Any]:
-    ns, _, name = key.rpartition("/")
-    meta = {"name": name} if kind in ("Namespace", "Node") else {"name": name, "namespace": ns}
-    return {"kind": kind, "metadata": meta}

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from policyc.names import BRIDGE_CHAIN, BRIDGE_FAMILY, TABLE
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV = os.path.join(ROOT, ".venv", "bin")
 PYTHON = os.path.join(VENV, "python")
@@ -42,6 +44,9 @@ def _install_launcher() -> str:
 
 PLUGIN = _install_launcher()
 REF_DIR = "/usr/lib/cni"
+# The fail-closed chain, as nft names it: "bridge policyc prerouting".
+FAILCLOSED_TABLE = f"{BRIDGE_FAMILY} {TABLE}"
+FAILCLOSED_CHAIN = f"{FAILCLOSED_TABLE} {BRIDGE_CHAIN}"
 PREFIX = f"pcc{os.getpid() % 10000}"
 _counter = itertools.count()
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -253,9 +258,7 @@ def agent(node: str, socket_path: str, hook: str = "") -> Iterator[subprocess.Po
 
 def allow_port(node: str, *ifaces: str) -> None:
     """Stand-in for the compiler: mark pod ports as known (accepted)."""
-    script = "".join(
-        f'insert rule bridge policyc prerouting iifname "{i}" accept\n' for i in ifaces
-    )
+    script = "".join(f'insert rule {FAILCLOSED_CHAIN} iifname "{i}" accept\n' for i in ifaces)
     subprocess.run(
         ["ip", "netns", "exec", node, "nft", "-f", "-"], input=script.encode(), check=True
     )
@@ -282,3 +285,23 @@ def udp_reaches(
     finally:
         rx.close()
         tx.close()
+
+
+def masq_rules(node: str) -> list[str]:
+    """Comments of the masquerade rules ``cni.masq`` keeps in the node netns."""
+    out = []
+    for fam in ("ip", "ip6"):
+        text = in_ns(node, "nft", "list", "table", fam, "policyc_cni_nat", check=False).stdout
+        out += [line.strip() for line in text.splitlines() if "masquerade" in line]
+    return out
+
+
+def leftovers(net: Net, *pods: str) -> list[str]:
+    """What a failed ADD, or an ADD then DEL, must not leave behind: host veths,
+    IPAM files, masquerade rules, and interfaces in the pods."""
+    found = [f"link {n}" for n in links(net.node) if n not in ("lo", "pcbr0")]
+    found += [f"ip {a}" for a in allocations(net)]
+    found += [f"masq {r}" for r in masq_rules(net.node)]
+    for pod in pods:
+        found += [f"{pod}: link {n}" for n in links(pod) if n != "lo"]
+    return found

@@ -8,6 +8,9 @@ leaves them alone, so their port must stay fail-closed.
 from __future__ import annotations
 
 from cni import nft
+from policyc.names import BRIDGE_CHAIN, BRIDGE_FAMILY, TABLE
+
+CHAIN = f"{BRIDGE_FAMILY} {TABLE} {BRIDGE_CHAIN}"
 
 
 def on_add(namespace: str, pod: str, iface: str, ips: list[str]) -> None:
@@ -15,6 +18,6 @@ def on_add(namespace: str, pod: str, iface: str, ips: list[str]) -> None:
         return
     # One atomic transaction; `insert` puts each rule at the top of the chain.
     nft.run(
-        f'insert rule bridge policyc prerouting iifname "{iface}" accept\n'
-        f'insert rule bridge policyc prerouting iifname "{iface}" udp dport 7002 drop\n'
+        f'insert rule {CHAIN} iifname "{iface}" accept\n'
+        f'insert rule {CHAIN} iifname "{iface}" udp dport 7002 drop\n'
     )

@@ -15,9 +15,19 @@ import time
 
 import pytest
 
-from policyc.names import pod_iface
+from policyc.names import IFACE_PREFIX, pod_iface
 from tests.cni.conftest import new_pods
-from tests.cni.helpers import Net, agent, allow_port, cni, in_ns, ns_socket, pod_args, udp_reaches
+from tests.cni.helpers import (
+    FAILCLOSED_TABLE,
+    Net,
+    agent,
+    allow_port,
+    cni,
+    in_ns,
+    ns_socket,
+    pod_args,
+    udp_reaches,
+)
 
 HOOK = os.path.join(os.path.dirname(__file__), "policy_hook.py") + ":on_add"
 TRIALS = 100
@@ -116,8 +126,8 @@ def test_unknown_pods_fail_closed(net: Net, pods: list[str], mode: str) -> None:
         allow_port(net.node, pod_iface("t", "rx"), pod_iface("t", f"unknown{trials - 1}"))
         assert udp_reaches(trial_pods[-1], rpod, rx_ip, port=7003)
     ruleset = subprocess.run(
-        ["ip", "netns", "exec", net.node, "nft", "list", "table", "bridge", "policyc"],
+        ["ip", "netns", "exec", net.node, "nft", "list", "table", *FAILCLOSED_TABLE.split()],
         capture_output=True,
         text=True,
     ).stdout
-    assert 'iifname "pc*" drop' in ruleset
+    assert f'iifname "{IFACE_PREFIX}*" drop' in ruleset

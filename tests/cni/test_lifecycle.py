@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 
-from cni.plugin import IFACE_PREFIX
-from policyc.names import pod_iface
+from policyc.names import IFACE_PREFIX, pod_iface
 from tests.cni.conftest import new_pods
 from tests.cni.helpers import (
     Net,

@@ -1,20 +1,27 @@
 """The contract between sources and the agent.
 
 A source turns cluster changes into Events, in order, on one thread, and
-calls ``emit`` for each.  Objects are plain JSON-like dicts in the API's
-shape (apiVersion, kind, metadata, spec, status), exactly what
-``policyc compile`` reads from a file, so one parser serves both.
+calls ``emit`` for each.  It validates every object once, with the same
+reader as ``policyc compile`` (``policyc.parse.read_one``), and emits the
+validated model objects (Namespace, Node, Pod, NetworkPolicy), so the agent
+never parses.  A delete carries only the object's ``Key``.
+
+An object that does not validate is logged with its location and skipped:
+the source emits no delete for it, so whatever the agent holds for it (the
+last good version) stays in force.  Fail closed, never open.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
-KINDS = ("Namespace", "Node", "Pod", "NetworkPolicy")
+from policyc.kinds import Key, Kind, Model
+
+KINDS = tuple(Kind)
 
 
 class EventType(StrEnum):
@@ -22,17 +29,28 @@ class EventType(StrEnum):
     MODIFIED = "MODIFIED"
     DELETED = "DELETED"
     # A full snapshot of one kind (after a list or relist): objects not in it
-    # are gone.  ``objects`` holds every object of ``kind``.
+    # are gone.  ``objects`` holds every valid object of ``kind``.
     SNAPSHOT = "SNAPSHOT"
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One change of one kind.
+
+    ADDED, MODIFIED: ``obj`` is the validated model object.
+    DELETED: ``obj`` is the ``Key`` of the object that is gone (also sent for
+    a pod that finished: its IPs may already belong to another pod).
+    SNAPSHOT: ``objects`` holds every valid object of ``kind``; ``kept`` the
+    keys of the objects that exist but did not validate: they are not gone,
+    and the consumer keeps what it holds for them.
+    """
+
     type: EventType
-    kind: str
-    obj: dict[str, Any] | None = None
-    objects: tuple[dict[str, Any], ...] = field(default_factory=tuple)
-    origin: str = ""  # file name or API path, for error messages
+    kind: Kind
+    obj: Model | Key | None = None
+    objects: tuple[Model, ...] = ()
+    kept: tuple[Key, ...] = ()
+    origin: str = ""  # file name or API path, for logs
 
 
 Emit = Callable[[Event], None]

@@ -9,18 +9,19 @@ file never removes policy.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import threading
-from typing import Any
 
+from grammar.policylang import READERS as POL_READERS
 from policyc.errors import InputError, InputErrors
-from policyc.load import SUFFIXES, parse_file
-from policyc.parse import build_cluster
-from watcher.feed import key_of
+from policyc.kinds import Key, Model
+from policyc.load import YAML_READERS, parse_file
+from policyc.parse import read_all
 from watcher.sources.base import KINDS, Emit, Event, EventType
 
+READERS = {**YAML_READERS, **POL_READERS}
+SUFFIXES = tuple(READERS)
 log = logging.getLogger("policyc.watch.dir")
 Stat = tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
 
@@ -32,8 +33,8 @@ class DirectorySource:
         self.path = path
         self.interval = interval
         self.stats: dict[str, Stat] = {}
-        self.by_file: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
-        self.emitted: dict[tuple[str, str], dict[str, Any]] = {}
+        self.by_file: dict[str, dict[Key, Model]] = {}
+        self.emitted: dict[Key, Model] = {}
         self._synced = False
         self.errors = 0
 
@@ -55,22 +56,19 @@ class DirectorySource:
                 found[full] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         return found
 
-    def _read(self, file: str) -> dict[tuple[str, str], dict[str, Any]] | None:
+    def _read(self, file: str) -> dict[Key, Model] | None:
+        """The file's validated objects by key; None (logged) if any is invalid."""
         try:
             with open(file, encoding="utf-8") as fh:
-                raws = parse_file(fh.read(), file)
-            build_cluster(raws, warn=lambda m: None)  # validate before use
+                raws = parse_file(fh.read(), file, READERS)
+            objs = read_all(raws, warn=lambda m: log.warning("%s", m))
         except FileNotFoundError:
             return {}
         except (InputError, InputErrors, OSError, UnicodeDecodeError) as exc:
             self.errors += 1
             log.error("file ignored, its previous objects stay in force: %s", exc)
             return None
-        out = {}
-        for raw in raws:
-            if raw.kind in KINDS:
-                out[(raw.kind, key_of(raw.data))] = raw.data
-        return out
+        return {Key.of(obj): obj for obj in objs}
 
     def poll(self) -> bool:
         """Re-read changed files; True if anything changed on disk."""
@@ -89,8 +87,9 @@ class DirectorySource:
         self.stats = now
         return True
 
-    def desired(self) -> dict[tuple[str, str], dict[str, Any]]:
-        merged: dict[tuple[str, str], dict[str, Any]] = {}
+    def desired(self) -> dict[Key, Model]:
+        """Every file's objects; an object in two files: the later file name wins."""
+        merged: dict[Key, Model] = {}
         for file in sorted(self.by_file):
             merged.update(self.by_file[file])
         return merged
@@ -99,20 +98,21 @@ class DirectorySource:
         self.poll()
         want = self.desired()
         for kind in KINDS:
-            objs = tuple(copy.deepcopy(o) for (k, _), o in sorted(want.items()) if k == kind)
+            objs = tuple(o for k, o in sorted(want.items()) if k.kind is kind)
             emit(Event(EventType.SNAPSHOT, kind, objects=objs, origin=self.path))
         self.emitted = want
         self._synced = True
         while not stop.wait(self.interval):
-            if not self.poll():
+            if self.poll():
+                self._emit_changes(emit, self.desired())
+
+    def _emit_changes(self, emit: Emit, want: dict[Key, Model]) -> None:
+        for key in sorted(self.emitted.keys() - want.keys()):
+            emit(Event(EventType.DELETED, key.kind, obj=key, origin=self.path))
+        for key in sorted(want.keys()):
+            old = self.emitted.get(key)
+            if old == want[key]:
                 continue
-            want = self.desired()
-            for ident in sorted(self.emitted.keys() - want.keys()):
-                emit(Event(EventType.DELETED, ident[0], obj=self.emitted[ident]))
-            for ident in sorted(want.keys()):
-                old = self.emitted.get(ident)
-                if old == want[ident]:
-                    continue
-                kind = EventType.ADDED if old is None else EventType.MODIFIED
-                emit(Event(kind, ident[0], obj=copy.deepcopy(want[ident])))
-            self.emitted = want
+            kind = EventType.ADDED if old is None else EventType.MODIFIED
+            emit(Event(kind, key.kind, obj=want[key], origin=self.path))
+        self.emitted = want

@@ -6,9 +6,11 @@ kept, so a watch that ends (``timeoutSeconds``) or breaks (dropped connection, 5
 exactly where it stopped; only 410 Gone (the RV left the server's history) costs a relist.
 Errors back off exponentially with jitter and never escape the loop.
 
-Objects are the API's JSON exactly as served (no round trip through the client's models),
-so SNAPSHOT objects and watch-event objects have one shape, the shape ``policyc compile``
-reads from a file.
+Objects are read from the API's JSON exactly as served (no round trip through the client's
+models), the shape ``policyc compile`` reads from a file, and validated here, once, by the
+same reader (``policyc.parse.read_one``): events carry model objects.  An invalid object is
+logged with its location and skipped; a SNAPSHOT names it in ``kept`` so that the consumer
+keeps its last good version.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from policyc.errors import InputErrors
+from policyc.kinds import Key, Kind, Model
+from policyc.load import RawObject
+from policyc.parse import read_one
+
 from .base import Event, EventType
 
 log = logging.getLogger("policyc.watch.k8s")
@@ -39,7 +46,7 @@ HTTP_GONE = 410
 class KindSpec:
     """A watched collection: the kind, its apiVersion and the client call that lists it."""
 
-    kind: str
+    kind: Kind
     api_version: str
     path: str
     lister: Callable[[client.ApiClient], Callable[..., Any]]
@@ -47,15 +54,15 @@ class KindSpec:
 
 KIND_SPECS: tuple[KindSpec, ...] = (
     KindSpec(
-        "Namespace", "v1", "/api/v1/namespaces", lambda ac: client.CoreV1Api(ac).list_namespace
+        Kind.NAMESPACE, "v1", "/api/v1/namespaces", lambda ac: client.CoreV1Api(ac).list_namespace
     ),
-    KindSpec("Node", "v1", "/api/v1/nodes", lambda ac: client.CoreV1Api(ac).list_node),
+    KindSpec(Kind.NODE, "v1", "/api/v1/nodes", lambda ac: client.CoreV1Api(ac).list_node),
     # Every pod of the cluster, not only this node's: peers can be anywhere.
     KindSpec(
-        "Pod", "v1", "/api/v1/pods", lambda ac: client.CoreV1Api(ac).list_pod_for_all_namespaces
+        Kind.POD, "v1", "/api/v1/pods", lambda ac: client.CoreV1Api(ac).list_pod_for_all_namespaces
     ),
     KindSpec(
-        "NetworkPolicy",
+        Kind.NETWORK_POLICY,
         "networking.k8s.io/v1",
         "/apis/networking.k8s.io/v1/networkpolicies",
         lambda ac: client.NetworkingV1Api(ac).list_network_policy_for_all_namespaces,
@@ -74,7 +81,16 @@ class Settings:
 class Stats:
     """Thread-safe counters shared by the four loops (exported as metrics by the agent)."""
 
-    KEYS = ("lists", "relists", "watches", "watch_restarts", "events", "bookmarks", "errors")
+    KEYS = (
+        "lists",
+        "relists",
+        "watches",
+        "watch_restarts",
+        "events",
+        "bookmarks",
+        "errors",
+        "invalid",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -232,7 +248,8 @@ class KindWatcher:
     def _list_and_snapshot(self) -> None:
         spec, settings = self.spec, self.settings
         timeout = (min(10.0, settings.request_timeout), settings.request_timeout)
-        items: list[JSON] = []
+        items: list[Model] = []
+        kept: list[Key] = []
         token: str | None = None
         pages = 0
         list_rv = ""
@@ -251,9 +268,11 @@ class KindWatcher:
             meta = body.get("metadata") or {}
             list_rv = str(meta.get("resourceVersion") or list_rv)
             for item in body.get("items") or ():
-                item.setdefault("apiVersion", spec.api_version)
-                item.setdefault("kind", spec.kind)
-                items.append(item)
+                obj = self._read(item)
+                if isinstance(obj, Key):  # invalid: not gone either
+                    kept.append(obj)
+                elif obj is not None:
+                    items.append(obj)
             token = meta.get("continue") or None
             if token is None or self._stop.is_set():
                 break
@@ -270,14 +289,18 @@ class KindWatcher:
         if relist:
             self.stats.add("relists")
         log.info(
-            "listed kind=%s objects=%d pages=%d rv=%s relist=%s",
+            "listed kind=%s objects=%d invalid=%d pages=%d rv=%s relist=%s",
             spec.kind,
             len(items),
+            len(kept),
             pages,
             list_rv,
             relist,
         )
-        self._put(Event(EventType.SNAPSHOT, spec.kind, objects=tuple(items), origin=spec.path))
+        snap = Event(
+            EventType.SNAPSHOT, spec.kind, objects=tuple(items), kept=tuple(kept), origin=spec.path
+        )
+        self._put(snap)
 
     # --------------------------------------------------------------- watch
     def _watch_once(self) -> None:
@@ -341,9 +364,30 @@ class KindWatcher:
         if etype not in ("ADDED", "MODIFIED", "DELETED") or not isinstance(obj, dict):
             log.warning("ignored watch event kind=%s type=%r", spec.kind, etype)
             return
-        obj.setdefault("apiVersion", spec.api_version)
-        obj.setdefault("kind", spec.kind)
         if rv:
             self.resource_version = rv
         self.stats.add("events")
-        self._put(Event(EventType(etype), spec.kind, obj=obj, origin=spec.path))
+        model = None if etype == "DELETED" else self._read(obj)
+        if isinstance(model, Key):
+            return  # invalid, logged: the last good version stays
+        if model is None:  # deleted, or a pod that finished (gone for policy)
+            gone = Key.of_api(spec.kind, obj)
+            self._put(Event(EventType.DELETED, spec.kind, obj=gone, origin=spec.path))
+            return
+        self._put(Event(EventType(etype), spec.kind, obj=model, origin=spec.path))
+
+    def _read(self, obj: JSON) -> Model | Key | None:
+        """The validated model object; None for an object policyc does not use (a finished
+        pod); the object's Key, after logging every located error, when it is invalid."""
+        spec = self.spec
+        # Items of a list answer come without kind and apiVersion (the list has its own).
+        obj.setdefault("apiVersion", spec.api_version)
+        obj.setdefault("kind", spec.kind.value)
+        try:
+            return read_one(RawObject(obj, spec.path), warn=log.warning)
+        except InputErrors as exc:
+            self.stats.add("invalid")
+            log.error(
+                "invalid object ignored, its last good version stays kind=%s: %s", spec.kind, exc
+            )
+            return Key.of_api(spec.kind, obj)
