@@ -467,3 +467,56 @@ def test_unknown_pod_port_carries_nothing(node: tuple[Lab, str]) -> None:
     cases = [(zc, xa.addr(4), "tcp", 80), (xa, zc.addr(4), "tcp", 80)]
     res = lab.probe(cases)
     assert [res[c] for c in cases] == [False, False]
+
+
+# -- issue 13 §1: the documented pipeline under hostile input --------------------
+
+
+def test_compiled_files_restored_by_hand_touch_nothing_else(tmp_path: Path) -> None:
+    """``compile -o DIR`` of a policy with ``Exists`` on 16 long keys plus the
+    key ``flush``, 128 excepts and a Node at 0.0.0.0: the documented
+    ``ipset restore < ipset.restore`` and ``*-restore --noflush`` succeed and
+    leave a foreign set and its member alone."""
+    import subprocess
+
+    from policyc.cli import main
+
+    from ..test_iptables_hostile import cluster
+
+    require_kernel()
+    keys = [f"example.com/{'k' * 55}{i:02d}" for i in range(16)] + ["flush"]
+    (tmp_path / "c.yaml").write_text(cluster(keys, ["v"] * 17, ["flush", "add"], 128))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert (
+        main(
+            ["compile", "--backend", "iptables", "--node", "node-1", "-o", f"{out}/"]
+            + [str(tmp_path / "c.yaml")]
+        )
+        == 0
+    )
+    netns = f"pct{os.getpid()}-ipt13"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+
+        def run(*argv: str, stdin: str | None = None) -> str:
+            proc = subprocess.run(
+                ["ip", "netns", "exec", netns, *argv],
+                input=stdin,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert proc.returncode == 0, proc.stderr
+            return proc.stdout
+
+        run("ipset", "create", "other-set", "hash:ip")
+        run("ipset", "add", "other-set", "192.0.2.5")
+        run("ipset", "restore", stdin=(out / "ipset.restore").read_text())
+        run("iptables-nft-restore", "-w", "--noflush", stdin=(out / "iptables.rules").read_text())
+        run("ip6tables-nft-restore", "-w", "--noflush", stdin=(out / "ip6tables.rules").read_text())
+        assert "192.0.2.5" in run("ipset", "list", "other-set")
+        assert "policyc-node4" in run("ipset", "list", "-n")
+        assert "0.0.0.0" not in run("ipset", "list", "policyc-node4")
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
