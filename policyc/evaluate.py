@@ -5,9 +5,10 @@ oracle for golden, property and kernel tests, and it powers ``explain``.
 
 An address held by more than one live pod (its *claimants*) gets least
 privilege, as in the compiled sets (docs/dataplane.md, "Shared addresses"):
-the address is isolated if any claimant is; it matches a peer, is selected
-by a policy for the rules that grant, and resolves a named port only if
-every claimant does.
+the address is isolated if any claimant is; it matches a peer and resolves a
+named port only if every claimant does; a policy's rules allow on its behalf
+only if the policy selects every claimant (claimants on different nodes are
+judged per node, as each node enforces its own pods).
 """
 
 from __future__ import annotations
@@ -141,10 +142,32 @@ class Evaluator:
     ) -> tuple[bool, tuple[str, ...]]:
         """Is ``direction`` allowed for the address held by ``pods``?
 
-        Isolated if any claimant is selected by a policy of that direction;
-        then only the rules of policies that select every claimant allow.
+        Each node enforces this side for its own claimants, so the claimants
+        are judged per node, and every node's group must allow: a group is
+        isolated if any of its claimants is selected by a policy of that
+        direction; then only the rules of policies that select every claimant
+        of the group allow.
         """
-        chosen = [self.selecting(p, direction) for p in pods if not p.host_network]
+        groups: dict[str, list[Pod]] = {}
+        for p in pods:
+            groups.setdefault(p.node_name, []).append(p)
+        ok, by = True, tuple[str, ...]()
+        for group in groups.values():
+            g_ok, g_by = self._group_side(group, direction, peer_ip, peer, proto, port, dst)
+            ok, by = ok and g_ok, by + tuple(b for b in g_by if b not in by)
+        return ok, by
+
+    def _group_side(
+        self,
+        pods: list[Pod],
+        direction: Direction,
+        peer_ip: IPAddress,
+        peer: tuple[Pod, ...],
+        proto: Protocol,
+        port: int,
+        dst: tuple[Pod, ...],
+    ) -> tuple[bool, tuple[str, ...]]:
+        chosen = [self.selecting(p, direction) for p in pods]
         if not any(chosen):
             return True, ()
         keys = set.intersection(*({pol.key for pol in c} for c in chosen))

@@ -9,12 +9,14 @@ became members or stopped being members since the last ``take``, so that a
 dataplane can send just those.
 
 Shared addresses (issue 13 §5): ``claimants`` counts, per address, the live
-pods holding it.  In a set whose ``claim`` is ``EVERY`` (the sets that grant
-access) an element keyed on an address is a member only if its contribution
-count equals that address's claimant count: every claimant would be a
-member.  ``by_addr`` indexes those sets' counted elements by address, so a
-claimant that comes or goes re-checks only the elements of its addresses,
-and a pod event stays O(sets that can contain the pod).  Other sets
+pods holding it (``local`` those on this node).  In a set whose ``claim`` is
+``EVERY`` (the peer-side sets that grant access) an element keyed on an
+address is a member only if its contribution count equals that address's
+claimant count: every claimant would be a member; ``EVERY_LOCAL`` (a
+policy's selected pods, local by definition) compares with the local count.
+``by_addr`` indexes those sets' counted elements by address, so a claimant
+that comes or goes re-checks only the elements of its addresses, and a pod
+event stays O(sets that can contain the pod).  Other sets
 (``ANY``) keep the union: an element is a member while its count is
 positive.
 """
@@ -50,6 +52,7 @@ class Membership:
         # Contribution counts of the EVERY sets (members holds only the settled ones).
         self.counts: dict[str, Counter[Element]] = {}
         self.claimants: Counter[IPAddress] = Counter()
+        self.local: Counter[IPAddress] = Counter()  # claimants on this node
         self.shared = 0  # addresses with more than one claimant (a gauge)
         self.by_addr: dict[IPAddress, dict[str, set[Element]]] = {}
         self.global_specs: set[str] = set()
@@ -136,14 +139,15 @@ class Membership:
                 continue
             # One contribution per pod and element: counts compare with claimants.
             elems = set(spec.member(pod, self.world))
-            if spec.claim is Claim.EVERY:
+            if spec.claim is not Claim.ANY:
                 self._count(spec.name, elems, sign)
                 touched.setdefault(spec.name, set()).update(elems)
             else:
                 self._count_any(spec.name, elems, sign)
         if specs is None:
+            local = self.world.is_local(pod)
             for ip in pod.ips:
-                self._claim(ip, sign)
+                self._claim(ip, sign, local)
                 for name, elems in self.by_addr.get(ip, {}).items():
                     touched.setdefault(name, set()).update(elems)
         for name, elems in touched.items():
@@ -151,14 +155,13 @@ class Membership:
             for e in elems:
                 self._settle(spec, e)
 
-    def _claim(self, ip: IPAddress, sign: int) -> None:
+    def _claim(self, ip: IPAddress, sign: int, local: bool) -> None:
         before = self.claimants[ip]
-        after = before + sign
-        if after <= 0:
-            del self.claimants[ip]
-        else:
-            self.claimants[ip] = after
-        self.shared += (after > 1) - (before > 1)
+        self.shared += (before + sign > 1) - (before > 1)
+        for counter in (self.claimants, self.local) if local else (self.claimants,):
+            counter[ip] += sign
+            if counter[ip] <= 0:
+                del counter[ip]
 
     def _count_any(self, name: str, elems: Iterable[Element], sign: int) -> None:
         counter = self.members[name]
@@ -179,7 +182,7 @@ class Membership:
                 del counter[e]
 
     def _settle(self, spec: SetSpec, elem: Element) -> None:
-        """Make ``elem``'s membership of an EVERY set agree with its count."""
+        """Make ``elem``'s membership of an EVERY* set agree with its count."""
         addr = spec.address_of(elem)
         n = self.counts[spec.name].get(elem, 0)
         index = self.by_addr.setdefault(addr, {})
@@ -193,7 +196,8 @@ class Membership:
                     del index[spec.name]
         if not index:
             del self.by_addr[addr]
-        want = n > 0 and n == self.claimants.get(addr, 0)
+        total = self.local if spec.claim is Claim.EVERY_LOCAL else self.claimants
+        want = n > 0 and n == total.get(addr, 0)
         members = self.members[spec.name]
         if want == (elem in members):
             return
@@ -223,7 +227,7 @@ class Membership:
         if known is None:
             self.specs[spec.name] = spec
             self.members[spec.name] = Counter(spec.static)
-            if spec.claim is Claim.EVERY:
+            if spec.claim is not Claim.ANY:
                 self.counts[spec.name] = Counter()
             self._index(spec, self.ns_specs.keys())
             if spec.member is not None:

@@ -8,8 +8,9 @@ their semantics cannot fork.
 An address can have more than one live claimant (an old pod's delete not yet
 seen while a new pod already holds its IP).  A set's ``claim`` says how such
 an address is judged: sets that grant access take it only if *every* claimant
-contributes it, sets that restrict take it if *any* does (docs/dataplane.md,
-"Shared addresses").
+contributes it (every claimant on this node for a policy's selected pods),
+sets that restrict take it if *any* does (docs/dataplane.md, "Shared
+addresses").
 """
 
 from __future__ import annotations
@@ -40,9 +41,14 @@ Member = Callable[[Pod, World], Iterable[Element]]
 class Claim(StrEnum):
     """How an element keyed on an address shared by several live pods is judged."""
 
-    # Granting sets (peers, a policy's selected pods, named ports): least
-    # privilege, the element is a member only if every claimant contributes it.
+    # Granting peer-side sets (peers, named ports): least privilege, the
+    # element is a member only if every claimant, on any node, contributes it.
     EVERY = "every"
+    # A policy's selected pods (the "own" side of its allow rules): only
+    # if every claimant on this node contributes it.  A node enforces the own
+    # side for its local pods only: a packet from or to the address on this
+    # node is one of theirs (anti-spoofing, per-node pod CIDRs).
+    EVERY_LOCAL = "every-local"
     # Restricting or per-pod sets (isolation, anti-spoofing, interfaces,
     # fixed sets): a member if any claimant contributes it.
     ANY = "any"
@@ -64,7 +70,7 @@ class SetSpec:
     claim: Claim = Claim.ANY
 
     def address_of(self, elem: Element) -> IPAddress:
-        """The pod address an element of an ``EVERY`` set is keyed on:
+        """The pod address an element of an ``EVERY*`` set is keyed on:
         ADDR elements are addresses, NAMED ones ``(address, proto, port)``."""
         if self.kind is SetKind.NAMED:
             return elem[0]  # type: ignore[index,no-any-return]
@@ -96,7 +102,7 @@ def selection(pol: NetworkPolicy, family: Family) -> SetSpec:
         definition,
         member,
         in_ns=lambda name, labels: name == ns,
-        claim=Claim.EVERY,
+        claim=Claim.EVERY_LOCAL,
     )
 
 

@@ -133,16 +133,18 @@ def test_incremental_equals_batch(
 
 def assert_least_privilege(comp: Compiler) -> None:
     """Recount every pod-driven set from scratch: an EVERY set holds the
-    elements that every live claimant of their address contributes, an ANY
-    set the union of all contributions."""
+    elements that every live claimant of their address contributes (every
+    local claimant for EVERY_LOCAL), an ANY set the union of all."""
     pods = [p for p in comp.pods.values() if not p.host_network]
     claimants = Counter(ip for p in pods for ip in p.ips)
+    local = Counter(ip for p in pods if comp.is_local(p) for ip in p.ips)
     for name, spec in comp.specs.items():
         if spec.member is None:
             continue
         contrib = Counter(e for p in pods for e in set(spec.member(p, comp.world)))
-        if spec.claim is Claim.EVERY:
-            want = {e for e, n in contrib.items() if n == claimants[spec.address_of(e)]}
+        if spec.claim is not Claim.ANY:
+            total = local if spec.claim is Claim.EVERY_LOCAL else claimants
+            want = {e for e, n in contrib.items() if n == total[spec.address_of(e)]}
         else:
             want = set(contrib)
         assert set(comp.members[name]) == want, name
