@@ -126,7 +126,7 @@ class Membership:
         """Add (``sign`` +1) or withdraw (-1) a pod's contributions.
 
         ``specs=None``: the pod itself comes or goes, so its claim on its
-        addresses changes too and every EVERY element of those addresses is
+        addresses changes too and every EVERY* element of those addresses is
         re-checked.  Otherwise only the named sets are touched (a namespace
         or policy change: the claimants stay).  hostNetwork pods hold the
         node's address and claim nothing.
