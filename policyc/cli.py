@@ -77,8 +77,16 @@ def _port(text: str) -> tuple[int, str]:
     return int(port), (proto or "tcp").upper()
 
 
+def _warn_shared(cluster: Cluster) -> None:
+    from policyc.evaluate import shared_address_warnings
+
+    for line in shared_address_warnings(cluster.pods):
+        print(f"policyc: warning: {line}", file=sys.stderr)
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     cluster = read_cluster(args.paths, readers=READERS)
+    _warn_shared(cluster)
     text = render(cluster, args.backend, args.node, not args.no_opt)
     if (
         args.output
@@ -108,6 +116,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from policyc.sysctl import ensure_bridge_netfilter
 
     cluster = read_cluster(args.paths, readers=READERS)
+    _warn_shared(cluster)
     text = render(cluster, args.backend, args.node, not args.no_opt)
     for note in ensure_bridge_netfilter():
         print(f"policyc: {note}", file=sys.stderr)

@@ -2,11 +2,19 @@
 
 It shares no code with the compiler past the model, so it can serve as the
 oracle for golden, property and kernel tests, and it powers ``explain``.
+
+An address held by more than one live pod (its *claimants*) gets least
+privilege, as in the compiled sets (docs/dataplane.md, "Shared addresses"):
+the address is isolated if any claimant is; it matches a peer and resolves a
+named port only if every claimant does; a policy's rules allow on its behalf
+only if the policy selects every claimant (claimants on different nodes are
+judged per node, as each node enforces its own pods).
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from policyc.model import (
@@ -36,11 +44,7 @@ class Verdict:
 class Evaluator:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
-        self.by_ip: dict[IPAddress, Pod] = {}
-        for pod in cluster.pods:
-            if not pod.host_network:
-                for ip in pod.ips:
-                    self.by_ip[ip] = pod
+        self.claimants: dict[IPAddress, tuple[Pod, ...]] = claimants_by_address(cluster.pods)
         self.node_ips: dict[str, set[IPAddress]] = {}
         for node in cluster.nodes.values():
             ips = set(node.addresses)
@@ -48,10 +52,17 @@ class Evaluator:
                 ips.add(cidr.network_address + 1)  # the bridge gateway
             self.node_ips[node.name] = ips
 
+    def pods_at(self, ip: IPAddress) -> tuple[Pod, ...]:
+        """The live pods holding ``ip`` (hostNetwork pods hold none), by key."""
+        return self.claimants.get(ip, ())
+
     def pod_at(self, ip: IPAddress) -> Pod | None:
-        return self.by_ip.get(ip)
+        """The first claimant of ``ip`` by namespace and name, or None."""
+        pods = self.pods_at(ip)
+        return pods[0] if pods else None
 
     def peer_matches(self, peer: Peer, policy_ns: str, ip: IPAddress, pod: Pod | None) -> bool:
+        """Does ``peer`` match address ``ip`` held by ``pod`` (None: no pod)?"""
         if peer.ip_block is not None:
             # ipBlock matches any address in range, pod IPs included (as the
             # upstream e2e tests expect).
@@ -88,18 +99,26 @@ class Evaluator:
         rule: PolicyRule,
         policy: NetworkPolicy,
         peer_ip: IPAddress,
-        peer: Pod | None,
+        peer: tuple[Pod, ...],
         proto: Protocol,
         port: int,
-        dst: Pod | None,
+        dst: tuple[Pod, ...],
     ) -> bool:
-        if rule.ports is not None and not any(
-            self.port_matches(s, proto, port, dst) for s in rule.ports
+        """Does ``rule`` match?  ``peer``/``dst``: the claimants of the peer
+        and destination addresses.  A shared address matches only as every
+        claimant would: each claimant of the peer address matches some peer
+        of the rule, each claimant of the destination resolves some port."""
+        ports = rule.ports
+        if ports is not None and not _every(
+            dst, lambda d: any(self.port_matches(s, proto, port, d) for s in ports)
         ):
             return False
-        if rule.peers is None:
+        peers = rule.peers
+        if peers is None:
             return True
-        return any(self.peer_matches(p, policy.namespace, peer_ip, peer) for p in rule.peers)
+        return _every(
+            peer, lambda p: any(self.peer_matches(x, policy.namespace, peer_ip, p) for x in peers)
+        )
 
     def selecting(self, pod: Pod, direction: Direction) -> list[NetworkPolicy]:
         labels = pod.label_map
@@ -113,57 +132,138 @@ class Evaluator:
 
     def _side(
         self,
-        pod: Pod,
+        pods: tuple[Pod, ...],
         direction: Direction,
         peer_ip: IPAddress,
-        peer: Pod | None,
+        peer: tuple[Pod, ...],
         proto: Protocol,
         port: int,
-        dst: Pod | None,
+        dst: tuple[Pod, ...],
     ) -> tuple[bool, tuple[str, ...]]:
-        if pod.host_network:
+        """Is ``direction`` allowed for the address held by ``pods``?
+
+        Each node enforces this side for its own claimants, so the claimants
+        are judged per node, and every node's group must allow: a group is
+        isolated if any of its claimants is selected by a policy of that
+        direction; then only the rules of policies that select every claimant
+        of the group allow.
+        """
+        groups: dict[str, list[Pod]] = {}
+        for p in pods:
+            groups.setdefault(p.node_name, []).append(p)
+        ok, by = True, tuple[str, ...]()
+        for group in groups.values():
+            g_ok, g_by = self._group_side(group, direction, peer_ip, peer, proto, port, dst)
+            ok, by = ok and g_ok, by + tuple(b for b in g_by if b not in by)
+        return ok, by
+
+    def _group_side(
+        self,
+        pods: list[Pod],
+        direction: Direction,
+        peer_ip: IPAddress,
+        peer: tuple[Pod, ...],
+        proto: Protocol,
+        port: int,
+        dst: tuple[Pod, ...],
+    ) -> tuple[bool, tuple[str, ...]]:
+        chosen = [self.selecting(p, direction) for p in pods]
+        if not any(chosen):
             return True, ()
-        policies = self.selecting(pod, direction)
-        if not policies:
-            return True, ()
+        keys = set.intersection(*({pol.key for pol in c} for c in chosen))
         word = "ingress" if direction is Direction.INGRESS else "egress"
         by = tuple(
             f"{pol.key} {word}[{i}]"
-            for pol in policies
+            for pol in chosen[0]
+            if pol.key in keys
             for i, rule in enumerate(pol.rules(direction))
             if self.rule_matches(rule, pol, peer_ip, peer, proto, port, dst)
         )
         return bool(by), by
 
-    def allowed(
-        self, src: IPAddress | str, dst: IPAddress | str, port: int, proto: Protocol | str
-    ) -> Verdict:
-        """Is a new connection src -> dst:port/proto allowed?"""
-        src_ip, dst_ip = ipaddress.ip_address(src), ipaddress.ip_address(dst)
-        proto = Protocol(proto.upper() if isinstance(proto, str) else proto)
-        src_pod, dst_pod = self.pod_at(src_ip), self.pod_at(dst_ip)
-        if src_pod is not None and src_pod is dst_pod:
+    def _exempt(
+        self, src_ip: IPAddress, dst_ip: IPAddress, srcs: tuple[Pod, ...], dsts: tuple[Pod, ...]
+    ) -> Verdict | None:
+        if srcs and src_ip == dst_ip:
             # A pod dialling its own address never leaves its network namespace;
             # the upstream netpol e2e suite likewise allows loopback.
             return Verdict(True, "loopback: the packet never leaves the pod")
-        for pod, other in ((src_pod, dst_ip), (dst_pod, src_ip)):
+        for pods, other in ((srcs, dst_ip), (dsts, src_ip)):
             # "traffic to and from the node where a Pod is running is always allowed"
-            if pod is not None and other in self.node_ips.get(pod.node_name, set()):
-                return Verdict(True, f"node traffic: {other} is an address of {pod.node_name}")
+            # (The node's own addresses are exempt in the ruleset whichever
+            # claimant holds the pod address.)
+            for p in pods:
+                if other in self.node_ips.get(p.node_name, set()):
+                    return Verdict(True, f"node traffic: {other} is an address of {p.node_name}")
+        return None
+
+    def _who(self, ip: IPAddress, pods: tuple[Pod, ...]) -> str:
+        if not pods:
+            return str(ip)
+        if len(pods) == 1:
+            return pods[0].key
+        names = ", ".join(p.key for p in pods)
+        return f"{ip} (shared by {names}: least privilege)"
+
+    def allowed(
+        self, src: IPAddress | str, dst: IPAddress | str, port: int, proto: Protocol | str
+    ) -> Verdict:
+        """Is a new connection src -> dst:port/proto allowed?
+
+        A shared address passes only what every one of its claimants would
+        pass, as source and as destination (it may pass less).
+        """
+        src_ip, dst_ip = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+        proto = Protocol(proto.upper() if isinstance(proto, str) else proto)
+        srcs, dsts = self.pods_at(src_ip), self.pods_at(dst_ip)
+        exempt = self._exempt(src_ip, dst_ip, srcs, dsts)
+        if exempt is not None:
+            return exempt
         e_ok, e_by = True, tuple[str, ...]()
-        if src_pod is not None:
-            e_ok, e_by = self._side(
-                src_pod, Direction.EGRESS, dst_ip, dst_pod, proto, port, dst_pod
-            )
+        if srcs:
+            e_ok, e_by = self._side(srcs, Direction.EGRESS, dst_ip, dsts, proto, port, dsts)
         i_ok, i_by = True, tuple[str, ...]()
-        if dst_pod is not None:
-            i_ok, i_by = self._side(
-                dst_pod, Direction.INGRESS, src_ip, src_pod, proto, port, dst_pod
-            )
+        if dsts:
+            i_ok, i_by = self._side(dsts, Direction.INGRESS, src_ip, srcs, proto, port, dsts)
         if not e_ok:
-            who = src_pod.key if src_pod else str(src_ip)
+            who = self._who(src_ip, srcs)
             return Verdict(False, f"egress of {who} denied: no rule of its policies matches")
         if not i_ok:
-            who = dst_pod.key if dst_pod else str(dst_ip)
+            who = self._who(dst_ip, dsts)
             return Verdict(False, f"ingress of {who} denied: no rule of its policies matches", e_by)
         return Verdict(True, "allowed", e_by, i_by)
+
+
+def _every(pods: tuple[Pod, ...], test: Callable[[Pod | None], bool]) -> bool:
+    """``test`` holds for every claimant, or for "no pod" when there is none."""
+    return all(test(p) for p in pods) if pods else test(None)
+
+
+def claimants_by_address(pods: Iterable[Pod]) -> dict[IPAddress, tuple[Pod, ...]]:
+    """Address -> the live pods holding it, by namespace and name.
+
+    hostNetwork pods hold the node's addresses and claim none; pods that are
+    not Running or Pending never reach the model (``policyc.parse``).
+    """
+    found: dict[IPAddress, list[Pod]] = {}
+    for pod in sorted(pods, key=lambda p: (p.namespace, p.name)):
+        if not pod.host_network:
+            for ip in pod.ips:
+                found.setdefault(ip, []).append(pod)
+    return {ip: tuple(ps) for ip, ps in found.items()}
+
+
+def shared_addresses(pods: Iterable[Pod]) -> dict[IPAddress, tuple[Pod, ...]]:
+    """The addresses held by more than one live pod, with their claimants."""
+    return {ip: ps for ip, ps in claimants_by_address(pods).items() if len(ps) > 1}
+
+
+def shared_address_warnings(pods: Iterable[Pod]) -> list[str]:
+    """One line per address held by more than one live pod, naming its claimants."""
+    shared = shared_addresses(pods)
+    return [
+        f"address {ip} is held by {len(shared[ip])} live pods "
+        f"({', '.join(p.key for p in shared[ip])}): least privilege, it gets only "
+        "what every one of them would get"
+        for ip in sorted(shared, key=lambda a: (a.version, int(a)))
+    ]

@@ -7,6 +7,18 @@ set's ``member`` function stays the authority; the index only skips sets
 that surely say no).  The journal records, per set, the elements that
 became members or stopped being members since the last ``take``, so that a
 dataplane can send just those.
+
+Shared addresses (issue 13 §5): ``claimants`` counts, per address, the live
+pods holding it (``local`` those on this node).  In a set whose ``claim`` is
+``EVERY`` (the peer-side sets that grant access) an element keyed on an
+address is a member only if its contribution count equals that address's
+claimant count: every claimant would be a member; ``EVERY_LOCAL`` (a
+policy's selected pods, local by definition) compares with the local count.
+``by_addr`` indexes those sets' counted elements by address, so a claimant
+that comes or goes re-checks only the elements of its addresses, and a pod
+event stays O(sets that can contain the pod).  Other sets
+(``ANY``) keep the union: an element is a member while its count is
+positive.
 """
 
 from __future__ import annotations
@@ -17,8 +29,8 @@ from dataclasses import dataclass, field
 
 from policyc.errors import PolicycError
 from policyc.ir import Changes, Element
-from policyc.model import Pod
-from policyc.setspecs import SetSpec, World
+from policyc.model import IPAddress, Pod
+from policyc.setspecs import Claim, SetSpec, World
 
 
 @dataclass
@@ -35,7 +47,14 @@ class Membership:
         self.ns_labels = ns_labels
         self.specs: dict[str, SetSpec] = {}
         self.refs: Counter[str] = Counter()
+        # The members (keys) of every set; for ANY sets also their counts.
         self.members: dict[str, Counter[Element]] = {}
+        # Contribution counts of the EVERY sets (members holds only the settled ones).
+        self.counts: dict[str, Counter[Element]] = {}
+        self.claimants: Counter[IPAddress] = Counter()
+        self.local: Counter[IPAddress] = Counter()  # claimants on this node
+        self.shared = 0  # addresses with more than one claimant (a gauge)
+        self.by_addr: dict[IPAddress, dict[str, set[Element]]] = {}
         self.global_specs: set[str] = set()
         self.ns_specs: dict[str, set[str]] = {}
         self.changes = Journal()
@@ -104,20 +123,93 @@ class Membership:
 
     # -- membership ----------------------------------------------------
     def contribute(self, pod: Pod, sign: int, specs: Iterable[SetSpec] | None = None) -> None:
+        """Add (``sign`` +1) or withdraw (-1) a pod's contributions.
+
+        ``specs=None``: the pod itself comes or goes, so its claim on its
+        addresses changes too and every EVERY* element of those addresses is
+        re-checked.  Otherwise only the named sets are touched (a namespace
+        or policy change: the claimants stay).  hostNetwork pods hold the
+        node's address and claim nothing.
+        """
         if pod.host_network:
             return
+        touched: dict[str, set[Element]] = {}
         for spec in self.for_pod(pod) if specs is None else specs:
             if spec.member is None:
                 continue
-            counter = self.members[spec.name]
-            for e in spec.member(pod, self.world):
-                before = counter[e]
-                counter[e] = before + sign
-                if counter[e] <= 0:
-                    del counter[e]
-                    self._journal(spec.name, e, False)
-                elif before <= 0:
-                    self._journal(spec.name, e, True)
+            # One contribution per pod and element: counts compare with claimants.
+            elems = set(spec.member(pod, self.world))
+            if spec.claim is not Claim.ANY:
+                self._count(spec.name, elems, sign)
+                touched.setdefault(spec.name, set()).update(elems)
+            else:
+                self._count_any(spec.name, elems, sign)
+        if specs is None:
+            local = self.world.is_local(pod)
+            for ip in pod.ips:
+                self._claim(ip, sign, local)
+                for name, elems in self.by_addr.get(ip, {}).items():
+                    touched.setdefault(name, set()).update(elems)
+        for name, elems in touched.items():
+            spec = self.specs[name]
+            for e in elems:
+                self._settle(spec, e)
+
+    def _claim(self, ip: IPAddress, sign: int, local: bool) -> None:
+        before = self.claimants[ip]
+        self.shared += (before + sign > 1) - (before > 1)
+        for counter in (self.claimants, self.local) if local else (self.claimants,):
+            counter[ip] += sign
+            if counter[ip] <= 0:
+                del counter[ip]
+
+    def _count_any(self, name: str, elems: Iterable[Element], sign: int) -> None:
+        counter = self.members[name]
+        for e in elems:
+            before = counter[e]
+            counter[e] = before + sign
+            if counter[e] <= 0:
+                del counter[e]
+                self._journal(name, e, False)
+            elif before <= 0:
+                self._journal(name, e, True)
+
+    def _count(self, name: str, elems: Iterable[Element], sign: int) -> None:
+        counter = self.counts[name]
+        for e in elems:
+            counter[e] += sign
+            if counter[e] <= 0:
+                del counter[e]
+
+    def _settle(self, spec: SetSpec, elem: Element) -> None:
+        """Make ``elem``'s membership of an EVERY* set agree with its count."""
+        addr = spec.address_of(elem)
+        n = self.counts[spec.name].get(elem, 0)
+        index = self.by_addr.setdefault(addr, {})
+        if n > 0:
+            index.setdefault(spec.name, set()).add(elem)
+        else:
+            held = index.get(spec.name)
+            if held is not None:
+                held.discard(elem)
+                if not held:
+                    del index[spec.name]
+        if not index:
+            del self.by_addr[addr]
+        total = self.local if spec.claim is Claim.EVERY_LOCAL else self.claimants
+        want = n > 0 and n == total.get(addr, 0)
+        members = self.members[spec.name]
+        if want == (elem in members):
+            return
+        if want:
+            members[elem] = 1
+        else:
+            del members[elem]
+        self._journal(spec.name, elem, want)
+
+    def shared_addresses(self) -> dict[IPAddress, int]:
+        """Addresses held by more than one live pod, with their claimant counts."""
+        return {ip: n for ip, n in self.claimants.items() if n > 1}
 
     def fixed(self, spec: SetSpec, elements: Iterable[Element] = ()) -> None:
         """A well-known set (always present), e.g. node addresses."""
@@ -135,6 +227,8 @@ class Membership:
         if known is None:
             self.specs[spec.name] = spec
             self.members[spec.name] = Counter(spec.static)
+            if spec.claim is not Claim.ANY:
+                self.counts[spec.name] = Counter()
             self._index(spec, self.ns_specs.keys())
             if spec.member is not None:
                 namespaces = (
@@ -153,6 +247,14 @@ class Membership:
         self.refs[name] -= 1
         if self.refs[name] > 0:
             return
+        for e in self.counts.pop(name, ()):
+            addr = self.specs[name].address_of(e)
+            index = self.by_addr[addr]
+            index[name].discard(e)
+            if not index[name]:
+                del index[name]
+            if not index:
+                del self.by_addr[addr]
         del self.refs[name], self.specs[name], self.members[name]
         self.global_specs.discard(name)
         for names in self.ns_specs.values():

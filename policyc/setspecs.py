@@ -1,19 +1,27 @@
 """Set definitions and their membership, pod by pod.
 
-A set's name is a hash of its definition; its members are the union of what
-each pod contributes (``member``) or fixed elements (``static``).  The full
+A set's name is a hash of its definition; its members come from what each
+pod contributes (``member``) or are fixed elements (``static``).  The full
 compiler and the watcher's incremental updates use the same functions, so
 their semantics cannot fork.
+
+An address can have more than one live claimant (an old pod's delete not yet
+seen while a new pod already holds its IP).  A set's ``claim`` says how such
+an address is judged: sets that grant access take it only if *every* claimant
+contributes it (every claimant on this node for a policy's selected pods),
+sets that restrict take it if *any* does (docs/dataplane.md, "Shared
+addresses").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from policyc.intervals import block_ranges, union
 from policyc.ir import Element, Family, SetKind
-from policyc.model import IPBlock, NetworkPolicy, Peer, Pod, PortSpec, Protocol, Selector
+from policyc.model import IPAddress, IPBlock, NetworkPolicy, Peer, Pod, PortSpec, Protocol, Selector
 from policyc.names import pod_iface, short_hash
 
 NsLabels = Callable[[str], Mapping[str, str]]
@@ -30,6 +38,22 @@ class World:
 Member = Callable[[Pod, World], Iterable[Element]]
 
 
+class Claim(StrEnum):
+    """How an element keyed on an address shared by several live pods is judged."""
+
+    # Granting peer-side sets (peers, named ports): least privilege, the
+    # element is a member only if every claimant, on any node, contributes it.
+    EVERY = "every"
+    # A policy's selected pods (the "own" side of its allow rules): only
+    # if every claimant on this node contributes it.  A node enforces the own
+    # side for its local pods only: a packet from or to the address on this
+    # node is one of theirs (anti-spoofing, per-node pod CIDRs).
+    EVERY_LOCAL = "every-local"
+    # Restricting or per-pod sets (isolation, anti-spoofing, interfaces,
+    # fixed sets): a member if any claimant contributes it.
+    ANY = "any"
+
+
 @dataclass(frozen=True, slots=True)
 class SetSpec:
     name: str
@@ -43,6 +67,14 @@ class SetSpec:
     # Could a pod of namespace (name, labels) be a member?  None: any namespace.
     # Only an index: ``member`` stays the authority.
     in_ns: Callable[[str, Mapping[str, str]], bool] | None = None
+    claim: Claim = Claim.ANY
+
+    def address_of(self, elem: Element) -> IPAddress:
+        """The pod address an element of an ``EVERY*`` set is keyed on:
+        ADDR elements are addresses, NAMED ones ``(address, proto, port)``."""
+        if self.kind is SetKind.NAMED:
+            return elem[0]  # type: ignore[index,no-any-return]
+        return elem  # type: ignore[return-value]
 
 
 def spec_name(prefix: str, definition: str, family: Family | None) -> str:
@@ -70,6 +102,7 @@ def selection(pol: NetworkPolicy, family: Family) -> SetSpec:
         definition,
         member,
         in_ns=lambda name, labels: name == ns,
+        claim=Claim.EVERY_LOCAL,
     )
 
 
@@ -113,6 +146,7 @@ def peer_pods(peers: list[Peer], policy_ns: str, family: Family) -> SetSpec:
             else p.namespace_selector.matches(labels)
             for p in peers
         ),
+        claim=Claim.EVERY,
     )
 
 
@@ -185,6 +219,7 @@ def named_ports(named: list[tuple[str, Protocol]], family: Family) -> SetSpec:
         f"named ports: {text}",
         definition,
         member,
+        claim=Claim.EVERY,
     )
 
 
@@ -212,4 +247,4 @@ def ifaces(name: str) -> SetSpec:
     return SetSpec(name, SetKind.IFACE, None, "known pod interfaces", name, member)
 
 
-__all__ = ["Selector", "SetSpec", "World"]
+__all__ = ["Claim", "Selector", "SetSpec", "World"]

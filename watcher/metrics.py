@@ -43,6 +43,12 @@ class Metrics:
         self.ruleset = Gauge(
             "policyc_ruleset_size", "Programmed ruleset size", ["what"], registry=r
         )
+        # Issue 13 §5: such an address gets least privilege (docs/dataplane.md).
+        self.shared_addresses = Gauge(
+            "policyc_shared_addresses",
+            "Addresses held by more than one live pod (least privilege applies)",
+            registry=r,
+        )
         self.ready = Gauge("policyc_ready", "1 when synced and programmed", registry=r)
 
     def render(self) -> bytes:
