@@ -145,6 +145,7 @@ class Agent:
                     item = self.queue.get(timeout=left) if left > 0 else self.queue.get_nowait()
                 except queue.Empty:
                     item = None
+        self.metrics.shared_addresses.set(self.compiler.m.shared)
         return waiters
 
     def sync(self) -> bool:
