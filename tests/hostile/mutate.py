@@ -104,9 +104,12 @@ def mutate_tree(r: random.Random, docs: list[Any], sizes: tuple[int, ...] = CI_L
     elif op == "swap":
         other, okey = r.choice(slots)
         try:
-            parent[key], other[okey] = other[okey], value
+            theirs = other[okey]
         except (KeyError, IndexError):
             return "swap-missed"
+        if _contains(value, other) or _contains(theirs, parent):
+            return "swap-cycle-avoided"
+        parent[key], other[okey] = theirs, value
     elif op == "string":
         parent[key] = any_string(r)
     elif op == "deep":
