@@ -25,7 +25,6 @@ from tests.hostile.drive import BACKENDS, judge  # noqa: E402
 from tests.hostile.figures import FIGURES  # noqa: E402
 from tests.hostile.heavy import all_heavy  # noqa: E402
 from tests.hostile.inputs import HostileInput  # noqa: E402
-from tests.hostile.known import is_known  # noqa: E402
 from tests.hostile.mutate import BENCH_LISTS, mutation  # noqa: E402
 from tests.hostile.netns import fresh_netns  # noqa: E402
 from tests.hostile.repros import all_repros  # noqa: E402
@@ -58,8 +57,7 @@ def main() -> int:
         for n, inp in enumerate(inputs(args)):
             for backend in BACKENDS:
                 verdict = judge(inp, backend, Path(tmp) / f"{n}-{backend}", ns, bounds)
-                fresh = [f for f in verdict.findings if not is_known(f.kind)]
-                if fresh and inp.cls != "repro":
+                if verdict.unknown() and inp.cls != "repro":
                     unknown += 1
                     print(verdict.report(), file=sys.stderr)
     print(FIGURES.as_json())

@@ -85,7 +85,10 @@ def dns_label(r: random.Random, max_len: int = 63) -> str:
 
 
 def dns_subdomain(r: random.Random, max_len: int = 253) -> str:
-    """RFC 1123 subdomain: dot-joined labels, at most 253."""
+    """RFC 1123 subdomain: dot-joined labels, at most 253 (often exactly)."""
+    if r.random() < 0.2:
+        full = ".".join(dns_label(r, 63).ljust(63, "a") for _ in range(4))
+        return full[: max_len - 1].rstrip(".-") + "z"
     parts, size = [], 0
     while True:
         label = dns_label(r, min(63, max_len - size))

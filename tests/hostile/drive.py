@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.hostile.figures import FIGURES
 from tests.hostile.inputs import HostileInput
+from tests.hostile.known import is_known
 from tests.hostile.oracles import Finding, check_compile
 from tests.hostile.runner import DEFAULT, Bounds, Outcome, compile_input
 
@@ -21,6 +22,17 @@ class Verdict:
     backend: str
     outcome: Outcome
     findings: tuple[Finding, ...]
+
+    def unknown(self) -> list[Finding]:
+        """Findings not covered by ``known.KNOWN_FAILING``; ``kernel:*`` load
+        failures that a known finding of the same run explains are its
+        consequences (see ``known``)."""
+        has_known = any(is_known(f.kind) for f in self.findings)
+        return [
+            f
+            for f in self.findings
+            if not is_known(f.kind) and not (has_known and f.kind.startswith("kernel:"))
+        ]
 
     def report(self) -> str:
         head = f"{self.inp.cls}/{self.inp.ident} [{self.backend}] exit {self.outcome.code}"

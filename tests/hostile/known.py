@@ -53,6 +53,7 @@ KNOWN_FAILING: dict[str, str] = {
     "finding:bound": LOADER,
     "finding:control-char": LOADER,
     "finding:forged-line": LOADER,
+    "finding:error-location": LOADER,  # .pol at end of file: policy.pol:-1:-1
 }
 
 

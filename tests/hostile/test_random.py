@@ -14,23 +14,11 @@ import pytest
 
 from tests.hostile.clusters import cluster
 from tests.hostile.drive import BACKENDS, Verdict, judge
-from tests.hostile.known import is_known
 from tests.hostile.mutate import mutation
 from tests.hostile.seed import SEED, scale
 
 MUTATIONS = max(1, round(40 * scale()))
 CLUSTERS = max(1, round(15 * scale()))
-
-
-def unknown_findings(verdict: Verdict) -> list[str]:
-    """Findings not covered by ``KNOWN_FAILING`` (``kernel:*`` loads that a
-    known finding explains are consequences, see ``known``)."""
-    known = any(is_known(f.kind) for f in verdict.findings)
-    return [
-        str(f)
-        for f in verdict.findings
-        if not is_known(f.kind) and not (known and f.kind.startswith("kernel:"))
-    ]
 
 
 def _fail_message(verdict: Verdict, bad: list[str]) -> str:
@@ -41,7 +29,7 @@ def _fail_message(verdict: Verdict, bad: list[str]) -> str:
 @pytest.mark.parametrize("index", range(MUTATIONS))
 def test_mutation(index: int, backend: str, tmp_path: Path, scratch_netns: str) -> None:
     verdict = judge(mutation(SEED, index), backend, tmp_path / "run", scratch_netns)
-    bad = unknown_findings(verdict)
+    bad = [str(f) for f in verdict.unknown()]
     assert not bad, _fail_message(verdict, bad)
 
 
@@ -49,5 +37,5 @@ def test_mutation(index: int, backend: str, tmp_path: Path, scratch_netns: str) 
 @pytest.mark.parametrize("index", range(CLUSTERS))
 def test_valid_cluster(index: int, backend: str, tmp_path: Path, scratch_netns: str) -> None:
     verdict = judge(cluster(SEED, index), backend, tmp_path / "run", scratch_netns)
-    bad = unknown_findings(verdict)
+    bad = [str(f) for f in verdict.unknown()]
     assert not bad, _fail_message(verdict, bad)
