@@ -30,6 +30,9 @@ LOCATED = re.compile(r"([^:\n]+):(\d+):(\d+): ")
 # A fix may end a long report with a count ("... and 19900 more errors").
 SUMMARY = re.compile(r"(?:\.\.\.|and )?[\d,]+ (?:more|further|other)\b.*")
 RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+# Not C0/C1, yet a log reader splits lines on U+2028/U+2029 (Python's
+# str.splitlines does) and a terminal reorders text on bidi controls.
+UNICODE_CONTROL = re.compile("[\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +117,14 @@ def check_stderr(inp: HostileInput, o: Outcome) -> list[Finding]:
     if raw is not None:
         around = text[max(0, raw.start() - 60) : raw.end() + 20]
         found.append(Finding("control-char", f"{raw.group()!r} in {around!r}"))
+    uni = UNICODE_CONTROL.search(text)
+    if uni is not None:
+        around = text[max(0, uni.start() - 60) : uni.end() + 20]
+        found.append(Finding("unicode-control", f"{uni.group()!r} in {around!r}"))
     if "Traceback" in text:
         return found
     names = set(inp.names)
-    for line in text.splitlines():
+    for line in filter(None, text.split("\n")):
         finding = _check_line(line, names)
         if finding is not None:
             found.append(finding)

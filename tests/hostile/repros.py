@@ -127,6 +127,12 @@ def error_text() -> list[HostileInput]:
             b'apiVersion: v1\nkind: "Foo\\e[2J"\nmetadata: {name: x}\n',
             Expect.EITHER,
         ),
+        # Not in issue 13, found by this suite: raw in the error's field path.
+        _alone(
+            "u2028-in-label-key", ns.format(key="a\\u2028" + forged[2:]).encode(), Expect.INVALID
+        ),
+        _alone("bidi-override-in-label-key", ns.format(key="a\\u202eb").encode(), Expect.INVALID),
+        _alone("c1-nel-in-label-key", ns.format(key="a\\x85b").encode(), Expect.INVALID),
     ]
 
 
