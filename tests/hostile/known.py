@@ -29,6 +29,7 @@ KNOWN_FAILING: dict[str, str] = {
     "repro:exists-16-long-keys-flush[iptables]": IPT,
     "repro:ipblock-128-excepts[iptables]": IPT,
     "repro:node-address-0.0.0.0[iptables]": IPT,
+    "repro:node-address-ipv6-unspecified[iptables]": IPT + " (same kind, IPv6 '::')",
     # §3 compiler crash on all-ones pod CIDRs
     "repro:node-podcidr-255.255.255.255-32": NODE,
     "repro:node-podcidr-ipv6-all-ones-128": NODE,

@@ -71,6 +71,8 @@ def nodes() -> list[HostileInput]:
     ones6 = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"
     return [
         _node("node-address-0.0.0.0", "0.0.0.0", ["10.244.9.0/24"]),
+        # The same kind in IPv6, not listed in issue 13: found by this suite.
+        _node("node-address-ipv6-unspecified", "::", ["10.244.9.0/24"]),
         _node("node-podcidr-255.255.255.255-32", "192.0.2.99", ["255.255.255.255/32"]),
         _node("node-podcidr-ipv6-all-ones-128", "192.0.2.99", [ones6]),
         _node("node-legacy-podcidr-all-ones", "192.0.2.99", [], legacy="255.255.255.255/32"),
