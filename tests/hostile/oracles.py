@@ -87,6 +87,9 @@ def check_process(inp: HostileInput, o: Outcome) -> list[Finding]:
 WARNING_PREFIX = "warning: "
 
 
+CONTEXT_INDENT = "    "
+
+
 def _check_line(line: str, names: set[str]) -> Finding | None:
     """One stderr line: a policyc error or warning, located in a file we gave."""
     if line.startswith(ERROR_PREFIX):
@@ -124,7 +127,13 @@ def check_stderr(inp: HostileInput, o: Outcome) -> list[Finding]:
     if "Traceback" in text:
         return found
     names = set(inp.names)
+    after_error = False
     for line in filter(None, text.split("\n")):
+        # An error may show the offending source line and a caret under it,
+        # indented: never at the start of a line, so never a forged message.
+        if after_error and line.startswith(CONTEXT_INDENT):
+            continue
+        after_error = line.startswith(ERROR_PREFIX)
         finding = _check_line(line, names)
         if finding is not None:
             found.append(finding)

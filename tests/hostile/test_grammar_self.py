@@ -7,9 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from backends.iptables import FILES, split
+from backends.iptables.restore import BEGIN, END, FILES
 from tests.hostile import grammar
 from tests.hostile.grammar import Format, check_lines, check_nft
+
+
+def split(text: str) -> dict[str, str]:
+    """compile's bundle -> {section: that tool's input}, by its markers."""
+    out: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith(BEGIN):
+            current = out.setdefault(line[len(BEGIN) :], [])
+        elif line.startswith(END):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return {k: "\n".join(v) + "\n" for k, v in out.items()}
+
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.iptables").exists())
