@@ -11,7 +11,7 @@ from typing import Any
 
 from backends import iptables, nftables
 
-BACKENDS: dict[str, Any] = {"nftables": nftables, "iptables": iptables}
+BACKENDS: dict[str, Any] = {"nftables": nftables.BACKEND, "iptables": iptables}
 
 
 def get(name: str) -> Any:

@@ -89,10 +89,20 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from policyc.sysctl import ensure_bridge_netfilter
 
     cluster = read_cluster(args.paths)
-    text = render(cluster, args.backend, args.node, not args.no_opt)
+    if args.backend == "nftables":
+        from policyc.pipeline import ruleset_of
+
+        nft = get("nftables")
+        state = nft.render(ruleset_of(cluster, args.node, not args.no_opt))
+        text = nft.write(state)
+    else:
+        text = render(cluster, args.backend, args.node, not args.no_opt)
     for note in ensure_bridge_netfilter():
         print(f"policyc: {note}", file=sys.stderr)
-    get(args.backend).apply(text)
+    if args.backend == "nftables":
+        nft.apply(nft.diff(None, state))  # both tables replaced, one transaction
+    else:
+        get(args.backend).apply(text)
     print(
         f"policyc: applied {args.backend} ruleset ({len(text.splitlines())} lines)", file=sys.stderr
     )

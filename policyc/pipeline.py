@@ -29,4 +29,7 @@ def ruleset_of(cluster: Cluster, node: str | None = None, opt: bool = True) -> R
 def render(cluster: Cluster, backend: str, node: str | None = None, opt: bool = True) -> str:
     from backends import get
 
-    return str(get(backend).render(ruleset_of(cluster, node, opt)))
+    b = get(backend)
+    if backend == "nftables":
+        return str(b.write(b.render(ruleset_of(cluster, node, opt))))
+    return str(b.render(ruleset_of(cluster, node, opt)))

@@ -65,9 +65,10 @@ def make_source(spec: str, kubeconfig: str | None) -> Any:
 
 def make_dataplane(backend: str, opt: bool) -> Any:
     if backend == "nftables":
-        from watcher.dp_nftables import NftDataplane
+        from backends import BACKENDS
+        from watcher.dataplane import Dataplane
 
-        return NftDataplane(opt)
+        return Dataplane(BACKENDS["nftables"], opt)
     from watcher.dp_iptables import IptablesDataplane
 
     return IptablesDataplane(opt)
