@@ -20,6 +20,7 @@ from backends.nftables.objects import (
     Match,
     Meta,
     Op,
+    Raw,
     Rule,
     Set,
     SetRef,
@@ -215,3 +216,10 @@ def test_adoption_converges_only_elements() -> None:
     read = State((Table(inet.family, inet.name, inet.sets, edited), want.tables[1]), read=True)
     assert len(diff(read, want)) == 0  # same revision: the chains are adopted
     assert len(diff(State(read.tables), want)) > 0  # not read from the kernel: repaired
+
+
+def test_statements_policyc_never_writes_decode_as_drift() -> None:
+    counter = {"counter": {"packets": 0, "bytes": 0}}
+    odd = {"match": {"op": "<", "left": {"meta": {"key": "mark"}}, "right": 3}}
+    assert isinstance(decode.stmt(counter), Raw) and isinstance(decode.stmt(odd), Raw)
+    assert decode.stmt({"jump": {"target": "c"}}) == Verdict(low.Verb.JUMP, "c")

@@ -15,8 +15,8 @@ from backends import contract
 from backends.contract import Backend
 from backends.nftables import diff as _diff
 from backends.nftables import kernel, printer
+from backends.nftables import render as _render
 from backends.nftables.objects import State, Transaction
-from backends.nftables.render import REV_CHAIN, render
 from policyc.chains import Ruleset
 from policyc.errors import BackendError
 from policyc.ir import Changes, SetDef
@@ -27,7 +27,7 @@ class NftablesBackend:
     name = "nftables"
 
     def render(self, ruleset: Ruleset) -> State:
-        return render(ruleset)
+        return _render.render(ruleset)
 
     def diff(self, programmed: State | None, desired: State) -> Transaction:
         return _diff.diff(programmed, desired)
@@ -48,7 +48,7 @@ class NftablesBackend:
     def write(self, state: State) -> str:
         """The ``nft -f`` script (``policyc compile``); the revision marker is
         the agent's and is left out."""
-        return printer.script(state, skip=(REV_CHAIN,))
+        return printer.script(state, skip=(_render.REV_CHAIN,))
 
     def files(self, state: State) -> dict[str, str]:
         return {"policyc.nft": self.write(state)}

@@ -36,8 +36,12 @@ from backends.nftables.objects import (
 from policyc.chains import Verb
 
 VERBS = frozenset(v.value for v in Verb)
+OPS = frozenset(o.value for o in Op)
 
 
+# libnftables-json(5): "A single set element might be given as string, integer
+# or boolean value for simple cases. If additional properties are required, a
+# formal elem object may be used."
 def value(js: Any, types: tuple[str, ...] = ()) -> Value:
     """A constant; ``types`` (one per concatenated field) says which strings are ifnames."""
     if isinstance(js, dict) and "elem" in js:  # an element listed with options
@@ -82,14 +86,18 @@ def expr(js: Any, types: tuple[str, ...] = ()) -> Expr:
 
 
 def stmt(js: dict[str, Any]) -> Stmt:
-    if len(js) == 1:
-        ((key, body),) = js.items()
-        if key == "match":
-            left = expr(body["left"])
-            types = ("ifname",) if left == Meta("iifname") else ()
-            return Match(Op(body["op"]), left, expr(body["right"], types))
-        if key in VERBS:
-            return Verdict(Verb(key), body["target"] if body else "")
+    """A statement; what policyc never writes (or cannot read) is ``Raw``."""
+    try:
+        if len(js) == 1:
+            ((key, body),) = js.items()
+            if key == "match" and body["op"] in OPS:
+                left = expr(body["left"])
+                types = ("ifname",) if left == Meta("iifname") else ()
+                return Match(Op(body["op"]), left, expr(body["right"], types))
+            if key in VERBS:
+                return Verdict(Verb(key), body["target"] if body else "")
+    except (KeyError, TypeError, ValueError):
+        pass
     return Raw(json.dumps(js, sort_keys=True))
 
 

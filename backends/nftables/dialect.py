@@ -39,6 +39,8 @@ from policyc import chains as low
 from policyc.errors import BackendError
 from policyc.ir import PROTO_NAMES, Family, SetDef, SetKind
 
+# nft(8): "A comment is a single word or a double-quoted (") multi-word
+# string": a quote inside it would end it, so quotes become apostrophes.
 # nft -f reads a file in time quadratic in the words on one line (KERNEL-NOTES):
 # comments are capped so that no emitted line grows with the data.
 RULE_COMMENT_MAX = 120
@@ -171,5 +173,5 @@ def element(kind: SetKind, e: object) -> Value:
 def set_(s: SetDef, family: str, table: str) -> Set:
     typ, flags = set_type(s)
     encode = ELEMENTS[s.kind]
-    elements = dict.fromkeys(encode(e) for e in s.elements)
+    elements = dict.fromkeys(map(encode, s.elements))
     return Set(family, table, s.name, typ, flags, elements, comment(s.comment, SET_COMMENT_MAX))

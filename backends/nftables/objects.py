@@ -321,6 +321,8 @@ class Transaction:
             del w.wsets()[obj.name]
             w.elements.pop(obj.name, None)
         elif isinstance(obj, Chain):
+            # nft(8): "Delete the specified chain. The chain must not contain
+            # any rules or be used as jump target."
             _need(obj.name in w.chains, f"delete chain {obj.name}: no such chain")
             _need(not self._rules(w, obj.name), f"delete chain {obj.name}: not empty")
             del w.wchains()[obj.name]
@@ -344,6 +346,8 @@ class Transaction:
 
     def _check_add(self, obj: Obj) -> None:
         if isinstance(obj, Table):
+            # nft(8): "the former [add] will not return an error if the
+            # specified table already exists while create will"
             if self._work.get(obj.family) is None:
                 self._work[obj.family] = _Work(obj.header(), {}, {})
             return

@@ -164,6 +164,8 @@ def obj_json(obj: Obj) -> Json:
     where = {"family": obj.family, "table": obj.table}
     if isinstance(obj, Set):
         out: Json = {**where, "name": obj.name}
+        # libnftables-json(5): "The set type might be a string, such as
+        # "ipv4_addr" or an array consisting of strings (for concatenated types)."
         out["type"] = obj.type[0] if len(obj.type) == 1 else list(obj.type)
         if obj.flags:
             out["flags"] = list(obj.flags)
@@ -181,6 +183,9 @@ def obj_json(obj: Obj) -> Json:
     return {"rule": out}
 
 
+# libnftables-json(5): "A command is an object with a single property whose
+# name identifies the command. Its value is a ruleset element - basically
+# identical to output elements" (which is why decode.py reads listings back).
 def commands(tx: Transaction) -> list[Json]:
     """The transaction as one libnftables JSON command list (``json_cmd``)."""
     out: list[Json] = []
