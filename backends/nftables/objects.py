@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 from policyc.chains import Verb
 from policyc.errors import BackendError
@@ -266,7 +267,8 @@ class _Work:
         for n, elems in self.elements.items():
             if n in sets:
                 s = sets[n]
-                sets[n] = Set(s.family, s.table, n, s.type, s.flags, elems, s.comment)
+                view = MappingProxyType(elems)  # read-only: the state is a value
+                sets[n] = Set(s.family, s.table, n, s.type, s.flags, view, s.comment)
         chains = dict(self.chains)
         for n, rules in self.rules.items():
             if n in chains:
@@ -282,7 +284,8 @@ class Transaction:
     (knftables ``transaction.go``): an element for a set, a rule in a chain,
     a jump to a chain or a lookup in a set that the state and the transaction
     so far do not have raises BackendError.  ``after`` is the State once it
-    commits; building it copies only the tables, sets and chains touched.
+    commits (read it once the transaction is complete); building it copies
+    only the tables, sets and chains touched.
 
     ``add Set`` adds the set with its elements; ``add Chain`` its header only
     (its rules are ``add Rule``); ``add Table`` creates the table if missing.
