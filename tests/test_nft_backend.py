@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backends import BACKENDS
-from backends.nftables import decode, dialect, printer
+from backends.nftables import decode, dialect, elements, printer
 from backends.nftables.diff import diff, patch
+from backends.nftables.elements import ElementSet
 from backends.nftables.objects import (
     Chain,
     Element,
@@ -223,3 +225,29 @@ def test_statements_policyc_never_writes_decode_as_drift() -> None:
     odd = {"match": {"op": "<", "left": {"meta": {"key": "mark"}}, "right": 3}}
     assert isinstance(decode.stmt(counter), Raw) and isinstance(decode.stmt(odd), Raw)
     assert decode.stmt({"jump": {"target": "c"}}) == Verdict(low.Verb.JUMP, "c")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), max_size=40),
+    st.lists(st.tuples(st.booleans(), st.lists(st.integers(0, 60), max_size=30)), max_size=40),
+)
+def test_element_set_updates_like_a_set(
+    base: list[int], steps: list[tuple[bool, list[int]]]
+) -> None:
+    fold_often = 2  # small overlays: the fold path runs too
+    saved, elements.OVERLAY_MIN = elements.OVERLAY_MIN, fold_often
+    try:
+        ref = dict.fromkeys(base)
+        es = ElementSet(dict(ref))
+        for add, values in steps:
+            es = es.changed(add=values) if add else es.changed(remove=values)
+            for v in values:
+                if add:
+                    ref[v] = None
+                else:
+                    ref.pop(v, None)
+            assert es == ref and len(es) == len(ref) and set(es) == set(ref)
+            assert all(v in es for v in ref) and 61 not in es
+    finally:
+        elements.OVERLAY_MIN = saved

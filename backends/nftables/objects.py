@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 
+from backends.nftables.elements import ElementSet
 from policyc.chains import Verb
 from policyc.errors import BackendError
 
@@ -239,7 +239,7 @@ class _Work:
     table: Table
     _sets: dict[str, Set] | None = None
     _chains: dict[str, Chain] | None = None
-    elements: dict[str, dict[Value, None]] = field(default_factory=dict)  # touched sets
+    elements: dict[str, ElementSet] = field(default_factory=dict)  # touched sets
     rules: dict[str, list[Rule]] = field(default_factory=dict)  # touched chains
 
     @property
@@ -267,8 +267,7 @@ class _Work:
         for n, elems in self.elements.items():
             if n in sets:
                 s = sets[n]
-                view = MappingProxyType(elems)  # read-only: the state is a value
-                sets[n] = Set(s.family, s.table, n, s.type, s.flags, view, s.comment)
+                sets[n] = Set(s.family, s.table, n, s.type, s.flags, elems, s.comment)
         chains = dict(self.chains)
         for n, rules in self.rules.items():
             if n in chains:
@@ -284,8 +283,8 @@ class Transaction:
     (knftables ``transaction.go``): an element for a set, a rule in a chain,
     a jump to a chain or a lookup in a set that the state and the transaction
     so far do not have raises BackendError.  ``after`` is the State once it
-    commits (read it once the transaction is complete); building it copies
-    only the tables, sets and chains touched.
+    commits; building it copies only the tables and chains touched, and a
+    set's elements change in O(changed) (``elements.ElementSet``).
 
     ``add Set`` adds the set with its elements; ``add Chain`` its header only
     (its rules are ``add Rule``); ``add Table`` creates the table if missing.
@@ -334,7 +333,7 @@ class Transaction:
             elems = self._elements(w, obj.set)
             for v in obj.values:
                 _need(v in elems, f"delete element {v!r} from set {obj.set}: not a member")
-                del elems[v]
+            w.elements[obj.set] = elems.changed(remove=obj.values)
         else:
             raise _error("rules are replaced by flushing their chain")
         self.ops.append((TxVerb.DELETE, obj))
@@ -359,7 +358,8 @@ class Transaction:
             old = w.sets.get(obj.name)
             _need(old is None or old.header() == obj.header(), f"set {obj.name}: other type")
             w.wsets()[obj.name] = obj
-            w.elements[obj.name] = {**(old.elements if old else {}), **obj.elements}
+            elems = ElementSet.of(old.elements if old else obj.elements)
+            w.elements[obj.name] = elems.changed(add=obj.elements) if old else elems
         elif isinstance(obj, Chain):
             _need(obj.name not in w.chains, f"chain {obj.name}: exists")
             w.wchains()[obj.name] = obj.header()
@@ -370,7 +370,7 @@ class Transaction:
             for v in obj.values:
                 parts = len(v.parts) if isinstance(v, Concat) else 1
                 _need(parts == width, f"element {v!r} for set {obj.set} of {width} fields")
-                elems[v] = None
+            w.elements[obj.set] = elems.changed(add=obj.values)
         else:
             _need(obj.chain in w.chains, f"rule in chain {obj.chain}: no such chain")
             for target in obj.jumps():
@@ -380,10 +380,10 @@ class Transaction:
             self._rules(w, obj.chain).append(obj)
 
     @staticmethod
-    def _elements(w: _Work, name: str) -> dict[Value, None]:
+    def _elements(w: _Work, name: str) -> ElementSet:
         _need(name in w.sets, f"elements for set {name}: no such set")
         if name not in w.elements:
-            w.elements[name] = dict(w.sets[name].elements)
+            w.elements[name] = ElementSet.of(w.sets[name].elements)
         return w.elements[name]
 
     @staticmethod
