@@ -7,6 +7,7 @@ rule means; a unit test checks that they print the same rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from backends.nftables.objects import (
@@ -16,6 +17,7 @@ from backends.nftables.objects import (
     Ct,
     Element,
     Expr,
+    Flags,
     Iface,
     Match,
     Meta,
@@ -38,28 +40,25 @@ Json = dict[str, Any]
 BARE_META = ("iifname", "oifname")  # nft writes these without "meta"
 
 
+TEXT: dict[type, Callable[[Any], str]] = {
+    str: str,
+    int: str,
+    Iface: lambda e: f'"{e.name}"',
+    Prefix: lambda e: f"{e.addr}/{e.len}",
+    Range: lambda e: f"{e.lo}-{e.hi}",
+    Concat: lambda e: " . ".join([expr_text(p) for p in e.parts]),
+    Payload: lambda e: f"{e.protocol} {e.field}",
+    Meta: lambda e: e.key if e.key in BARE_META else f"meta {e.key}",
+    Ct: lambda e: f"ct {e.key}",
+    SetRef: lambda e: f"@{e.name}",
+    AnonSet: lambda e: "{ " + ", ".join([expr_text(i) for i in e.items]) + " }",
+    Flags: lambda e: ",".join(e.names),
+}
+
+
 def expr_text(e: Expr) -> str:
-    if isinstance(e, str | int):
-        return str(e)
-    if isinstance(e, Iface):
-        return f'"{e.name}"'
-    if isinstance(e, Prefix):
-        return f"{e.addr}/{e.len}"
-    if isinstance(e, Range):
-        return f"{e.lo}-{e.hi}"
-    if isinstance(e, Concat):
-        return " . ".join(expr_text(p) for p in e.parts)
-    if isinstance(e, Payload):
-        return f"{e.protocol} {e.field}"
-    if isinstance(e, Meta):
-        return e.key if e.key in BARE_META else f"meta {e.key}"
-    if isinstance(e, Ct):
-        return f"ct {e.key}"
-    if isinstance(e, SetRef):
-        return f"@{e.name}"
-    if isinstance(e, AnonSet):
-        return "{ " + ", ".join(expr_text(i) for i in e.items) + " }"
-    return ",".join(e.names)
+    """An expression or value as nft text (a table from type to printer)."""
+    return TEXT[type(e)](e)
 
 
 def stmt_text(s: Stmt) -> str:
