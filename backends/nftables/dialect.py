@@ -120,9 +120,7 @@ def chain(c: low.Chain, family: str, table: str) -> Chain:
     return Chain(family, table, c.name, rules, *HOOKS[c.hook])
 
 
-def set_type(s: SetDef) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(nft type per concatenated field, flags) of an IR set."""
-    addr = ADDR_TYPE[s.family] if s.family else ""
+def _set_types(addr: str) -> dict[SetKind, tuple[tuple[str, ...], tuple[str, ...]]]:
     interval = ("interval",)
     return {
         SetKind.ADDR: ((addr,), ()),
@@ -131,7 +129,16 @@ def set_type(s: SetDef) -> tuple[tuple[str, ...], tuple[str, ...]]:
         SetKind.NAMED: ((addr, "inet_proto", "inet_service"), ()),
         SetKind.IFACE_ADDR: (("ifname", addr), ()),
         SetKind.IFACE: (("ifname",), ()),
-    }[s.kind]
+    }
+
+
+# (nft type per concatenated field, flags) by address family and IR set kind.
+SET_TYPES = {f: _set_types(ADDR_TYPE[f] if f else "") for f in (Family.V4, Family.V6, None)}
+
+
+def set_type(s: SetDef) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(nft type per concatenated field, flags) of an IR set."""
+    return SET_TYPES[s.family][s.kind]
 
 
 def addr_range(lo: Any, hi: Any) -> Value:

@@ -86,7 +86,8 @@ def set_text(s: Set) -> list[str]:
         lines.append(f"\t\tflags {', '.join(s.flags)}")
     if s.elements:
         lines.append("\t\telements = {")
-        lines.extend(f"\t\t\t{e if type(e) is str else expr_text(e)}," for e in s.elements)
+        texts = [e if type(e) is str else expr_text(e) for e in s.elements]
+        lines.append("\t\t\t" + ",\n\t\t\t".join(texts) + ",")  # one element a line
         lines.append("\t\t}")
     lines.append("\t}")
     return lines
