@@ -236,7 +236,7 @@ def test_element_set_updates_like_a_set(
     base: list[int], steps: list[tuple[bool, list[int]]]
 ) -> None:
     fold_often = 2  # small overlays: the fold path runs too
-    saved, elements.OVERLAY_MIN = elements.OVERLAY_MIN, fold_often
+    saved, elements.OVERLAY_MAX = elements.OVERLAY_MAX, fold_often
     try:
         ref = dict.fromkeys(base)
         es = ElementSet(dict(ref))
@@ -250,4 +250,4 @@ def test_element_set_updates_like_a_set(
             assert es == ref and len(es) == len(ref) and set(es) == set(ref)
             assert all(v in es for v in ref) and 61 not in es
     finally:
-        elements.OVERLAY_MIN = saved
+        elements.OVERLAY_MAX = saved

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-OVERLAY_MIN = 256  # elements an overlay may hold before it is folded, at least
+OVERLAY_MAX = 128  # changed elements an overlay holds before it is folded into a new base
 
 
 class ElementSet(Mapping[Any, None]):
@@ -73,7 +73,7 @@ class ElementSet(Mapping[Any, None]):
                 removed.discard(v)
             else:
                 added[v] = None
-        if len(added) + len(removed) > OVERLAY_MIN + len(base) // 4:
+        if len(added) + len(removed) > OVERLAY_MAX:
             folded = dict.fromkeys(k for k in base if k not in removed)
             folded.update(added)
             return ElementSet(folded)
