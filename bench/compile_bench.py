@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backends import nftables as nft_text  # noqa: E402
+from backends.nftables import BACKEND as NFT  # noqa: E402
+from backends.nftables.objects import Element  # noqa: E402
 from policyc.compiler import Compiler  # noqa: E402
 from policyc.lower import lower  # noqa: E402
 from policyc.model import (  # noqa: E402
@@ -38,7 +39,6 @@ from policyc.model import (  # noqa: E402
     Selector,
 )
 from policyc.passes import optimise  # noqa: E402
-from watcher.dp_nftables import NftDataplane  # noqa: E402
 
 
 def cluster(n_pods: int, n_pols: int, n_ns: int = 50, seed: int = 1) -> Cluster:
@@ -94,7 +94,9 @@ def main() -> None:
     t1 = time.perf_counter()
     graph = optimise(comp.graph())
     ruleset = lower(graph)
-    text = nft_text.render(ruleset)
+    nft = NFT
+    state = nft.render(ruleset)
+    text = nft.write(state)
     t2 = time.perf_counter()
     rules = sum(len(ch.rules) for ch in ruleset.forward + ruleset.bridge)
     elems = sum(len(s.elements) for s in ruleset.sets + ruleset.bridge_sets)
@@ -112,8 +114,8 @@ def main() -> None:
         f"rules with 100 pods: {sum(len(ch.rules) for ch in small.forward + small.bridge)} "
         f"(same policies) -> rules do not grow with pods"
     )
-    dp = NftDataplane()
-    dp.programmed = dp.desired(comp)
+    comp.changes()  # the agent's first sync consumes the journal
+    programmed = state
     times, cmds = [], []
     rnd = random.Random(2)
     pods = list(c.pods)
@@ -131,11 +133,13 @@ def main() -> None:
         pods[i] = moved
         t = time.perf_counter()
         comp.put(moved)
-        delta = dp.element_delta(comp, comp.changes())  # what the watcher sends
+        ch = comp.changes()  # what the watcher's Dataplane does per pod event
+        sets = {n: comp.set_def(n, elements=n in ch.reset) for n in sorted(ch.dirty)}
+        tx = nft.patch(programmed, ch, sets)
+        assert tx is not None
+        programmed = tx.after  # as sync does once the transaction commits
         times.append(time.perf_counter() - t)
-        assert delta is not None
-        delta.apply()  # as sync does once the transaction commits
-        cmds.append(sum(len(next(iter(c.values()))["element"]["elem"]) for c in delta.cmds))
+        cmds.append(sum(len(obj.values) for _verb, obj in tx.ops if isinstance(obj, Element)))
     times.sort()
     print(
         f"pod label change -> diff, {args.events} events: median "

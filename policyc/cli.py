@@ -7,11 +7,15 @@ import ipaddress
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from backends import BACKENDS
+from backends.contract import Backend
+from backends.sysctl import ensure_bridge_netfilter
 from policyc.errors import InputError, InputErrors, PolicycError
 from policyc.load import RawObject, Reader
 from policyc.model import Cluster
-from policyc.pipeline import read_cluster, render
+from policyc.pipeline import graph_of, read_cluster, ruleset_of
 
 EXIT_INPUT = 2
 EXIT_BACKEND = 1
@@ -37,7 +41,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="YAML/JSON files, directories (recursive) or - for stdin",
     )
     p.add_argument("--node", help="compile for the pods of this node (spec.nodeName)")
-    p.add_argument("--backend", default="nftables", choices=("nftables", "iptables"))
+    p.add_argument("--backend", default="nftables", choices=sorted(BACKENDS))
     p.add_argument("--no-opt", action="store_true", help="skip the optimiser passes")
 
 
@@ -84,27 +88,26 @@ def _warn_shared(cluster: Cluster) -> None:
         print(f"policyc: warning: {line}", file=sys.stderr)
 
 
-def cmd_compile(args: argparse.Namespace) -> int:
+def _state(args: argparse.Namespace) -> tuple[Backend[Any], Any]:
+    """The chosen backend and its desired state for the input."""
     cluster = read_cluster(args.paths, readers=READERS)
     _warn_shared(cluster)
-    text = render(cluster, args.backend, args.node, not args.no_opt)
-    if (
-        args.output
-        and args.backend == "iptables"
-        and (os.path.isdir(args.output) or args.output.endswith("/"))
-    ):
-        from backends import get
-        from policyc.pipeline import ruleset_of
+    backend = BACKENDS[args.backend]
+    return backend, backend.render(ruleset_of(cluster, args.node, not args.no_opt))
 
-        b = get("iptables")
-        os.makedirs(args.output, exist_ok=True)
-        for name, body in b.files(
-            b.render(ruleset_of(cluster, args.node, not args.no_opt))
-        ).items():
-            with open(os.path.join(args.output, name), "w", encoding="utf-8") as fh:
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    backend, state = _state(args)
+    out = args.output
+    if out and args.backend == "iptables" and (os.path.isdir(out) or out.endswith("/")):
+        os.makedirs(out, exist_ok=True)
+        for name, body in backend.files(state).items():
+            with open(os.path.join(out, name), "w", encoding="utf-8") as fh:
                 fh.write(body)
-    elif args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
+        return 0
+    text = backend.write(state)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
             fh.write(text)
     else:
         sys.stdout.write(text)
@@ -112,25 +115,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from backends import get
-    from policyc.sysctl import ensure_bridge_netfilter
-
-    cluster = read_cluster(args.paths, readers=READERS)
-    _warn_shared(cluster)
-    text = render(cluster, args.backend, args.node, not args.no_opt)
+    backend, state = _state(args)
     for note in ensure_bridge_netfilter():
         print(f"policyc: {note}", file=sys.stderr)
-    b = get(args.backend)
-    if args.backend == "iptables":
-        from policyc.pipeline import ruleset_of
-
-        desired = b.render(ruleset_of(cluster, args.node, not args.no_opt))
-        b.apply(b.diff(b.read_kernel(), desired))
-    else:
-        b.apply(text)
-    print(
-        f"policyc: applied {args.backend} ruleset ({len(text.splitlines())} lines)", file=sys.stderr
-    )
+    # What the kernel holds is read first: the transaction changes only what
+    # differs, and leaves every table and chain that is not policyc's alone.
+    backend.apply(backend.diff(backend.read_kernel(), state))
+    size = ", ".join(f"{n} {what}" for what, n in state.size().items())
+    print(f"policyc: applied {args.backend} ruleset ({size})", file=sys.stderr)
     return 0
 
 
@@ -185,7 +177,6 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from policyc.graphviz import to_dot
-    from policyc.pipeline import graph_of
 
     cluster = read_cluster(args.paths, readers=READERS)
     sys.stdout.write(to_dot(graph_of(cluster, args.node, not args.no_opt)))

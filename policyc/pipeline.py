@@ -1,4 +1,8 @@
-"""The one-way pipeline: sources -> model -> IR -> passes -> lowered -> text."""
+"""The one-way pipeline: sources -> model -> IR -> passes -> lowered ruleset.
+
+It stops at the lowered ruleset and imports no backend: ``policyc/cli.py``,
+the composition root, hands the ruleset to one of ``backends.BACKENDS``.
+"""
 
 from __future__ import annotations
 
@@ -30,11 +34,3 @@ def graph_of(cluster: Cluster, node: str | None = None, opt: bool = True) -> Rul
 
 def ruleset_of(cluster: Cluster, node: str | None = None, opt: bool = True) -> Ruleset:
     return lower(graph_of(cluster, node, opt))
-
-
-def render(cluster: Cluster, backend: str, node: str | None = None, opt: bool = True) -> str:
-    from backends import get
-
-    b = get(backend)
-    out = b.render(ruleset_of(cluster, node, opt))
-    return out if isinstance(out, str) else str(b.write(out))

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends import get
+from backends import BACKENDS
 from backends.iptables import BACKEND
 from backends.iptables.dialect import MAX_CHAIN
 from backends.iptables.diff import SetAdd, SetDel, TableWrite, diff
@@ -212,7 +212,7 @@ def test_compile_sections_and_files() -> None:
 
 
 def test_deterministic() -> None:
-    b = get("iptables")
+    b = BACKENDS["iptables"]
     assert b.write(b.render(ruleset_for(5))) == b.write(b.render(ruleset_for(5)))
 
 

@@ -10,6 +10,9 @@ import sys
 import threading
 from typing import Any
 
+from backends import BACKENDS
+from watcher.dataplane import Dataplane
+
 log = logging.getLogger("policyc.watch")
 
 
@@ -30,7 +33,7 @@ class JsonFormatter(logging.Formatter):
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node", required=True, help="this node's name (spec.nodeName)")
-    p.add_argument("--backend", default="nftables", choices=("nftables", "iptables"))
+    p.add_argument("--backend", default="nftables", choices=sorted(BACKENDS))
     p.add_argument("--source", default="k8s", help="k8s (default) or dir:PATH")
     p.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then ~/.kube)")
     p.add_argument("--listen", default="127.0.0.1:9743", help="metrics and health endpoint")
@@ -63,15 +66,8 @@ def make_source(spec: str, kubeconfig: str | None) -> Any:
     raise SystemExit(f"policyc watch: unknown source {spec!r} (k8s or dir:PATH)")
 
 
-def make_dataplane(backend: str, opt: bool) -> Any:
-    if backend == "nftables":
-        from watcher.dp_nftables import NftDataplane
-
-        return NftDataplane(opt)
-    from backends import BACKENDS
-    from watcher.dataplane import Dataplane
-
-    return Dataplane(BACKENDS["iptables"], opt)
+def make_dataplane(backend: str, opt: bool) -> Dataplane:
+    return Dataplane(BACKENDS[backend], opt)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.log_format == "json":
         handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    from policyc.sysctl import ensure_bridge_netfilter
+    from backends.sysctl import ensure_bridge_netfilter
 
     for note in ensure_bridge_netfilter():
         log.info("%s", note)

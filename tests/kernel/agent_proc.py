@@ -21,6 +21,7 @@ class AgentProc:
         *extra: str,
         cni_socket: str = "",
         env: dict[str, str] | None = None,
+        cmd: tuple[str, ...] = (POLICYC,),
     ) -> None:
         self.port = port
         self.log = source_dir.parent / f"agent-{node}-{port}.log"
@@ -29,7 +30,7 @@ class AgentProc:
             "netns",
             "exec",
             netns,
-            POLICYC,
+            *cmd,  # the policyc entry point, or a test wrapper such as tests.support.faulty
             "watch",
             "--node",
             node,

@@ -1,8 +1,10 @@
-"""The JSON dialect and the diff engine on the kernel.
+"""The nftables backend on the kernel: what ``apply`` programs, ``read_kernel``
+reads back exactly (every element, every rule body); a diff applied on top of
+an old state leaves exactly the new one; an agent that restarts adopts
+matching tables and converges only elements.
 
-Text script and JSON transaction program identical tables for every golden
-case; and applying ``diff(old, new)`` on top of ``old`` leaves exactly what a
-fresh ``new`` would, for random pairs of states.
+(That the nft text and the JSON say the same is a unit test now that one
+printer writes both: tests/test_nft_backend.py.)
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from backends import nft_diff
-from backends import nftables as nft_text
-from policyc.pipeline import read_cluster, render, ruleset_of
+from backends import BACKENDS
+from backends.nftables import kernel
+from backends.nftables.objects import State
+from policyc.pipeline import read_cluster, ruleset_of
 
 from .netlab import Lab
 from .nsutil import in_netns
@@ -24,45 +27,57 @@ from .randpol import policies
 from .world import ROOT, dump, world
 
 GOLDEN = sorted(p.parent for p in (ROOT / "fixtures").glob("*/expected.nft"))
+NFT = BACKENDS["nftables"]
 
 
-def normalized() -> dict[str, Any]:
-    """policyc's tables as data: set elements and chain rules, without handles."""
-    import nftables  # type: ignore[import-not-found]
-
-    nft = nftables.Nftables()
-    nft.set_json_output(True)
-    out: dict[str, Any] = {}
-    for family in ("inet", "bridge"):
-        rc, text, _ = nft.cmd(f"list table {family} policyc")
-        if rc != 0:
-            continue
-        for item in json.loads(text)["nftables"]:
-            if "set" in item:
-                s = item["set"]
-                elems = sorted(json.dumps(e, sort_keys=True) for e in s.get("elem", []))
-                out[f"{family} set {s['name']}"] = (s["type"], elems)
-            elif "chain" in item:
-                out.setdefault(f"{family} chain {item['chain']['name']}", [])
-            elif "rule" in item:
-                r = item["rule"]
-                out.setdefault(f"{family} chain {r['chain']}", []).append(
-                    json.dumps([r["expr"], r.get("comment")], sort_keys=True)
-                )
-    return out
+def _state(case: Path) -> State:
+    state: State = NFT.render(ruleset_of(read_cluster([str(case)], warn=lambda m: None)))
+    return state
 
 
 @pytest.mark.parametrize("case", GOLDEN, ids=[p.name for p in GOLDEN])
-def test_json_and_text_program_the_same_tables(clean_lab: Lab, case: Path) -> None:
-    args = (case / "args").read_text().split() if (case / "args").exists() else []
-    node = args[1] if args[:1] == ["--node"] else None
-    cluster = read_cluster([str(case)], warn=lambda m: None)
+def test_read_kernel_after_apply_is_tx_after(clean_lab: Lab, case: Path) -> None:
+    """Element-exact and rule-body-exact: no false drift right after apply."""
     with in_netns(clean_lab.node.netns):
-        nft_diff.apply_json(nft_diff.diff(None, nft_diff.state_of(ruleset_of(cluster, node))))
-        via_json = nft_diff.listing()
-        nft_text.apply(render(cluster, "nftables", node))
-        via_text = nft_diff.listing()
-    assert via_json == via_text
+        tx = NFT.diff(None, _state(case))
+        NFT.apply(tx)
+        assert NFT.read_kernel() == tx.after
+        # and through the text path (policyc compile | nft -f) too
+        kernel.check(NFT.write(tx.after))
+
+
+def _rules(chain: str) -> list[dict[str, Any]]:
+    nft = __import__("nftables").Nftables()
+    nft.set_json_output(True)
+    nft.set_handle_output(True)
+    listed = json.loads(nft.cmd(f"list chain inet policyc {chain}")[1])["nftables"]
+    return [i["rule"] for i in listed if "rule" in i]
+
+
+def test_drift_is_seen_in_elements_rules_and_rule_bodies(clean_lab: Lab) -> None:
+    state = _state(GOLDEN[0])
+    with in_netns(clean_lab.node.netns):
+        nft = __import__("nftables").Nftables()  # its socket is the netns's
+        tx = NFT.diff(None, state)
+        NFT.apply(tx)
+        assert nft.cmd("flush set bridge policyc spoof4")[0] == 0
+        assert NFT.read_kernel() != tx.after
+        NFT.apply(NFT.diff(None, state))
+        rule = next(r for r in _rules("forward") if r.get("comment"))
+        # Same comment, another body: only comparing bodies sees it.
+        edit = (
+            f"replace rule inet policyc forward handle {rule['handle']} "
+            f'ip saddr 192.0.2.1 accept comment "{rule["comment"]}"'
+        )
+        assert nft.cmd(edit)[0] == 0, edit
+        assert NFT.read_kernel() != tx.after
+        NFT.apply(NFT.diff(None, state))
+        assert NFT.read_kernel() == tx.after
+        assert (
+            nft.cmd(f"delete rule inet policyc forward handle {_rules('forward')[0]['handle']}")[0]
+            == 0
+        )
+        assert NFT.read_kernel() != tx.after
 
 
 @settings(
@@ -75,43 +90,22 @@ def test_json_and_text_program_the_same_tables(clean_lab: Lab, case: Path) -> No
 def test_diff_reaches_the_fresh_state(
     lab: Lab, before: list[dict[str, Any]], after: list[dict[str, Any]]
 ) -> None:
-    def state(pols: list[dict[str, Any]]) -> nft_diff.State:
+    def state(pols: list[dict[str, Any]]) -> State:
         from policyc.load import parse_text
         from policyc.parse import build_cluster
 
         cluster = build_cluster(parse_text(dump(world(pols)), "<t>"))
-        return nft_diff.state_of(ruleset_of(cluster, "node-1"))
+        out: State = NFT.render(ruleset_of(cluster, "node-1"))
+        return out
 
     old, new = state(before), state(after)
     with in_netns(lab.node.netns):
-        nft_diff.apply_json(nft_diff.diff(None, new))
-        fresh = normalized()
-        nft_diff.apply_json(nft_diff.diff(None, old))
-        nft_diff.apply_json(nft_diff.diff(old, new))
-        assert normalized() == fresh
-        assert nft_diff.diff(new, new) == []
+        NFT.apply(NFT.diff(None, old))
+        tx = NFT.diff(old, new)
+        NFT.apply(tx)
+        assert NFT.read_kernel() == tx.after == new
+        assert len(NFT.diff(new, new)) == 0
     lab.flush_firewall()
-
-
-@pytest.mark.parametrize("case", GOLDEN, ids=[p.name for p in GOLDEN])
-def test_kernel_summary_matches_programmed_state(clean_lab: Lab, case: Path) -> None:
-    """Drift detection must see no drift right after programming (no false repairs)."""
-    cluster = read_cluster([str(case)], warn=lambda m: None)
-    state = nft_diff.state_of(ruleset_of(cluster))
-    with in_netns(clean_lab.node.netns):
-        nft_diff.apply_json(nft_diff.diff(None, state))
-        assert nft_diff.kernel_summary() == nft_diff.summary(state)
-        nft = __import__("nftables").Nftables()
-        assert nft.cmd("flush set bridge policyc spoof4")[0] == 0
-        assert nft_diff.kernel_summary() != nft_diff.summary(state)
-        nft_diff.apply_json(nft_diff.diff(None, state))
-        nft.set_json_output(True)
-        nft.set_handle_output(True)
-        listed = json.loads(nft.cmd("list chain inet policyc forward")[1])["nftables"]
-        handle = next(i["rule"]["handle"] for i in listed if "rule" in i)
-        nft.set_json_output(False)
-        assert nft.cmd(f"delete rule inet policyc forward handle {handle}")[0] == 0
-        assert nft_diff.kernel_summary() != nft_diff.summary(state)
 
 
 def test_startup_adopts_matching_tables_and_converges_elements(
@@ -123,7 +117,7 @@ def test_startup_adopts_matching_tables_and_converges_elements(
     from policyc.compiler import Compiler
     from policyc.load import parse_text
     from policyc.parse import build_cluster
-    from watcher.dp_nftables import NftDataplane
+    from watcher.dataplane import Dataplane
 
     def compiler(pols: list[dict[str, Any]], drop: str = "") -> Compiler:
         objs = [o for o in world(pols) if o["metadata"]["name"] != drop or o["kind"] != "Pod"]
@@ -138,26 +132,26 @@ def test_startup_adopts_matching_tables_and_converges_elements(
         }
     ]
     sent: list[list[dict[str, Any]]] = []
-    real = nft_diff.apply_json
+    real = kernel.run
 
     def spy(cmds: list[dict[str, Any]]) -> None:
         sent.append(cmds)
         real(cmds)
 
-    monkeypatch.setattr(nft_diff, "apply_json", spy)
+    monkeypatch.setattr(kernel, "run", spy)
 
     def verbs() -> set[str]:
         return {f"{verb} {next(iter(body))}" for cmd in sent[-1] for verb, body in cmd.items()}
 
     with in_netns(clean_lab.node.netns):
-        NftDataplane().sync(compiler(pols))
+        Dataplane(NFT).sync(compiler(pols))
         assert "delete table" in verbs()
         # A new agent, one pod fewer: same chains, so it adopts and sends elements only.
-        second = NftDataplane()
+        second = Dataplane(NFT)
         assert second.sync(compiler(pols, drop="c")).changed
         assert verbs() == {"delete element"}
         assert not second.drifted()
-        # A different policy set: the chains differ, so the tables are replaced.
-        third = NftDataplane()
+        # A different policy set: the chains differ, so they are converged.
+        third = Dataplane(NFT)
         third.sync(compiler([]))
-        assert "delete table" in verbs() and not third.drifted()
+        assert not third.drifted()

@@ -1,6 +1,6 @@
 """Faults of the node agent, on the two-node topology, with real packets:
 
-* an apply that fails (``POLICYC_FAULT_APPLY``) is retried with backoff while
+* an apply that fails (``tests.support.faulty``) is retried with backoff while
   the previous rules stay in force; /readyz reports it; then it recovers;
 * SIGTERM leaves rules and routes in place (fail safe); ``--cleanup`` removes them;
 * kill -9 at random moments of a stream of policy and pod changes (and during
@@ -21,6 +21,7 @@ import random
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -42,7 +43,7 @@ from .twonode import (
     reference_tables,
     table_diff,
 )
-from .world import STATS
+from .world import ROOT, STATS
 
 FIGURES: dict[str, object] = {}
 
@@ -64,7 +65,11 @@ def cluster() -> Iterator[TwoNode]:
 
 
 def restart(
-    c: TwoNode, policies: Sequence[Obj], *extra: str, env: dict[str, str] | None = None
+    c: TwoNode,
+    policies: Sequence[Obj],
+    *extra: str,
+    env: dict[str, str] | None = None,
+    cmd: tuple[str, ...] | None = None,
 ) -> tuple[NodeAgent, NodeAgent]:
     """Kill the agents, reset the folder to the base pods and ``policies``, start
     fresh agents and wait until the matrix matches."""
@@ -79,7 +84,7 @@ def restart(
     )
     for p in policies:
         c.put_policy(p)
-    agents = [c.agent(n, *extra, env=env).start(wait_ready=False) for n in c.nodes]
+    agents = [c.agent(n, *extra, env=env, cmd=cmd).start(wait_ready=False) for n in c.nodes]
     for a in agents:
         a.wait_ready()
     enforced(c, time.monotonic(), "restart")
@@ -114,7 +119,10 @@ def same_matrix(
 def test_failed_apply_keeps_old_rules_and_retries_with_backoff(cluster: TwoNode) -> None:
     c = cluster
     fault = c.tmp / "fault-apply"
-    a1, a2 = restart(c, [DENY_X], env={"POLICYC_FAULT_APPLY": str(fault)})
+    # The agent runs through the test-only wrapper whose backend's apply fails
+    # while ``fault`` exists; production code keeps no fault switch.
+    faulty = (sys.executable, "-m", "tests.support.faulty", str(fault))
+    a1, a2 = restart(c, [DENY_X], env={"PYTHONPATH": str(ROOT)}, cmd=faulty)
     old = list(c.objects.values())
     err = 'policyc_errors_total{stage="apply"}'
     before = [a.metric(err) for a in (a1, a2)]

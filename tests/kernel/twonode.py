@@ -288,7 +288,12 @@ class TwoNode:
 
     # -- agents ------------------------------------------------------------
     def agent(
-        self, node: Node, *extra: str, env: dict[str, str] | None = None, port: int = METRICS_PORT
+        self,
+        node: Node,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        port: int = METRICS_PORT,
+        cmd: tuple[str, ...] | None = None,
     ) -> NodeAgent:
         """A (not yet started) agent for ``node``; killed on close."""
         a = NodeAgent(
@@ -300,6 +305,7 @@ class TwoNode:
             *extra,
             cni_socket=node.socket,
             env={**self.agent_env, **(env or {})},
+            **({"cmd": cmd} if cmd else {}),
         )
         a.log = node.dir / f"agent-{len(self._agents)}.log"
         self._agents.append(a)

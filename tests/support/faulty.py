@@ -19,7 +19,7 @@ class FaultyBackend:
     def __init__(self, inner: Any, fault_file: str) -> None:
         self.inner = inner
         self.fault_file = fault_file
-        self.name = inner.name
+        self.name = getattr(inner, "name", "")  # the iptables module has none yet
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.inner, attr)

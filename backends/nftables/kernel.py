@@ -1,0 +1,75 @@
+"""The one libnftables wrapper: run a transaction, list a table, check a script.
+
+libnftables (the ``nftables`` Python bindings over ``libnftables.so.1``) runs
+a whole JSON command list as one batch: either all of it commits or none of
+it does.  ``nft -c`` (check only) goes through the binary.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import Any
+
+from backends.nftables import decode
+from backends.nftables.objects import State, Table
+from policyc.errors import BackendError
+
+FAMILIES = ("inet", "bridge")
+
+
+def _ctx() -> Any:
+    try:
+        import nftables  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise BackendError("the nftables Python bindings are not installed") from exc
+    nft = nftables.Nftables()
+    nft.set_json_output(True)
+    return nft
+
+
+def run(cmds: list[dict[str, Any]]) -> None:
+    """Commit ``cmds`` in one libnftables transaction (all or nothing)."""
+    if not cmds:
+        return
+    rc, _out, err = _ctx().json_cmd({"nftables": cmds})
+    if rc != 0:
+        raise BackendError(f"nft rejected the transaction (nothing was changed): {err.strip()}")
+
+
+def check(script: str) -> None:
+    """``nft -c -f -``: would the kernel accept this script?  Changes nothing."""
+    binary = shutil.which("nft")
+    if binary is None:
+        raise BackendError("the nft binary is not installed")
+    proc = subprocess.run(
+        [binary, "-c", "-f", "-"], input=script, text=True, capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        raise BackendError(f"nft rejected the ruleset:\n{proc.stderr.strip()}")
+
+
+def list_table(family: str, name: str) -> list[dict[str, Any]] | None:
+    """``nft -j list table FAMILY NAME``'s items, or None if there is no such table."""
+    rc, text, _err = _ctx().cmd(f"list table {family} {name}")
+    if rc != 0:
+        return None
+    return list(json.loads(text)["nftables"])
+
+
+def read(name: str) -> State | None:
+    """policyc's tables as the kernel holds them; None if either is missing."""
+    tables: list[Table] = []
+    for family in FAMILIES:
+        items = list_table(family, name)
+        if items is None:
+            return None
+        tables.append(decode.table(items, family, name))
+    return State(tuple(tables), read=True)
+
+
+def delete_table(family: str, name: str) -> None:
+    """Delete a table if it exists (create-then-delete in one transaction)."""
+    table = {"family": family, "name": name}
+    run([{"add": {"table": table}}, {"delete": {"table": table}}])
