@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from policyc.compiler import Compiler, compile_cluster
 from policyc.load import parse_text
 from policyc.parse import build_cluster
-from tests.kernel.randpol import policy
-from tests.kernel.world import base_objects, dump
+from tests.support.randpol import policy
+from tests.support.world import base_objects, dump
 
 BASE = base_objects()
 

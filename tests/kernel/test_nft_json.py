@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from backends import nft_diff
 from backends import nftables as nft_text
 from policyc.pipeline import read_cluster, render, ruleset_of
+from tests.support.randpol import policies
+from tests.support.world import ROOT, dump, world
 
 from .netlab import Lab
 from .nsutil import in_netns
-from .randpol import policies
-from .world import ROOT, dump, world
 
 GOLDEN = sorted(p.parent for p in (ROOT / "fixtures").glob("*/expected.nft"))
 

@@ -27,6 +27,8 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+from tests.support.figures import STATS
+
 from .kernelcheck import require_kernel
 from .nsutil import in_netns
 from .scenarios import labels, nss, pods, pol, port
@@ -42,7 +44,6 @@ from .twonode import (
     reference_tables,
     table_diff,
 )
-from .world import STATS
 
 FIGURES: dict[str, object] = {}
 
