@@ -23,8 +23,8 @@ from tests.kernel.fixtures import clean_lab, kernel_required, lab  # noqa: E402,
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from tests.kernel.world import STATS
+    from tests.support.figures import STATS
 
     if STATS:
         figures = ", ".join(f"{k}={v}" for k, v in sorted(STATS.items()))
-        terminalreporter.write_line(f"policyc kernel figures: {figures}")
+        terminalreporter.write_line(f"policyc figures: {figures}")

@@ -21,8 +21,8 @@ from policyc.kinds import Kind
 from policyc.load import parse_text
 from policyc.parse import build_cluster
 from policyc.setspecs import Claim
-from tests.kernel.randpol import policy
-from tests.kernel.world import base_objects, dump
+from tests.support.randpol import policy
+from tests.support.world import base_objects, dump
 
 BASE = base_objects()
 BASE_PODS = [o for o in BASE if o["kind"] == "Pod"]

@@ -44,8 +44,8 @@ from policyc.lower import lower
 from policyc.parse import build_cluster
 from policyc.passes import optimise
 from policyc.pipeline import read_cluster, ruleset_of
-from tests.kernel.randpol import policies
-from tests.kernel.world import dump, world
+from tests.support.randpol import policies
+from tests.support.world import dump, world
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 GOLDEN = sorted(p.parent for p in ROOT.glob("*/expected.nft"))

@@ -23,8 +23,8 @@ from policyc.kinds import Kind
 from policyc.load import parse_text
 from policyc.model import Cluster
 from policyc.parse import build_cluster
-from tests.kernel.scenarios import labels, nss, pods, pol, port
-from tests.kernel.world import dump
+from tests.support.scenarios import labels, nss, pods, pol, port
+from tests.support.world import dump
 from watcher.metrics import Metrics
 
 Obj = dict[str, Any]

@@ -22,8 +22,8 @@ from policyc.evaluate import Evaluator
 from policyc.ir import ISOLATED, NODE, Family, RuleGraph, RuleNode, SetKind
 from policyc.model import Direction, IPAddress, Protocol
 from policyc.pipeline import graph_of
-from tests.kernel.randpol import policies
-from tests.kernel.world import base_objects
+from tests.support.randpol import policies
+from tests.support.world import base_objects
 from tests.test_incremental import cluster_of, pod_objects
 
 BASE = base_objects()

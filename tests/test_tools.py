@@ -12,7 +12,7 @@ from policyc.load import parse_text
 from policyc.lower import lower
 from policyc.parse import build_cluster
 from policyc.pipeline import graph_of
-from tests.kernel.world import base_objects, dump
+from tests.support.world import base_objects, dump
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.figures import count
+from tests.support.scenarios import SCENARIOS, Scenario
+from tests.support.world import world
+
 from .netlab import Lab
-from .scenarios import SCENARIOS, Scenario
-from .world import check_world, count, world
+from .world import check_world
 
 
 def test_enough_scenarios() -> None:

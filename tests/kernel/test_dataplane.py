@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.figures import count
+from tests.support.scenarios import block, pods, pol
+from tests.support.world import ROOT, world
+
 from .netlab import Lab
-from .scenarios import block, pods, pol
-from .world import POLICYC, ROOT, apply_world, count, world
+from .world import POLICYC, apply_world
 
 # x/a may receive UDP only from x/b; x/c forges x/b's address.
 ALLOW_B = [pol("x", "only-b", {"matchLabels": {"pod": "a"}}, ingress=[{"from": [pods(pod="b")]}])]

@@ -40,13 +40,15 @@ from backends.iptables.kernel import VARIANT_ENV, Kernel
 from policyc.load import parse_text
 from policyc.parse import build_cluster
 from policyc.pipeline import ruleset_of
+from tests.support.figures import count
+from tests.support.randpol import policies
+from tests.support.scenarios import SCENARIOS, Scenario, block, labels, pods, pol
+from tests.support.world import dump, world
 
 from .kernelcheck import REQUIRE_ENV, require_kernel
 from .netlab import Lab, build_standard, matrix_diff
 from .nsutil import in_netns
-from .randpol import policies
-from .scenarios import SCENARIOS, Scenario, block, labels, pods, pol
-from .world import PORTS4, apply_world, count, dump, expected_matrix, world
+from .world import PORTS4, apply_world, expected_matrix
 
 VARIANTS = ("nft", "legacy")
 DEFAULT_VARIANT = "nft"  # gets every scenario; the others get OTHER_SCENARIOS

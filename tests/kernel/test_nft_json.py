@@ -20,11 +20,11 @@ from backends import BACKENDS
 from backends.nftables import kernel
 from backends.nftables.objects import State
 from policyc.pipeline import read_cluster, ruleset_of
+from tests.support.randpol import policies
+from tests.support.world import ROOT, dump, world
 
 from .netlab import Lab
 from .nsutil import in_netns
-from .randpol import policies
-from .world import ROOT, dump, world
 
 GOLDEN = sorted(p.parent for p in (ROOT / "fixtures").glob("*/expected.nft"))
 NFT = BACKENDS["nftables"]

@@ -11,9 +11,12 @@ import os
 
 from hypothesis import HealthCheck, given, settings
 
+from tests.support.figures import count
+from tests.support.randpol import policies
+from tests.support.world import world
+
 from .netlab import Lab
-from .randpol import policies
-from .world import PORTS4, check_world, count, world
+from .world import PORTS4, check_world
 
 EXAMPLES = int(os.environ.get("POLICYC_RANDOM_EXAMPLES", "100"))
 

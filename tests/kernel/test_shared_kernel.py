@@ -26,9 +26,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.figures import count
+from tests.support.scenarios import labels, nss, pods, pol, port
+from tests.support.world import base_objects, world
+
 from .netlab import Lab
-from .scenarios import labels, nss, pods, pol, port
-from .world import base_objects, check_world, count, world
+from .world import check_world
 
 BACKENDS = {"nftables": (), "iptables": ("--backend", "iptables")}
 POLICIES = [

@@ -18,8 +18,10 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from tests.support.figures import STATS
+from tests.support.scenarios import labels, nss, pods, pol, port
+
 from .kernelcheck import require_kernel
-from .scenarios import labels, nss, pods, pol, port
 from .twonode import (
     TwoNode,
     kernel_tables,
@@ -29,7 +31,6 @@ from .twonode import (
     set_strings,
     table_diff,
 )
-from .world import STATS
 
 ADDS, DELETES, PARALLEL = 110, 100, 4
 

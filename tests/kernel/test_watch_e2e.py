@@ -16,10 +16,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.figures import STATS
+from tests.support.scenarios import labels, nss, pods, pol, port
+
 from .kernelcheck import require_kernel
-from .scenarios import labels, nss, pods, pol, port
 from .twonode import TwoNode, kernel_tables, median, record_figures, reference_tables, table_diff
-from .world import STATS
 
 LIMIT = 1.0  # seconds from a change to enforcement
 FIGURES: list[tuple[str, float]] = []  # (change, seconds to enforcement)

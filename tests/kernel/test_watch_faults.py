@@ -28,9 +28,12 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+from tests.support.figures import STATS
+from tests.support.scenarios import labels, nss, pods, pol, port
+from tests.support.world import ROOT
+
 from .kernelcheck import require_kernel
 from .nsutil import in_netns
-from .scenarios import labels, nss, pods, pol, port
 from .twonode import (
     Cell,
     Node,
@@ -43,7 +46,6 @@ from .twonode import (
     reference_tables,
     table_diff,
 )
-from .world import ROOT, STATS
 
 FIGURES: dict[str, object] = {}
 

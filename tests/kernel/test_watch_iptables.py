@@ -25,12 +25,14 @@ from typing import Any
 import pytest
 
 from backends.iptables.kernel import VARIANT_ENV
+from tests.support.figures import count
+from tests.support.scenarios import labels, nss, pods, pol
+from tests.support.world import dump, world
 
 from .agent_proc import AgentProc
 from .kernelcheck import REQUIRE_ENV
 from .netlab import Lab, matrix_diff
-from .scenarios import labels, nss, pods, pol
-from .world import POLICYC, PORTS4, count, dump, expected_matrix, world
+from .world import POLICYC, PORTS4, expected_matrix
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,9 +1,9 @@
-"""The model side of the kernel tests: the e2e cluster as API objects, the
-evaluator's expected matrix, and ``policyc apply`` inside the lab's node."""
+"""The kernel side of the e2e world: the evaluator's expected matrix over the
+lab's pods, and ``policyc apply`` inside the lab's node.  The world itself
+(API objects, YAML) is in ``tests/support/world.py``."""
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 import tempfile
@@ -11,45 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policyc.evaluate import Evaluator
 from policyc.load import parse_text
 from policyc.parse import build_cluster
+from tests.support.figures import count
+from tests.support.world import dump
 
 from .netlab import Lab, MatrixKey
 
-ROOT = Path(__file__).resolve().parents[2]
-BASE = ROOT / "fixtures" / "_base" / "cluster.yaml"
 POLICYC = str(Path(sys.executable).with_name("policyc"))
 PORTS4: tuple[tuple[str, int], ...] = (("tcp", 80), ("tcp", 81), ("udp", 80), ("udp", 81))
-
-STATS: dict[str, int] = {}
-
-
-def count(key: str, n: int = 1) -> None:
-    STATS[key] = STATS.get(key, 0) + n
-
-
-def base_objects() -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(BASE.read_text()) if d]
-
-
-def world(
-    policies: Sequence[dict[str, Any]],
-    relabel: dict[tuple[str, str, str], dict[str, str]] | None = None,
-) -> list[dict[str, Any]]:
-    objs = copy.deepcopy(base_objects())
-    for obj in objs:
-        meta = obj["metadata"]
-        key = (obj["kind"], meta.get("namespace", ""), meta["name"])
-        if relabel and key in relabel:
-            meta["labels"] = dict(relabel[key])
-    return objs + [copy.deepcopy(p) for p in policies]
-
-
-def dump(objs: Sequence[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(list(objs), sort_keys=True)
 
 
 def expected_matrix(

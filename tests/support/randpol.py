@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 Obj = dict[str, Any]
 NAMESPACES = ("x", "y", "z")
 PODS = ("a", "b", "c")
+# The kernel tests cannot probe SCTP (no sctp module), so it is opt-in.
+PROTOCOLS: tuple[str | None, ...] = ("TCP", "UDP", None)
 
 
 def _requirement(key: str, values: tuple[str, ...]) -> st.SearchStrategy[Obj]:
@@ -84,11 +86,10 @@ def peer() -> st.SearchStrategy[Obj]:
     )
 
 
-def port() -> st.SearchStrategy[Obj]:
-    proto = st.sampled_from(["TCP", "UDP", None])
-    named = st.sampled_from(
-        ["serve-80-tcp", "serve-81-tcp", "serve-80-udp", "serve-81-udp", "nope"]
-    )
+def port(protocols: tuple[str | None, ...] = PROTOCOLS) -> st.SearchStrategy[Obj]:
+    proto = st.sampled_from(protocols)
+    names = ["serve-80-tcp", "serve-81-tcp", "serve-80-udp", "serve-81-udp", "nope"]
+    named = st.sampled_from(names + ["serve-80-sctp"] if "SCTP" in protocols else names)
 
     def make(kind: int, p: str | None, number: int, end: int, name: str) -> Obj:
         out: Obj = {"protocol": p} if p else {}
@@ -106,7 +107,7 @@ def port() -> st.SearchStrategy[Obj]:
     )
 
 
-def rule(peers_key: str) -> st.SearchStrategy[Obj]:
+def rule(peers_key: str, protocols: tuple[str | None, ...] = PROTOCOLS) -> st.SearchStrategy[Obj]:
     def make(peers: list[Obj] | None, ports: list[Obj] | None) -> Obj:
         out: Obj = {}
         if peers is not None:
@@ -118,21 +119,21 @@ def rule(peers_key: str) -> st.SearchStrategy[Obj]:
     return st.builds(
         make,
         st.one_of(st.none(), st.lists(peer(), max_size=3)),
-        st.one_of(st.none(), st.lists(port(), max_size=2)),
+        st.one_of(st.none(), st.lists(port(protocols), max_size=2)),
     )
 
 
 @st.composite
-def policy(draw: st.DrawFn, index: int = 0) -> Obj:
+def policy(draw: st.DrawFn, index: int = 0, protocols: tuple[str | None, ...] = PROTOCOLS) -> Obj:
     ns = draw(st.sampled_from(NAMESPACES))
     spec: Obj = {"podSelector": draw(selector("pod", PODS))}
     types = draw(st.sampled_from([None, ["Ingress"], ["Egress"], ["Ingress", "Egress"]]))
     if types is not None:
         spec["policyTypes"] = types
     if draw(st.booleans()):
-        spec["ingress"] = draw(st.lists(rule("from"), max_size=2))
+        spec["ingress"] = draw(st.lists(rule("from", protocols), max_size=2))
     if draw(st.booleans()):
-        spec["egress"] = draw(st.lists(rule("to"), max_size=2))
+        spec["egress"] = draw(st.lists(rule("to", protocols), max_size=2))
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -142,6 +143,11 @@ def policy(draw: st.DrawFn, index: int = 0) -> Obj:
 
 
 @st.composite
-def policies(draw: st.DrawFn, min_size: int = 1, max_size: int = 3) -> list[Obj]:
+def policies(
+    draw: st.DrawFn,
+    min_size: int = 1,
+    max_size: int = 3,
+    protocols: tuple[str | None, ...] = PROTOCOLS,
+) -> list[Obj]:
     n = draw(st.integers(min_size, max_size))
-    return [draw(policy(i)) for i in range(n)]
+    return [draw(policy(i, protocols)) for i in range(n)]
