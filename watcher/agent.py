@@ -20,6 +20,7 @@ from policyc.errors import PolicycError
 from policyc.kinds import Key, Kind, Model
 from policyc.model import Pod
 from watcher.metrics import Metrics
+from watcher.routes import RouteSync
 from watcher.sources.base import Event, EventType, Source
 
 log = logging.getLogger("policyc.watch")
@@ -177,8 +178,6 @@ class Agent:
 
     def _sync_routes(self) -> None:
         if self.routes is None:
-            from watcher.routes import RouteSync
-
             self.routes = RouteSync(self.opts.node)
         self.routes.sync(self.compiler.nodes)
 
