@@ -1,4 +1,12 @@
-"""Run nftables commands through libnftables (falls back to the ``nft`` binary)."""
+"""Run nftables commands through libnftables (falls back to the ``nft`` binary).
+
+The project's one libnftables wrapper is ``backends/nftables/kernel.py``.
+This small one stays because ``cni/`` may import only ``policyc.names``
+(tests/test_layers.py): the CNI ADD path runs in a process started per call,
+and importing the backend package would pull in the compiler's lowered layer
+and the typed nft objects, which the plugin's fail-closed probe and ipMasq
+rules (two fixed commands) do not need.
+"""
 
 from __future__ import annotations
 
