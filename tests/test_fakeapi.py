@@ -509,7 +509,7 @@ def test_timeout_seconds_closes_the_stream(api: FakeAPIServer, core: client.Core
     got = list(
         watch.Watch().stream(core.list_namespace, timeout_seconds=1, _request_timeout=SAFETY)
     )
-    assert got == [] and 0.9 <= time.monotonic() - start < 1.8
+    assert got == [] and 0.9 <= time.monotonic() - start < 5  # upper: a loaded machine
     assert api.open_watches == 0  # deregistered before the stream's last chunk
 
 
@@ -622,7 +622,7 @@ def test_stop_is_bounded_with_open_watch() -> None:
     assert api.wait_for_watches(1, 2.0)
     start = time.monotonic()
     api.stop()
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 2.5  # below the 3 s read timeout: stop does not wait
     t.join(2.0)
     assert not t.is_alive() and outcome
     assert isinstance(outcome[0], urllib3.exceptions.ProtocolError), outcome

@@ -311,7 +311,7 @@ def test_resync_repairs_deleted_rule_and_set_element(cluster: TwoNode) -> None:
     t0 = time.monotonic()
     # (no "is it broken now" probe: the 1 s resync may already have repaired it)
     while kernel_tables(c, n1) != want:
-        assert time.monotonic() - t0 < 4.0, "drift not repaired:\n" + "\n".join(
+        assert time.monotonic() - t0 < 15.0, "drift not repaired:\n" + "\n".join(
             table_diff(kernel_tables(c, n1), want)
         )
         time.sleep(0.05)

@@ -357,9 +357,10 @@ class KindWatcher:
         obj = ev.get("raw_object")
         rv = _rv_of(obj)
         if etype == "BOOKMARK":
+            # Count first: whoever sees the new resourceVersion sees the count too.
+            self.stats.add("bookmarks")
             if rv:
                 self.resource_version = rv
-            self.stats.add("bookmarks")
             return
         if etype not in ("ADDED", "MODIFIED", "DELETED") or not isinstance(obj, dict):
             log.warning("ignored watch event kind=%s type=%r", spec.kind, etype)
@@ -386,8 +387,8 @@ class KindWatcher:
         try:
             return read_one(RawObject(obj, spec.path), warn=log.warning)
         except InputErrors as exc:
-            self.stats.add("invalid")
             log.error(
                 "invalid object ignored, its last good version stays kind=%s: %s", spec.kind, exc
             )
+            self.stats.add("invalid")  # after the log line: a reader of the count finds it
             return Key.of_api(spec.kind, obj)
