@@ -47,9 +47,7 @@ def cluster() -> Iterator[TwoNode]:
 def _enforced(c: TwoNode, what: str, t0: float) -> float:
     took, wrong = c.wait_enforced(t0, limit=LIMIT)
     assert not wrong, (
-        f"{what}: not enforced after {LIMIT}s:\n"
-        + "\n".join(wrong[:30])
-        + ("\n" + c.dump_state())
+        f"{what}: not enforced after {LIMIT}s:\n" + "\n".join(wrong[:30]) + ("\n" + c.dump_state())
     )
     FIGURES.append((what, took))
     return took
