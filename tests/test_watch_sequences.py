@@ -10,10 +10,11 @@ agent's model whole, on both backends.
 
 The sequences mix what the report had (namespace ``y`` gaining and losing a
 label) with what may race with it: pod relabels folded into the same batch,
-CNI ADD re-putting a pod, namespace relists (snapshots, with ``kept``
-objects), policy changes, and applies that fail after the dataplane has taken
-the change journal (a ``BackendError``, or an ``OSError`` as a tool that
-cannot be started raises under load).
+CNI ADD re-putting a pod, namespaces and pods deleted and put again,
+namespace relists (snapshots, with ``kept`` objects), policy changes, and
+applies that fail after the dataplane has taken the change journal (a
+``BackendError``, or an ``OSError`` as a tool that cannot be started raises
+under load).
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ def relabel(pod: Pod, role: str) -> Pod:
 STEP = st.one_of(
     st.tuples(st.just("ns"), st.sampled_from("xyz"), st.booleans()),
     st.tuples(st.just("pod"), st.integers(0, len(CLUSTER.pods) - 1), st.booleans()),
+    st.tuples(st.just("gone"), st.sampled_from(["x", "y", "z", 0, 3, 6]), st.booleans()),
     st.tuples(st.just("cni"), st.integers(0, len(CLUSTER.pods) - 1), st.booleans()),
     st.tuples(st.just("relist"), st.sampled_from("xyz"), st.booleans()),
     st.tuples(st.just("policy"), st.integers(0, len(POLICIES) - 1), st.booleans()),
@@ -150,6 +152,12 @@ def step(agent: Agent, kernel: MemoryKernel, what: str, arg: Any, flag: bool) ->
         agent.handle(
             Event(EventType.MODIFIED, Kind.POD, obj=relabel(pod, "client" if flag else "x"))
         )
+    elif what == "gone":  # a namespace or a pod deleted (put again by a later step)
+        if isinstance(arg, str):
+            key = Key(Kind.NAMESPACE, "", arg)
+        else:
+            key = Key.of(CLUSTER.pods[arg])
+        agent.handle(Event(EventType.DELETED, key.kind, obj=key))
     elif what == "cni":
         pod = CLUSTER.pods[arg]
         ips = tuple(str(ip) for ip in pod.ips) if flag else ()

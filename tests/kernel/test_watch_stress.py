@@ -10,7 +10,9 @@ Each round writes a burst of one to four changes without waiting (mostly
 label changes), so changes land in one batch window, across windows, and
 while a sync runs.  Namespace files are written atomically (rename) or in
 place (truncate and write, as an editor or ``kubectl``-less script does),
-so the directory source also reads files while they are half-written.
+so the directory source also reads files while they are half-written (the
+values ``on``/``no`` keep a rewrite the same size: only the timestamps tell
+two versions apart).
 After every burst the agent must converge: probes of every ordered pod pair
 (TCP 80 and 81, IPv4 and IPv6 in turn) must equal the evaluator's verdicts
 for the final objects within a deadline (probed again until then; no timing
@@ -116,7 +118,7 @@ class Folder:
     def objects(self) -> list[Obj]:
         relabel = dict(self.pod_labels)
         for ns, on in self.ns_on.items():
-            relabel[("Namespace", "", ns)] = {"ns": ns, "stress": "on" if on else "off"}
+            relabel[("Namespace", "", ns)] = {"ns": ns, "stress": "on" if on else "no"}
         return world(POLICIES, relabel)
 
     def _write(self, name: str, text: str, in_place: bool) -> None:
