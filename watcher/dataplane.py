@@ -24,7 +24,6 @@ from typing import Any
 from backends.contract import Backend, State, Transaction
 from policyc.chains import Ruleset
 from policyc.compiler import Compiler
-from policyc.errors import BackendError
 from policyc.lower import lower
 from policyc.passes import optimise
 
@@ -74,13 +73,15 @@ class Dataplane:
     def sync(self, builder: Compiler) -> SyncResult:
         """Bring the kernel to the builder's graph in one transaction.
 
-        Raises BackendError (the previous rules stay in force); the next sync
-        then starts again from what the kernel holds."""
+        Raises BackendError (the previous rules stay in force), or whatever
+        else stopped the commit (an ``OSError`` when a tool cannot be started);
+        either way the change journal is already taken, so the next sync
+        starts again from what the kernel holds and renders everything."""
         try:
             tx = self._transaction(builder)
             if len(tx):
                 self.backend.apply(tx)
-        except BackendError:
+        except Exception:  # not only BackendError: the journal is gone either way
             self.programmed = None
             self.adopt = True
             raise

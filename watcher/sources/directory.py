@@ -5,6 +5,13 @@ calls; no inotify dependency), so files written in place, renamed over and
 deleted are all seen.  A file that does not parse or validate is reported
 with its location and its previous objects stay in force: a half-written
 file never removes policy.
+
+A stat only tells two versions of a file apart if the clock ticked between
+them (the kernel stamps files with a coarse clock: a jiffy, or seconds on
+some filesystems), so, as git does with "racily clean" index entries, a file
+read less than ``RACY_NS`` after its mtime is read again at the next poll
+until a read comes late enough; the text is compared first, so a re-read
+that finds the same text costs no parse.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from grammar.policylang import READERS as POL_READERS
 from policyc.errors import InputError, InputErrors
@@ -24,6 +32,8 @@ READERS = {**YAML_READERS, **POL_READERS}
 SUFFIXES = tuple(READERS)
 log = logging.getLogger("policyc.watch.dir")
 Stat = tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
+# Longer than any timestamp granularity a stat may hide a rewrite in (FAT: 2 s).
+RACY_NS = 2_500_000_000
 
 
 class DirectorySource:
@@ -34,6 +44,8 @@ class DirectorySource:
         self.interval = interval
         self.stats: dict[str, Stat] = {}
         self.by_file: dict[str, dict[Key, Model]] = {}
+        self.texts: dict[str, str] = {}  # the text each file's objects came from
+        self.read_at: dict[str, int] = {}  # time.time_ns() of each file's last read
         self.emitted: dict[Key, Model] = {}
         self._synced = False
         self.errors = 0
@@ -56,36 +68,58 @@ class DirectorySource:
                 found[full] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         return found
 
-    def _read(self, file: str) -> dict[Key, Model] | None:
-        """The file's validated objects by key; None (logged) if any is invalid."""
+    def _parse(self, file: str, text: str) -> dict[Key, Model] | None:
+        """The text's validated objects by key; None (logged) if any is invalid."""
         try:
-            with open(file, encoding="utf-8") as fh:
-                raws = parse_file(fh.read(), file, READERS)
-            objs = read_all(raws, warn=lambda m: log.warning("%s", m))
-        except FileNotFoundError:
-            return {}
-        except (InputError, InputErrors, OSError, UnicodeDecodeError) as exc:
+            objs = read_all(parse_file(text, file, READERS), warn=lambda m: log.warning("%s", m))
+        except (InputError, InputErrors) as exc:
             self.errors += 1
             log.error("file ignored, its previous objects stay in force: %s", exc)
             return None
         return {Key.of(obj): obj for obj in objs}
 
-    def poll(self) -> bool:
-        """Re-read changed files; True if anything changed on disk."""
-        now = self._scan()
-        if now == self.stats:
+    def _refresh(self, file: str) -> bool:
+        """Read ``file`` again; parse it only if its text changed.  True if it did."""
+        self.read_at[file] = time.time_ns()
+        try:
+            with open(file, encoding="utf-8") as fh:
+                text = fh.read()
+        except FileNotFoundError:
+            text = ""
+        except (OSError, UnicodeDecodeError) as exc:
+            self.errors += 1
+            log.error("file ignored, its previous objects stay in force: %s: %s", file, exc)
+            return True
+        if self.texts.get(file) == text:
             return False
-        for file in set(self.stats) | set(now):
-            if self.stats.get(file) == now.get(file):
-                continue
-            if file not in now:
-                self.by_file.pop(file, None)
-                continue
-            objs = self._read(file)
-            if objs is not None:
-                self.by_file[file] = objs
-        self.stats = now
+        self.texts[file] = text
+        objs = self._parse(file, text) if text else {}
+        if objs is not None:
+            self.by_file[file] = objs
         return True
+
+    def _racy(self, file: str, stat: Stat | None) -> bool:
+        """Was ``file`` last read so soon after its mtime that a rewrite in the
+        same timestamp tick would leave its stat as it was?"""
+        return stat is not None and self.read_at.get(file, 0) - stat[2] < RACY_NS
+
+    def poll(self) -> bool:
+        """Re-read changed files (and racily read ones); True if anything changed."""
+        now = self._scan()
+        changed = False
+        for file in sorted(set(self.stats) | set(now)):
+            stat = now.get(file)
+            if self.stats.get(file) == stat and not self._racy(file, stat):
+                continue
+            if stat is None:
+                self.by_file.pop(file, None)
+                self.texts.pop(file, None)
+                self.read_at.pop(file, None)
+                changed = True
+                continue
+            changed |= self._refresh(file)
+        self.stats = now
+        return changed
 
     def desired(self) -> dict[Key, Model]:
         """Every file's objects; an object in two files: the later file name wins."""
