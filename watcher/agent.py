@@ -157,13 +157,19 @@ class Agent:
                 result = self.dp.sync(self.compiler)
             if self.opts.routes:
                 self._sync_routes()
-        except (PolicycError, OSError) as exc:
+        except Exception as exc:  # the agent outlives any one failed sync
             self.failures += 1
             self.metrics.errors.labels("apply").inc()
             lo, hi = self.opts.backoff
             delay = min(hi, lo * 2 ** (self.failures - 1))
             self.retry_at = time.monotonic() + delay
-            log.error("apply failed, previous rules stay in force; retry in %.2fs: %s", delay, exc)
+            expected = isinstance(exc, PolicycError | OSError)
+            log.error(
+                "apply failed, previous rules stay in force; retry in %.2fs: %s",
+                delay,
+                exc,
+                exc_info=not expected,  # a bug: keep its traceback in the agent's log
+            )
             return False
         self.failures = 0
         self.pending = False
