@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from policyc.errors import PolicycError
-from policyc.ir import Changes, Element
+from policyc.ir import Changes, Element, Family
 from policyc.model import IPAddress, Pod
 from policyc.podindex import PodIndex
 from policyc.scopeindex import ScopeIndex
@@ -142,14 +142,23 @@ class Membership:
         if pod.host_network:
             return
         touched: dict[str, set[Element]] = {}
+        families = {Family.of(ip) for ip in pod.ips}
         for spec in self.for_pod(pod) if specs is None else specs:
-            if spec.member is None:
+            # A set of one family holds only elements keyed on pods' addresses
+            # of that family (SetSpec.family): a pod without one adds nothing.
+            if spec.member is None or (spec.family is not None and spec.family not in families):
                 continue
             # One contribution per pod and element: counts compare with claimants.
             elems = set(spec.member(pod, self.world))
+            if not elems:
+                continue
             if spec.claim is not Claim.ANY:
                 self._count(spec.name, elems, sign)
-                touched.setdefault(spec.name, set()).update(elems)
+                held = touched.get(spec.name)
+                if held is None:
+                    touched[spec.name] = elems
+                else:
+                    held.update(elems)
             else:
                 self._count_any(spec.name, elems, sign)
         if specs is None:
@@ -185,34 +194,45 @@ class Membership:
     def _count(self, name: str, elems: Iterable[Element], sign: int) -> None:
         counter = self.counts[name]
         for e in elems:
-            counter[e] += sign
-            if counter[e] <= 0:
-                del counter[e]
+            n = counter.get(e, 0) + sign
+            if n > 0:
+                counter[e] = n
+            else:
+                counter.pop(e, None)
 
     def _settle(self, spec: SetSpec, elem: Element) -> None:
-        """Make ``elem``'s membership of an EVERY* set agree with its count."""
+        """Make ``elem``'s membership of an EVERY* set agree with its count.
+
+        The hot path of a build (once per membership): each lookup hashes an
+        address, so each is made once."""
         addr = spec.address_of(elem)
         n = self.counts[spec.name].get(elem, 0)
-        index = self.by_addr.setdefault(addr, {})
+        index = self.by_addr.get(addr)
         if n > 0:
-            index.setdefault(spec.name, set()).add(elem)
-        else:
+            if index is None:
+                index = self.by_addr[addr] = {}
+            held = index.get(spec.name)
+            if held is None:
+                index[spec.name] = {elem}
+            else:
+                held.add(elem)
+        elif index is not None:
             held = index.get(spec.name)
             if held is not None:
                 held.discard(elem)
                 if not held:
                     del index[spec.name]
-        if not index:
-            del self.by_addr[addr]
+                    if not index:
+                        del self.by_addr[addr]
         total = self.local if spec.claim is Claim.EVERY_LOCAL else self.claimants
         want = n > 0 and n == total.get(addr, 0)
         members = self.members[spec.name]
-        if want == (elem in members):
-            return
         if want:
+            if elem in members:
+                return
             members[elem] = 1
-        else:
-            del members[elem]
+        elif members.pop(elem, None) is None:
+            return
         self._journal(spec.name, elem, want)
 
     def shared_addresses(self) -> dict[IPAddress, int]:

@@ -59,6 +59,8 @@ class Claim(StrEnum):
 class SetSpec:
     name: str
     kind: SetKind
+    # A set of a family holds only elements keyed on addresses of that family:
+    # ``member`` yields nothing for a pod without one (Membership skips it).
     family: Family | None
     comment: str
     definition: str
