@@ -1,9 +1,18 @@
 """Cluster model -> rule graph for the pods of one node, incrementally.
 
-``Compiler`` keeps the cluster and the membership of every set.  A pod event
-touches only the sets (one predicate per set for that pod); a namespace label
-change re-evaluates that namespace's pods; a policy change rebuilds that
-policy's nodes.  ``compile_cluster`` is the same machine fed all at once.
+``Compiler`` keeps the cluster and the membership of every set.  Pods are
+indexed by namespace and label (``policyc.podindex``), sets and policies by
+the pods they can hold (``policyc.scopeindex``), so costs follow matches:
+
+- a pod event evaluates only the sets that can contain that pod;
+- a new set takes its members from the pod index;
+- a namespace label change re-evaluates that namespace's pods against the
+  sets whose namespace selectors now decide differently;
+- a policy change rebuilds that policy's nodes and re-checks isolation of the
+  pods its old and new pod selectors select.
+
+A full build is O(pods + policies + memberships).  ``compile_cluster`` is the
+same machine fed all at once.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from policyc.kinds import Key, Kind, Model
 from policyc.membership import Membership
 from policyc.model import Cluster, Direction, IPAddress, Namespace, NetworkPolicy, Node, Pod
 from policyc.names import pod_iface
+from policyc.podindex import PodIndex
+from policyc.scopeindex import Scope, ScopeIndex
 
 FAMILIES = (Family.V4, Family.V6)
 DIRECTIONS = (Direction.INGRESS, Direction.EGRESS)
@@ -49,18 +60,19 @@ def sort_key(elem: object) -> tuple[object, ...]:
 class Compiler:
     def __init__(self, node: str | None = None) -> None:
         self.node = node
-        self.pods: dict[str, Pod] = {}
-        self.pods_by_ns: dict[str, dict[str, Pod]] = {}
+        self.index = PodIndex()
+        self.pods: dict[str, Pod] = self.index.pods  # kept by the index
         self.namespaces: dict[str, Namespace] = {}
         self.nodes: dict[str, Node] = {}
         self.policies: dict[str, NetworkPolicy] = {}
-        self.policies_by_ns: dict[str, dict[str, NetworkPolicy]] = {}
         self.policy_nodes: dict[str, list[PolicyNode]] = {}
         self.policy_specs: dict[str, list[str]] = {}
         self._rules_changed = True
         self._ns_labels: dict[str, dict[str, str]] = {}
+        # Policies filed by the pods they select: isolation asks only those.
+        self.selecting = ScopeIndex(self.ns_labels)
         self.world = ss.World(self.ns_labels, self.is_local)
-        self.m = Membership(self.world, self.ns_labels)
+        self.m = Membership(self.world, self.ns_labels, self.index)
         for f in FAMILIES:
             for d, prefix in ISOLATED.items():
                 self.m.fixed(
@@ -88,7 +100,7 @@ class Compiler:
         labels = self._ns_labels.get(name)
         if labels is None:
             ns = self.namespaces.get(name)
-            labels = ns.label_map if ns else {"kubernetes.io/metadata.name": name}
+            labels = ns.label_map if ns else _default_labels(name)
             self._ns_labels[name] = labels
         return labels
 
@@ -96,14 +108,16 @@ class Compiler:
         return self.node is None or pod.node_name == self.node
 
     def isolated(self, pod: Pod, direction: Direction) -> bool:
+        """Does a policy of the pod's namespace select it for ``direction``?"""
         labels = pod.label_map
-        return any(
-            direction in pol.policy_types and pol.pod_selector.matches(labels)
-            for pol in self.policies_by_ns.get(pod.namespace, {}).values()
-        )
+        for key in self.selecting.candidates(pod):
+            pol = self.policies[key]
+            if direction in pol.policy_types and pol.pod_selector.matches(labels):
+                return True
+        return False
 
     def pods_in(self, ns: str | None) -> Iterable[Pod]:
-        return self.pods.values() if ns is None else self.pods_by_ns.get(ns, {}).values()
+        return self.index.pods_in(ns)
 
     # -- events --------------------------------------------------------
     def put(self, obj: Model) -> None:
@@ -133,17 +147,16 @@ class Compiler:
         if old == pod:
             return
         if old is not None:
-            self.pods.pop(key)
-            self.pods_by_ns.get(old.namespace, {}).pop(key, None)
+            self.index.remove(old)
             self.m.contribute(old, -1)
         if isinstance(pod, Pod):
-            self.pods[key] = pod
-            self.pods_by_ns.setdefault(pod.namespace, {})[key] = pod
+            self.index.add(pod)
             self.m.contribute(pod, +1)
 
     def _namespace(self, name: str, ns: Model | None) -> None:
-        affected = self.m.ns_dependent()
-        pods = list(self.pods_in(name))
+        labels = ns.label_map if isinstance(ns, Namespace) else _default_labels(name)
+        affected = self.m.ns_affected(name, labels)
+        pods = list(self.pods_in(name)) if affected else []
         for pod in pods:
             self.m.contribute(pod, -1, affected)
         if isinstance(ns, Namespace):
@@ -151,7 +164,7 @@ class Compiler:
         else:
             self.namespaces.pop(name, None)
         self._ns_labels.pop(name, None)
-        self.m.index_namespace(name)
+        self.m.namespace_changed(name)
         for pod in pods:
             self.m.contribute(pod, +1, affected)
 
@@ -166,9 +179,15 @@ class Compiler:
         old = self.policies.get(key)
         if old == pol:
             return
-        namespaces = {p.namespace for p in (old, pol) if isinstance(p, NetworkPolicy)}
         iso = [self.specs[ISOLATED[d] + f.suffix] for d in DIRECTIONS for f in FAMILIES]
-        pods = [p for ns in sorted(namespaces) for p in self.pods_in(ns)]
+        # Only the pods the old or the new policy selects can change isolation.
+        found = {
+            p.key: p
+            for x in (old, pol)
+            if isinstance(x, NetworkPolicy)
+            for p in self.index.select(x.namespace, x.pod_selector)
+        }
+        pods = list(found.values())
         for pod in pods:
             self.m.contribute(pod, -1, iso)
         for name in self.policy_specs.pop(key, []):
@@ -176,10 +195,10 @@ class Compiler:
         self.policy_nodes.pop(key, None)
         if old is not None:
             self.policies.pop(key, None)
-            self.policies_by_ns.get(old.namespace, {}).pop(key, None)
+            self.selecting.remove(key)
         if isinstance(pol, NetworkPolicy):
             self.policies[key] = pol
-            self.policies_by_ns.setdefault(pol.namespace, {})[key] = pol
+            self.selecting.add(key, (Scope(pol.pod_selector, pol.namespace),))
             self.policy_specs[key] = []
             self.policy_nodes[key] = [
                 self._policy_node(pol, d, f)
@@ -204,7 +223,7 @@ class Compiler:
         mine = self.policy_specs[pol.key]
 
         def ref(spec: ss.SetSpec) -> str:
-            mine.append(self.m.ref(spec, self.pods_in))
+            mine.append(self.m.ref(spec))
             return spec.name
 
         rules = []
@@ -289,6 +308,12 @@ class Compiler:
         for obj in [*objs, *cluster.policies, *cluster.pods]:
             self.put(obj)
         return self
+
+
+def _default_labels(name: str) -> dict[str, str]:
+    # "The Kubernetes control plane sets an immutable label
+    # kubernetes.io/metadata.name on all namespaces": also on those not read.
+    return {"kubernetes.io/metadata.name": name}
 
 
 def compile_cluster(cluster: Cluster, node: str | None = None) -> RuleGraph:

@@ -1,9 +1,11 @@
 """Set membership, kept incrementally, with an index and a change journal.
 
 Every set counts the contributions of each pod to each element; an element
-is a member while its count is positive.  The namespace index lets a pod
-event evaluate only the sets a pod of its namespace could belong to (the
-set's ``member`` function stays the authority; the index only skips sets
+is a member while its count is positive.  The scope index
+(``policyc.scopeindex``) lets a pod event evaluate only the sets a pod of its
+namespace and labels could belong to, and a new set takes its members from the
+pod index (``policyc.podindex``) rather than from every pod (the set's
+``member`` function stays the authority; the indexes only skip pods and sets
 that surely say no).  The journal records, per set, the elements that
 became members or stopped being members since the last ``take``, so that a
 dataplane can send just those.
@@ -28,8 +30,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from policyc.errors import PolicycError
-from policyc.ir import Changes, Element
+from policyc.ir import Changes, Element, Family
 from policyc.model import IPAddress, Pod
+from policyc.podindex import PodIndex
+from policyc.scopeindex import ScopeIndex
 from policyc.setspecs import Claim, SetSpec, World
 
 
@@ -42,9 +46,13 @@ class Journal:
 
 
 class Membership:
-    def __init__(self, world: World, ns_labels: Callable[[str], Mapping[str, str]]) -> None:
+    def __init__(
+        self, world: World, ns_labels: Callable[[str], Mapping[str, str]], pods: PodIndex
+    ) -> None:
         self.world = world
         self.ns_labels = ns_labels
+        self.pods = pods
+        self.scopes = ScopeIndex(ns_labels)
         self.specs: dict[str, SetSpec] = {}
         self.refs: Counter[str] = Counter()
         # The members (keys) of every set; for ANY sets also their counts.
@@ -55,36 +63,36 @@ class Membership:
         self.local: Counter[IPAddress] = Counter()  # claimants on this node
         self.shared = 0  # addresses with more than one claimant (a gauge)
         self.by_addr: dict[IPAddress, dict[str, set[Element]]] = {}
-        self.global_specs: set[str] = set()
-        self.ns_specs: dict[str, set[str]] = {}
+        self.global_specs: set[str] = set()  # pod-driven sets without scopes
         self.changes = Journal()
 
     # -- index ---------------------------------------------------------
-    def _index(self, spec: SetSpec, namespaces: Iterable[str]) -> None:
-        if spec.in_ns is None:
-            self.global_specs.add(spec.name)
-            return
-        for ns in namespaces:
-            if spec.in_ns(ns, self.ns_labels(ns)):
-                self.ns_specs.setdefault(ns, set()).add(spec.name)
-
-    def index_namespace(self, ns: str) -> None:
-        """(Re)compute which filtered sets pods of ``ns`` could belong to."""
-        names = set()
-        labels = self.ns_labels(ns)
-        for name, spec in self.specs.items():
-            if spec.in_ns is not None and spec.in_ns(ns, labels):
-                names.add(name)
-        self.ns_specs[ns] = names
-
     def for_pod(self, pod: Pod) -> list[SetSpec]:
-        if pod.namespace not in self.ns_specs:
-            self.index_namespace(pod.namespace)
-        names = self.global_specs | self.ns_specs[pod.namespace]
+        """The pod-driven sets that can contain ``pod``: every unscoped set,
+        and the scoped ones its namespace and labels are filed under."""
+        names = self.global_specs | self.scopes.candidates(pod)
         return [self.specs[n] for n in names]
 
-    def ns_dependent(self) -> list[SetSpec]:
-        return [s for s in self.specs.values() if s.ns_dependent]
+    def ns_affected(self, ns: str, labels: Mapping[str, str]) -> list[SetSpec]:
+        """The sets whose namespace selectors decide differently for ``ns``
+        once its labels are ``labels``: only their members among ``ns``'s
+        pods can change."""
+        return [self.specs[n] for n in sorted(self.scopes.affected(ns, labels))]
+
+    def namespace_changed(self, ns: str) -> None:
+        """Re-file namespace ``ns`` after its labels changed."""
+        self.scopes.namespace_changed(ns)
+
+    def _scoped_pods(self, spec: SetSpec) -> Iterable[Pod]:
+        """The pods ``spec``'s scopes select, from the pod index (each once)."""
+        if spec.scopes is None:
+            return self.pods.pods_in(None)
+        found: dict[str, Pod] = {}
+        for sc in spec.scopes:
+            for ns in self.scopes.namespaces(sc):
+                for pod in self.pods.select(ns, sc.pod_selector):
+                    found[pod.key] = pod
+        return found.values()
 
     # -- journal -------------------------------------------------------
     def _journal(self, name: str, elem: Element, became_member: bool) -> None:
@@ -134,14 +142,23 @@ class Membership:
         if pod.host_network:
             return
         touched: dict[str, set[Element]] = {}
+        families = {Family.of(ip) for ip in pod.ips}
         for spec in self.for_pod(pod) if specs is None else specs:
-            if spec.member is None:
+            # A set of one family holds only elements keyed on pods' addresses
+            # of that family (SetSpec.family): a pod without one adds nothing.
+            if spec.member is None or (spec.family is not None and spec.family not in families):
                 continue
             # One contribution per pod and element: counts compare with claimants.
             elems = set(spec.member(pod, self.world))
+            if not elems:
+                continue
             if spec.claim is not Claim.ANY:
                 self._count(spec.name, elems, sign)
-                touched.setdefault(spec.name, set()).update(elems)
+                held = touched.get(spec.name)
+                if held is None:
+                    touched[spec.name] = elems
+                else:
+                    held.update(elems)
             else:
                 self._count_any(spec.name, elems, sign)
         if specs is None:
@@ -177,34 +194,45 @@ class Membership:
     def _count(self, name: str, elems: Iterable[Element], sign: int) -> None:
         counter = self.counts[name]
         for e in elems:
-            counter[e] += sign
-            if counter[e] <= 0:
-                del counter[e]
+            n = counter.get(e, 0) + sign
+            if n > 0:
+                counter[e] = n
+            else:
+                counter.pop(e, None)
 
     def _settle(self, spec: SetSpec, elem: Element) -> None:
-        """Make ``elem``'s membership of an EVERY* set agree with its count."""
+        """Make ``elem``'s membership of an EVERY* set agree with its count.
+
+        The hot path of a build (once per membership): each lookup hashes an
+        address, so each is made once."""
         addr = spec.address_of(elem)
         n = self.counts[spec.name].get(elem, 0)
-        index = self.by_addr.setdefault(addr, {})
+        index = self.by_addr.get(addr)
         if n > 0:
-            index.setdefault(spec.name, set()).add(elem)
-        else:
+            if index is None:
+                index = self.by_addr[addr] = {}
+            held = index.get(spec.name)
+            if held is None:
+                index[spec.name] = {elem}
+            else:
+                held.add(elem)
+        elif index is not None:
             held = index.get(spec.name)
             if held is not None:
                 held.discard(elem)
                 if not held:
                     del index[spec.name]
-        if not index:
-            del self.by_addr[addr]
+                    if not index:
+                        del self.by_addr[addr]
         total = self.local if spec.claim is Claim.EVERY_LOCAL else self.claimants
         want = n > 0 and n == total.get(addr, 0)
         members = self.members[spec.name]
-        if want == (elem in members):
-            return
         if want:
+            if elem in members:
+                return
             members[elem] = 1
-        else:
-            del members[elem]
+        elif members.pop(elem, None) is None:
+            return
         self._journal(spec.name, elem, want)
 
     def shared_addresses(self) -> dict[IPAddress, int]:
@@ -220,7 +248,9 @@ class Membership:
             self.global_specs.add(spec.name)
         self._reset(spec.name)
 
-    def ref(self, spec: SetSpec, pods_in: Callable[[str | None], Iterable[Pod]]) -> str:
+    def ref(self, spec: SetSpec) -> str:
+        """Hold one more reference to ``spec``; a new set takes its members
+        from the pod index.  PolicycError on a name collision."""
         known = self.specs.get(spec.name)
         if known is not None and known.definition != spec.definition:
             raise PolicycError(f"set name collision on {spec.name}: rename a policy")
@@ -229,16 +259,13 @@ class Membership:
             self.members[spec.name] = Counter(spec.static)
             if spec.claim is not Claim.ANY:
                 self.counts[spec.name] = Counter()
-            self._index(spec, self.ns_specs.keys())
             if spec.member is not None:
-                namespaces = (
-                    [None]
-                    if spec.in_ns is None
-                    else [ns for ns, names in self.ns_specs.items() if spec.name in names]
-                )
-                for ns in namespaces:
-                    for pod in pods_in(ns):
-                        self.contribute(pod, +1, (spec,))
+                if spec.scopes is None:
+                    self.global_specs.add(spec.name)
+                else:
+                    self.scopes.add(spec.name, spec.scopes)
+                for pod in list(self._scoped_pods(spec)):
+                    self.contribute(pod, +1, (spec,))
             self._reset(spec.name)
         self.refs[spec.name] += 1
         return spec.name
@@ -257,6 +284,5 @@ class Membership:
                 del self.by_addr[addr]
         del self.refs[name], self.specs[name], self.members[name]
         self.global_specs.discard(name)
-        for names in self.ns_specs.values():
-            names.discard(name)
+        self.scopes.remove(name)
         self._reset(name)

@@ -23,6 +23,7 @@ from policyc.intervals import block_ranges, union
 from policyc.ir import Element, Family, SetKind
 from policyc.model import IPAddress, IPBlock, NetworkPolicy, Peer, Pod, PortSpec, Protocol, Selector
 from policyc.names import pod_iface, short_hash
+from policyc.scopeindex import Scope
 
 NsLabels = Callable[[str], Mapping[str, str]]
 
@@ -58,15 +59,16 @@ class Claim(StrEnum):
 class SetSpec:
     name: str
     kind: SetKind
+    # A set of a family holds only elements keyed on addresses of that family:
+    # ``member`` yields nothing for a pod without one (Membership skips it).
     family: Family | None
     comment: str
     definition: str
     member: Member | None = None  # pod-driven
     static: tuple[Element, ...] = ()
-    ns_dependent: bool = False  # membership reads namespace labels
-    # Could a pod of namespace (name, labels) be a member?  None: any namespace.
+    # The pods that can be members (``policyc.scopeindex``); None: any pod.
     # Only an index: ``member`` stays the authority.
-    in_ns: Callable[[str, Mapping[str, str]], bool] | None = None
+    scopes: tuple[Scope, ...] | None = None
     claim: Claim = Claim.ANY
 
     def address_of(self, elem: Element) -> IPAddress:
@@ -101,7 +103,7 @@ def selection(pol: NetworkPolicy, family: Family) -> SetSpec:
         f"local pods of {ns} matching {sel}",
         definition,
         member,
-        in_ns=lambda name, labels: name == ns,
+        scopes=(Scope(sel, ns),),
         claim=Claim.EVERY_LOCAL,
     )
 
@@ -115,6 +117,11 @@ def peer_matches(peer: Peer, policy_ns: str, pod: Pod, ns_labels: NsLabels) -> b
     elif not peer.namespace_selector.matches(ns_labels(pod.namespace)):
         return False
     return peer.pod_selector is None or peer.pod_selector.matches(pod.label_map)
+
+
+def _peer_scope(peer: Peer, policy_ns: str) -> Scope:
+    """The pods ``peer`` can select, as ``peer_matches`` reads it."""
+    return Scope(peer.pod_selector or Selector(), policy_ns, peer.namespace_selector)
 
 
 def _peer_text(peer: Peer) -> str:
@@ -139,13 +146,7 @@ def peer_pods(peers: list[Peer], policy_ns: str, family: Family) -> SetSpec:
         f"pods: {text}",
         definition,
         member,
-        ns_dependent=any(p.namespace_selector is not None for p in peers),
-        in_ns=lambda name, labels: any(
-            name == policy_ns
-            if p.namespace_selector is None
-            else p.namespace_selector.matches(labels)
-            for p in peers
-        ),
+        scopes=tuple(_peer_scope(p, policy_ns) for p in peers),
         claim=Claim.EVERY,
     )
 
