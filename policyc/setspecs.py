@@ -199,16 +199,24 @@ def numeric_ports(specs: list[PortSpec]) -> SetSpec:
 
 
 def named_ports(named: list[tuple[str, Protocol]], family: Family) -> SetSpec:
-    text = " ".join(f"{n}/{p}" for n, p in named)
+    """The set of (pod address, protocol, port) the named ports resolve to.
+
+    Its definition (and so its name) is the sorted, deduplicated list, so
+    rules naming the same ports in any order or repetition share one set.
+    """
     wanted = set(named)
+    text = " ".join(f"{n}/{p}" for n, p in sorted(wanted))
 
     def member(pod: Pod, world: World) -> Iterable[Element]:
         # "a named port ... resolves against the destination pod's container ports"
+        ips = _ips(pod, family)
+        if not ips:
+            return ()
         return [
             (ip, cp.protocol, cp.port)
             for cp in pod.ports
             if (cp.name, cp.protocol) in wanted
-            for ip in _ips(pod, family)
+            for ip in ips
         ]
 
     definition = f"named {text}"
