@@ -12,10 +12,14 @@ quadratic in the words on one line); the iptables output is loaded with
 --test``.  The kernel steps run inside one scratch network namespace that
 this script creates and deletes by name (``tests/hostile/netns.py``).
 
-Cases: a pod with 100,000 named container ports (and a policy naming a few
-of them); one policy with 100,000 pod-selector peers, with 100,000 ipBlocks,
-with 100,000 named ports; and one with 10,000 mixed peers (pod selectors and
-ipBlocks with excepts).
+Cases (``tests/support/heavy_inputs.py``): a pod with 100,000 named
+container ports (and a policy naming 100 of them); one policy with 100,000
+pod-selector peers, 100,000 disjoint ipBlocks (no two merge), 100,000
+adjacent ipBlocks (one interval), 100,000 named ports resolving against
+that pod; and one with 10,000 mixed peers (pod and namespace selectors,
+ipBlocks with excepts) in both directions.  ``in-process`` splits one
+compile into load (YAML), validate, compile (graph, passes, lowering) and
+each backend's render and text.
 """
 
 from __future__ import annotations
