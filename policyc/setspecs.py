@@ -15,13 +15,23 @@ addresses").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from policyc.intervals import block_ranges, union
 from policyc.ir import Element, Family, SetKind
-from policyc.model import IPAddress, IPBlock, NetworkPolicy, Peer, Pod, PortSpec, Protocol, Selector
+from policyc.model import (
+    IPAddress,
+    IPBlock,
+    NetworkPolicy,
+    Op,
+    Peer,
+    Pod,
+    PortSpec,
+    Protocol,
+    Selector,
+)
 from policyc.names import pod_iface, short_hash
 from policyc.scopeindex import Scope
 
@@ -130,11 +140,56 @@ def _peer_text(peer: Peer) -> str:
     return f"ns[{ns}] pod[{pod}]"
 
 
+@dataclass(frozen=True, slots=True)
+class PeerIndex:
+    """A policy's peers by a label their pod selector requires, so a pod is
+    tested against the peers it could match, not all of them (100,000 peers
+    times every pod otherwise).  Only an index: ``peer_matches`` decides.
+
+    A peer whose pod selector has an ``In`` requirement is filed under each
+    (key, value) it allows, else under an ``Exists`` key, else in ``rest``.
+    """
+
+    by_label: Mapping[tuple[str, str], tuple[Peer, ...]]
+    by_key: Mapping[str, tuple[Peer, ...]]
+    rest: tuple[Peer, ...]
+
+    @staticmethod
+    def of(peers: Iterable[Peer]) -> PeerIndex:
+        by_label: dict[tuple[str, str], list[Peer]] = {}
+        by_key: dict[str, list[Peer]] = {}
+        rest: list[Peer] = []
+        for peer in dict.fromkeys(peers):  # identical peers once
+            reqs = peer.pod_selector.requirements if peer.pod_selector else ()
+            anchor = next((r for r in reqs if r.op is Op.IN), None)
+            if anchor is not None:
+                for value in anchor.values:
+                    by_label.setdefault((anchor.key, value), []).append(peer)
+            elif (key := next((r.key for r in reqs if r.op is Op.EXISTS), None)) is not None:
+                by_key.setdefault(key, []).append(peer)
+            else:
+                rest.append(peer)
+        return PeerIndex(
+            {k: tuple(v) for k, v in by_label.items()},
+            {k: tuple(v) for k, v in by_key.items()},
+            tuple(rest),
+        )
+
+    def candidates(self, labels: Mapping[str, str]) -> Iterator[Peer]:
+        """Every peer that could match a pod with ``labels`` (and maybe more)."""
+        yield from self.rest
+        for item in labels.items():
+            yield from self.by_label.get(item, ())
+            yield from self.by_key.get(item[0], ())
+
+
 def peer_pods(peers: list[Peer], policy_ns: str, family: Family) -> SetSpec:
     text = " | ".join(sorted(_peer_text(p) for p in peers))
+    index = PeerIndex.of(peers)
 
     def member(pod: Pod, world: World) -> Iterable[Element]:
-        if any(peer_matches(p, policy_ns, pod, world.ns_labels) for p in peers):
+        candidates = index.candidates(pod.label_map)
+        if any(peer_matches(p, policy_ns, pod, world.ns_labels) for p in candidates):
             return _ips(pod, family)
         return ()
 
@@ -200,16 +255,24 @@ def numeric_ports(specs: list[PortSpec]) -> SetSpec:
 
 
 def named_ports(named: list[tuple[str, Protocol]], family: Family) -> SetSpec:
-    text = " ".join(f"{n}/{p}" for n, p in named)
+    """The set of (pod address, protocol, port) the named ports resolve to.
+
+    Its definition (and so its name) is the sorted, deduplicated list, so
+    rules naming the same ports in any order or repetition share one set.
+    """
     wanted = set(named)
+    text = " ".join(f"{n}/{p}" for n, p in sorted(wanted))
 
     def member(pod: Pod, world: World) -> Iterable[Element]:
         # "a named port ... resolves against the destination pod's container ports"
+        ips = _ips(pod, family)
+        if not ips:
+            return ()
         return [
             (ip, cp.protocol, cp.port)
             for cp in pod.ports
             if (cp.name, cp.protocol) in wanted
-            for ip in _ips(pod, family)
+            for ip in ips
         ]
 
     definition = f"named {text}"

@@ -81,30 +81,39 @@ def _cidr_entries(ranges: tuple[tuple[int, int], ...], bits: int) -> list[tuple[
             return 0
         return -1
 
+    # Costs first (ints, cached), then one walk that replays the choices:
+    # carrying the entry tuples up the trie copied them once per level.
     @cache
-    def best(
-        base: int, plen: int, inherited: bool
-    ) -> tuple[int, tuple[tuple[int, int, bool], ...]]:
+    def cost(base: int, plen: int, inherited: bool) -> int:
         st = status(base, plen)
         if st != -1 and plen > 0:
-            inside = st == 1
-            return (0, ()) if inside == inherited else (1, ((base, plen, not inside),))
+            return 0 if (st == 1) == inherited else 1
+        keep = children(base, plen, inherited)
+        return keep if plen == 0 else min(keep, 1 + children(base, plen, not inherited))
+
+    def children(base: int, plen: int, state: bool) -> int:
         half = 1 << (bits - plen - 1)
+        return cost(base, plen + 1, state) + cost(base + half, plen + 1, state)
 
-        def split(state: bool) -> tuple[int, tuple[tuple[int, int, bool], ...]]:
-            c1, e1 = best(base, plen + 1, state)
-            c2, e2 = best(base + half, plen + 1, state)
-            return c1 + c2, e1 + e2
+    entries: list[tuple[int, int, bool]] = []
 
-        keep = split(inherited)
-        if plen == 0:
-            return keep
-        cost, entries = split(not inherited)
-        flip = (cost + 1, ((base, plen, inherited),) + entries)
-        return min(keep, flip, key=lambda t: t[0])
+    def emit(base: int, plen: int, inherited: bool) -> None:
+        st = status(base, plen)
+        if st != -1 and plen > 0:
+            if (st == 1) != inherited:
+                entries.append((base, plen, st != 1))
+            return
+        state = inherited
+        # An entry here only if strictly cheaper: ties keep the inherited verdict.
+        if plen > 0 and 1 + children(base, plen, not inherited) < children(base, plen, inherited):
+            entries.append((base, plen, inherited))
+            state = not inherited
+        half = 1 << (bits - plen - 1)
+        emit(base, plen + 1, state)
+        emit(base + half, plen + 1, state)
 
-    _, entries = best(0, 0, False)
-    best.cache_clear()
+    emit(0, 0, False)
+    cost.cache_clear()
     return sorted(entries, key=lambda e: (e[0], e[1]))
 
 

@@ -10,7 +10,6 @@ never dropped.
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -142,12 +141,18 @@ def set_type(s: SetDef) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def addr_range(lo: Any, hi: Any) -> Value:
-    """An address interval as nft lists it: an address, a prefix, or a range."""
+    """An address interval as nft lists it: an address, a prefix, or a range.
+
+    One element per merged interval, whatever its shape (nft splits a range
+    into its own intervals when it loads it).  A prefix is a power-of-two
+    span aligned on its size: two int tests, where ``summarize_address_range``
+    built objects per interval."""
     if lo == hi:
         return addr(lo)
-    nets = list(ipaddress.summarize_address_range(lo, hi))
-    if len(nets) == 1:
-        return Prefix(str(nets[0].network_address), nets[0].prefixlen)
+    first = int(lo)
+    size = int(hi) - first + 1
+    if size & (size - 1) == 0 and first & (size - 1) == 0:
+        return Prefix(str(lo), lo.max_prefixlen - size.bit_length() + 1)
     return Range(str(lo), str(hi))
 
 
