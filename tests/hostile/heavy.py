@@ -40,7 +40,9 @@ def named_ports(n: int = 100_000) -> HostileInput:
 
 
 def _peers(ident: str, peer: str, n: int) -> HostileInput:
-    peers = "".join(peer.format(i=i, a=i // 256 % 256, b=i % 256) for i in range(n))
+    peers = "".join(
+        peer.format(i=i, h=96 + i // 65536, a=i // 256 % 256, b=i % 256) for i in range(n)
+    )
     spec = f"  podSelector: {{}}\n  ingress:\n  - from:\n{peers}"
     return HostileInput(
         CLASS, ident, (("cluster.yaml", BASE), ("policy.yaml", _policy(spec))), Expect.VALID
@@ -52,7 +54,8 @@ def many_peers(n: int = 100_000) -> HostileInput:
 
 
 def many_ipblocks(n: int = 100_000) -> HostileInput:
-    return _peers(f"policy-{n}-ipblocks", "    - ipBlock: {{cidr: 10.{a}.{b}.0/24}}\n", n)
+    # Disjoint hosts inside 10.96.0.0/12, the range tests may use (up to 1M).
+    return _peers(f"policy-{n}-ipblocks", "    - ipBlock: {{cidr: 10.{h}.{a}.{b}/32}}\n", n)
 
 
 def invalid_ports(n: int = 20_000) -> HostileInput:
