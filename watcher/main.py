@@ -115,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
     if cni is not None:
         cni.stop()
     http.shutdown()
+    if not agent.stop.is_set():  # the loop ended without SIGTERM: it raised
+        log.error("agent loop died (traceback above); rules left in place, exiting 1")
+        return 1
     if args.cleanup:
         agent.dp.cleanup()
         if agent.routes is not None:
