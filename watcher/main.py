@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -58,6 +59,9 @@ def make_source(spec: str, kubeconfig: str | None) -> Any:
     if spec.startswith("dir:"):
         from watcher.sources.directory import DirectorySource
 
+        if not os.path.isdir(spec[4:]):  # an empty state would drop every pod
+            print(f"policyc watch: --source {spec}: not a directory", file=sys.stderr)
+            raise SystemExit(2)
         return DirectorySource(spec[4:])
     if spec == "k8s":
         from watcher.sources.k8s import KubernetesSource

@@ -37,6 +37,7 @@ class DirectorySource:
         self.emitted: dict[Key, Model] = {}
         self._synced = False
         self.errors = 0
+        self.gone = False  # the folder was missing at the last poll
 
     def synced(self) -> bool:
         return self._synced
@@ -71,7 +72,15 @@ class DirectorySource:
         return {Key.of(obj): obj for obj in objs}
 
     def poll(self) -> bool:
-        """Re-read changed files; True if anything changed on disk."""
+        """Re-read changed files; True if anything changed on disk.  While
+        the folder itself is gone (unmounted, moved) nothing changes: its
+        objects stay in force, as for a file that does not validate."""
+        if not os.path.isdir(self.path):
+            if not self.gone:
+                log.error("%s is not a directory; its objects stay in force", self.path)
+            self.gone = True
+            return False
+        self.gone = False
         now = self._scan()
         if now == self.stats:
             return False
