@@ -53,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-o",
         "--output",
-        help="write to this file instead of stdout; with "
-        "--backend iptables and a directory: ipset.restore, iptables.rules, "
-        "ip6tables.rules",
+        help="write to this file instead of stdout; a directory (or a path "
+        "ending in /) gets the backend's files: policyc.nft, or ipset.restore, "
+        "iptables.rules, ip6tables.rules, ebtables.rules",
     )
     p = sub.add_parser("apply", help="compile and program this network namespace atomically")
     _common(p)
@@ -99,7 +99,7 @@ def _state(args: argparse.Namespace) -> tuple[Backend[Any], Any]:
 def cmd_compile(args: argparse.Namespace) -> int:
     backend, state = _state(args)
     out = args.output
-    if out and args.backend == "iptables" and (os.path.isdir(out) or out.endswith("/")):
+    if out and (os.path.isdir(out) or out.endswith(os.sep)):  # every backend has files()
         os.makedirs(out, exist_ok=True)
         for name, body in backend.files(state).items():
             with open(os.path.join(out, name), "w", encoding="utf-8") as fh:
