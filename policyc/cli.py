@@ -99,18 +99,20 @@ def _state(args: argparse.Namespace) -> tuple[Backend[Any], Any]:
 def cmd_compile(args: argparse.Namespace) -> int:
     backend, state = _state(args)
     out = args.output
-    if out and (os.path.isdir(out) or out.endswith(os.sep)):  # every backend has files()
-        os.makedirs(out, exist_ok=True)
-        for name, body in backend.files(state).items():
-            with open(os.path.join(out, name), "w", encoding="utf-8") as fh:
-                fh.write(body)
+    if not out:
+        sys.stdout.write(backend.write(state))
         return 0
-    text = backend.write(state)
-    if out:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    try:
+        if os.path.isdir(out) or out.endswith(os.sep):  # every backend has files()
+            os.makedirs(out, exist_ok=True)
+            files = {os.path.join(out, n): body for n, body in backend.files(state).items()}
+        else:
+            files = {out: backend.write(state)}
+        for path, body in files.items():
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(body)
+    except OSError as exc:
+        raise PolicycError(f"cannot write {exc.filename or out}: {exc.strerror}") from exc
     return 0
 
 

@@ -25,3 +25,15 @@ def test_nftables_output_dir_gets_policyc_nft(tmp_path: Path, existing: bool) ->
     assert main(["compile", "-o", target, str(CASE)]) == 0
     assert [p.name for p in out.iterdir()] == ["policyc.nft"]
     assert (out / "policyc.nft").read_text() == (CASE / "expected.nft").read_text()
+
+
+@pytest.mark.parametrize("where", ["missing/x.nft", "file/", "file/x.nft"])
+def test_unwritable_output_is_an_error_line_not_a_traceback(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial: -o into a missing folder, or a folder path that is a file,
+    raised FileNotFoundError / FileExistsError tracebacks."""
+    (tmp_path / "file").write_text("")
+    assert main(["compile", "-o", f"{tmp_path}/{where}", str(CASE)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("policyc: error: cannot write ") and "Traceback" not in err
