@@ -98,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
         ),
         metrics,
     )
-    http = serve(metrics, args.listen, agent.ready, agent.healthy)
+    try:
+        http = serve(metrics, args.listen, agent.ready, agent.healthy)
+    except (OSError, ValueError) as exc:  # a bad HOST:PORT, or the port is taken
+        print(f"policyc watch: --listen {args.listen}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
     cni = None
     if args.cni_socket:
         from cni.agent_server import CNIServer
