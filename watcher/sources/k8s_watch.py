@@ -386,8 +386,8 @@ class KindWatcher:
         try:
             return read_one(RawObject(obj, spec.path), warn=log.warning)
         except InputErrors as exc:
-            self.stats.add("invalid")
             log.error(
                 "invalid object ignored, its last good version stays kind=%s: %s", spec.kind, exc
             )
+            self.stats.add("invalid")  # after the log: a reader of the count finds the line
             return Key.of_api(spec.kind, obj)
