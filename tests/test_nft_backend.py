@@ -264,3 +264,22 @@ def test_element_set_updates_like_a_set(
             assert all(v in es for v in ref) and 61 not in es
     finally:
         elements.OVERLAY_MAX = saved
+
+
+def test_a_rejected_transaction_names_each_error_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trial: a table the kernel refuses (owned by another process) gave the
+    same 'Operation not permitted' line once per command, about 50 times."""
+    from backends.nftables import kernel
+
+    line = "internal:0:0-0: Error: Could not process rule: Operation not permitted"
+
+    class Refusing:
+        def json_cmd(self, cmds: Any) -> tuple[int, str, str]:
+            return 1, "", "\n\n".join([line] * 50) + "\n"
+
+    monkeypatch.setattr(kernel, "_ctx", Refusing)
+    with pytest.raises(BackendError) as exc:
+        kernel.run([{"add": {"table": {"family": "inet", "name": "policyc"}}}])
+    assert str(exc.value) == (
+        f"nft rejected the transaction (nothing was changed): {line} (50 times)"
+    )
