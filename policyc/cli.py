@@ -14,7 +14,7 @@ from backends.contract import Backend
 from backends.sysctl import ensure_bridge_netfilter
 from policyc.errors import InputError, InputErrors, PolicycError
 from policyc.load import RawObject, Reader
-from policyc.model import Cluster
+from policyc.model import Cluster, Protocol
 from policyc.pipeline import graph_of, read_cluster, ruleset_of
 
 EXIT_INPUT = 2
@@ -77,8 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _port(text: str) -> tuple[int, str]:
+    """``PORT[/PROTO]`` -> (1..65535, "TCP"|"UDP"|"SCTP"); InputError otherwise."""
     port, _, proto = text.partition("/")
-    return int(port), (proto or "tcp").upper()
+    proto = (proto or "tcp").upper()
+    known = {p.value for p in Protocol}
+    if not port.isdigit() or not 1 <= int(port) <= 65535 or proto not in known:
+        raise InputError(f"{text!r}: expected PORT[/PROTO], PORT 1-65535, PROTO tcp, udp or sctp")
+    return int(port), proto
 
 
 def _warn_shared(cluster: Cluster) -> None:
