@@ -225,6 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PolicycError as exc:
         print(f"policyc: error: {exc}", file=sys.stderr)
         return EXIT_BACKEND
+    except BrokenPipeError:
+        # The reader went away (`policyc matrix | head`): stop quietly, as cat
+        # does.  stdout now points at /dev/null so the exit flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BACKEND
 
 
 if __name__ == "__main__":
