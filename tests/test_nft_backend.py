@@ -283,3 +283,18 @@ def test_a_rejected_transaction_names_each_error_once(monkeypatch: pytest.Monkey
     assert str(exc.value) == (
         f"nft rejected the transaction (nothing was changed): {line} (50 times)"
     )
+
+
+def test_undecodable_listing_is_a_backend_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trial: with 'inet policyc' owned by another process, libnftables 1.0.6
+    printed JSON that did not parse and the JSONDecodeError ended the agent
+    thread; a BackendError is retried with backoff instead."""
+    from backends.nftables import kernel
+
+    class Garbled:
+        def cmd(self, text: str) -> tuple[int, str, str]:
+            return 0, '{"nftables": [{"table": {"flags": "\x01\n', ""
+
+    monkeypatch.setattr(kernel, "_ctx", Garbled)
+    with pytest.raises(BackendError, match="cannot decode 'nft -j list table inet policyc'"):
+        kernel.read("policyc")

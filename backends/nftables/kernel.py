@@ -66,7 +66,12 @@ def list_table(family: str, name: str) -> list[dict[str, Any]] | None:
     rc, text, _err = _ctx().cmd(f"list table {family} {name}")
     if rc != 0:
         return None
-    return list(json.loads(text)["nftables"])
+    try:
+        return list(json.loads(text)["nftables"])
+    except (ValueError, KeyError, TypeError) as exc:
+        # Seen: libnftables 1.0.6 prints garbage for the flags of a table
+        # another process owns ("flags owner"); the agent retries on BackendError.
+        raise BackendError(f"cannot decode 'nft -j list table {family} {name}': {exc}") from exc
 
 
 def read(name: str) -> State | None:
