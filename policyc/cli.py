@@ -14,7 +14,7 @@ from backends.contract import Backend
 from backends.sysctl import ensure_bridge_netfilter
 from policyc.errors import InputError, InputErrors, PolicycError
 from policyc.load import RawObject, Reader
-from policyc.model import Cluster
+from policyc.model import Cluster, Protocol
 from policyc.pipeline import graph_of, read_cluster, ruleset_of
 
 EXIT_INPUT = 2
@@ -53,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-o",
         "--output",
-        help="write to this file instead of stdout; with "
-        "--backend iptables and a directory: ipset.restore, iptables.rules, "
-        "ip6tables.rules",
+        help="write to this file instead of stdout; a directory (or a path "
+        "ending in /) gets the backend's files: policyc.nft, or ipset.restore, "
+        "iptables.rules, ip6tables.rules, ebtables.rules",
     )
     p = sub.add_parser("apply", help="compile and program this network namespace atomically")
     _common(p)
@@ -77,8 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _port(text: str) -> tuple[int, str]:
+    """``PORT[/PROTO]`` -> (1..65535, "TCP"|"UDP"|"SCTP"); InputError otherwise."""
     port, _, proto = text.partition("/")
-    return int(port), (proto or "tcp").upper()
+    proto = (proto or "tcp").upper()
+    known = {p.value for p in Protocol}
+    if not port.isdigit() or not 1 <= int(port) <= 65535 or proto not in known:
+        raise InputError(f"{text!r}: expected PORT[/PROTO], PORT 1-65535, PROTO tcp, udp or sctp")
+    return int(port), proto
 
 
 def _warn_shared(cluster: Cluster) -> None:
@@ -99,18 +104,20 @@ def _state(args: argparse.Namespace) -> tuple[Backend[Any], Any]:
 def cmd_compile(args: argparse.Namespace) -> int:
     backend, state = _state(args)
     out = args.output
-    if out and args.backend == "iptables" and (os.path.isdir(out) or out.endswith("/")):
-        os.makedirs(out, exist_ok=True)
-        for name, body in backend.files(state).items():
-            with open(os.path.join(out, name), "w", encoding="utf-8") as fh:
-                fh.write(body)
+    if not out:
+        sys.stdout.write(backend.write(state))
         return 0
-    text = backend.write(state)
-    if out:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    try:
+        if os.path.isdir(out) or out.endswith(os.sep):  # every backend has files()
+            os.makedirs(out, exist_ok=True)
+            files = {os.path.join(out, n): body for n, body in backend.files(state).items()}
+        else:
+            files = {out: backend.write(state)}
+        for path, body in files.items():
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(body)
+    except OSError as exc:
+        raise PolicycError(f"cannot write {exc.filename or out}: {exc.strerror}") from exc
     return 0
 
 
@@ -217,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
     except PolicycError as exc:
         print(f"policyc: error: {exc}", file=sys.stderr)
+        return EXIT_BACKEND
+    except BrokenPipeError:
+        # The reader went away (`policyc matrix | head`): stop quietly, as cat
+        # does.  stdout now points at /dev/null so the exit flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BACKEND
 
 

@@ -116,3 +116,27 @@ def test_directory_source_emits_models_and_keys(tmp_path: Path) -> None:
     assert src.poll()
     src._emit_changes(events.append, src.desired())
     assert [(e.type, e.obj) for e in events] == [(EventType.DELETED, Key(Kind.POD, "prod", "p1"))]
+
+
+def test_directory_source_keeps_objects_while_the_folder_is_gone(tmp_path: Path) -> None:
+    """Trial: a folder that is missing (unmounted, moved, mistyped) read as an
+    empty state, so every pod's port went to the fail-closed drop."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    (folder / "pods.yaml").write_text(NS % "prod" + "---\n" + POD % ("p1", "a", "10.244.1.1"))
+    src = DirectorySource(str(folder), interval=3600)
+    assert src.poll() and Key(Kind.POD, "prod", "p1") in src.desired()
+    folder.rename(tmp_path / "moved")
+    assert not src.poll() and Key(Kind.POD, "prod", "p1") in src.desired()
+    (tmp_path / "moved").rename(folder)
+    (folder / "pods.yaml").unlink()
+    assert src.poll() and src.desired() == {}
+
+
+def test_watch_refuses_a_source_folder_that_does_not_exist(tmp_path: Path) -> None:
+    from watcher.main import make_source
+
+    with pytest.raises(SystemExit) as exc:
+        make_source(f"dir:{tmp_path / 'missing'}", None)
+    assert exc.value.code == 2
+    assert isinstance(make_source(f"dir:{tmp_path}", None), DirectorySource)

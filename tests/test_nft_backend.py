@@ -219,8 +219,18 @@ def test_adoption_converges_only_elements() -> None:
         n: replace(c, rules=c.rules[:-1]) if n == "forward" else c for n, c in inet.chains.items()
     }
     read = State((Table(inet.family, inet.name, inet.sets, edited), want.tables[1]), read=True)
-    assert len(diff(read, want)) == 0  # same revision: the chains are adopted
-    assert len(diff(State(read.tables), want)) > 0  # not read from the kernel: repaired
+    # Same revision, but a rule is gone from the kernel (trial: `policyc apply`
+    # left a deleted drop rule missing): the edited chain is refilled.
+    tx = diff(read, want)
+    assert len(tx) > 0 and tx.after == want
+    assert {type(o) for _, o in tx.ops} <= {Chain, Rule}
+    # Same revision, same chains, elements differ: adopted, elements only.
+    fewer = {
+        n: replace(s, elements=dict.fromkeys(list(s.elements)[1:])) for n, s in inet.sets.items()
+    }
+    read = State((Table(inet.family, inet.name, fewer, inet.chains), want.tables[1]), read=True)
+    tx = diff(read, want)
+    assert len(tx) > 0 and {type(o) for _, o in tx.ops} == {Element} and tx.after == want
 
 
 def test_statements_policyc_never_writes_decode_as_drift() -> None:
@@ -254,3 +264,37 @@ def test_element_set_updates_like_a_set(
             assert all(v in es for v in ref) and 61 not in es
     finally:
         elements.OVERLAY_MAX = saved
+
+
+def test_a_rejected_transaction_names_each_error_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trial: a table the kernel refuses (owned by another process) gave the
+    same 'Operation not permitted' line once per command, about 50 times."""
+    from backends.nftables import kernel
+
+    line = "internal:0:0-0: Error: Could not process rule: Operation not permitted"
+
+    class Refusing:
+        def json_cmd(self, cmds: Any) -> tuple[int, str, str]:
+            return 1, "", "\n\n".join([line] * 50) + "\n"
+
+    monkeypatch.setattr(kernel, "_ctx", Refusing)
+    with pytest.raises(BackendError) as exc:
+        kernel.run([{"add": {"table": {"family": "inet", "name": "policyc"}}}])
+    assert str(exc.value) == (
+        f"nft rejected the transaction (nothing was changed): {line} (50 times)"
+    )
+
+
+def test_undecodable_listing_is_a_backend_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trial: with 'inet policyc' owned by another process, libnftables 1.0.6
+    printed JSON that did not parse and the JSONDecodeError ended the agent
+    thread; a BackendError is retried with backoff instead."""
+    from backends.nftables import kernel
+
+    class Garbled:
+        def cmd(self, text: str) -> tuple[int, str, str]:
+            return 0, '{"nftables": [{"table": {"flags": "\x01\n', ""
+
+    monkeypatch.setattr(kernel, "_ctx", Garbled)
+    with pytest.raises(BackendError, match="cannot decode 'nft -j list table inet policyc'"):
+        kernel.read("policyc")

@@ -62,7 +62,7 @@ class Running:
             self.emit_threads.add(threading.get_ident())
             self.cond.notify_all()
 
-    def wait(self, pred: Callable[[list[Event]], bool], timeout: float = 5.0) -> list[Event]:
+    def wait(self, pred: Callable[[list[Event]], bool], timeout: float = 15.0) -> list[Event]:
         """Wait until ``pred(events)``; it is polled, as it may also read the source's state."""
         deadline = time.monotonic() + timeout
         with self.cond:
@@ -72,7 +72,7 @@ class Running:
                 self.cond.wait(min(left, 0.02))
             return list(self.events)
 
-    def wait_synced(self, timeout: float = 5.0) -> list[Event]:
+    def wait_synced(self, timeout: float = 15.0) -> list[Event]:
         return self.wait(lambda _: self.source.synced(), timeout)
 
     def of(self, kind: str) -> list[Event]:
@@ -253,7 +253,14 @@ def test_bookmark_advances_rv_and_saves_a_relist(
     bookmark_rv = api.resource_version
     assert int(bookmark_rv) > int(list_rv)
     assert api.send_bookmark() == 4
-    run.wait(lambda _: set(run.source.resource_versions().values()) == {bookmark_rv})
+    # The Namespace reflector already holds bookmark_rv from its ADDED events:
+    # wait for every bookmark too, not only for the resourceVersions.
+    run.wait(
+        lambda _: (
+            set(run.source.resource_versions().values()) == {bookmark_rv}
+            and run.source.stats["bookmarks"] >= 4
+        )
+    )
     assert run.source.stats["bookmarks"] == 4
     # History before the bookmark is gone: resuming from the list's RV would be a 410.
     api.compact()

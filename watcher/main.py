@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -58,6 +59,9 @@ def make_source(spec: str, kubeconfig: str | None) -> Any:
     if spec.startswith("dir:"):
         from watcher.sources.directory import DirectorySource
 
+        if not os.path.isdir(spec[4:]):  # an empty state would drop every pod
+            print(f"policyc watch: --source {spec}: not a directory", file=sys.stderr)
+            raise SystemExit(2)
         return DirectorySource(spec[4:])
     if spec == "k8s":
         from watcher.sources.k8s import KubernetesSource
@@ -94,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
         ),
         metrics,
     )
-    http = serve(metrics, args.listen, agent.ready, agent.healthy)
+    try:
+        http = serve(metrics, args.listen, agent.ready, agent.healthy)
+    except (OSError, ValueError) as exc:  # a bad HOST:PORT, or the port is taken
+        print(f"policyc watch: --listen {args.listen}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
     cni = None
     if args.cni_socket:
         from cni.agent_server import CNIServer
@@ -115,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
     if cni is not None:
         cni.stop()
     http.shutdown()
+    if not agent.stop.is_set():  # the loop ended without SIGTERM: it raised
+        log.error("agent loop died (traceback above); rules left in place, exiting 1")
+        return 1
     if args.cleanup:
         agent.dp.cleanup()
         if agent.routes is not None:

@@ -46,18 +46,30 @@ class RouteSync:
         return {str(ipaddress.ip_network(k)): v for k, v in out.items()}
 
     def sync(self, nodes: dict[str, Node]) -> int:
+        """Make the proto-201 routes equal ``wanted(nodes)``; returns how many
+        changed.  A route the kernel refuses (a gateway it cannot reach:
+        ENETUNREACH) is logged and skipped, and tried again at the next sync:
+        one bad Node must not stop the agent or the other nodes' routes."""
         want, have = wanted(nodes, self.me), self.current()
         changes = 0
         for dst in sorted(have.keys() - want.keys()):
-            self.ipr.route("del", dst=dst, gateway=have[dst], proto=RTPROT_POLICYC)
-            changes += 1
+            changes += self._route("del", dst, have[dst])
         for dst, gw in sorted(want.items()):
             if have.get(dst) != gw:
-                self.ipr.route("replace", dst=dst, gateway=gw, proto=RTPROT_POLICYC)
-                changes += 1
+                changes += self._route("replace", dst, gw)
         if changes:
             log.info("routes synced changes=%d routes=%d", changes, len(want))
         return changes
+
+    def _route(self, verb: str, dst: str, gw: str) -> int:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            self.ipr.route(verb, dst=dst, gateway=gw, proto=RTPROT_POLICYC)
+        except NetlinkError as exc:
+            log.error("route %s %s via %s failed: %s", verb, dst, gw, exc)
+            return 0
+        return 1
 
     def cleanup(self) -> None:
         self.sync({})

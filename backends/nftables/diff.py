@@ -4,8 +4,9 @@
 flushed and refilled, dead chains and sets deleted.  A table is replaced
 whole (still in the one transaction) when it is missing, when a chain's hook
 or a set's header changes, or when nothing is known to be programmed.  When
-``programmed`` was read from the kernel and carries the revision of
-``desired``, its chains are adopted and only set elements converge.
+``programmed`` was read from the kernel, carries the revision of
+``desired`` and its chains are equal to them, it is adopted and only set
+elements converge.
 
 ``patch(programmed, changes, sets)``: a pod event as element updates only,
 costing the changed elements (and the copy of the sets they touch).
@@ -71,10 +72,15 @@ def _converge(tx: Transaction, old: Table, new: Table) -> None:
 
 
 def _adopt(programmed: State, desired: State) -> bool:
+    """The revision names what policyc meant to program, not what the chains
+    hold now: a rule inserted, edited or deleted behind policyc's back keeps
+    it.  So the chains must also be equal, rule for rule, to be adopted."""
     if not programmed.read or not revision(desired) or revision(programmed) != revision(desired):
         return False
     return all(
-        (old := programmed.table(t.family)) is not None and old.sets.keys() == t.sets.keys()
+        (old := programmed.table(t.family)) is not None
+        and old.sets.keys() == t.sets.keys()
+        and old.chains == t.chains
         for t in desired.tables
     )
 

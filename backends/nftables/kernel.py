@@ -35,7 +35,18 @@ def run(cmds: list[dict[str, Any]]) -> None:
         return
     rc, _out, err = _ctx().json_cmd({"nftables": cmds})
     if rc != 0:
-        raise BackendError(f"nft rejected the transaction (nothing was changed): {err.strip()}")
+        raise BackendError(f"nft rejected the transaction (nothing was changed): {_distinct(err)}")
+
+
+def _distinct(err: str) -> str:
+    """libnftables repeats one error per command of the batch (a table the
+    kernel refuses: one line for each of hundreds of commands); each distinct
+    line once, with how many times it came."""
+    counts: dict[str, int] = {}
+    for line in err.splitlines():
+        if line.strip():
+            counts[line.strip()] = counts.get(line.strip(), 0) + 1
+    return "\n".join(f"{k} ({n} times)" if n > 1 else k for k, n in counts.items())
 
 
 def check(script: str) -> None:
@@ -55,7 +66,12 @@ def list_table(family: str, name: str) -> list[dict[str, Any]] | None:
     rc, text, _err = _ctx().cmd(f"list table {family} {name}")
     if rc != 0:
         return None
-    return list(json.loads(text)["nftables"])
+    try:
+        return list(json.loads(text)["nftables"])
+    except (ValueError, KeyError, TypeError) as exc:
+        # Seen: libnftables 1.0.6 prints garbage for the flags of a table
+        # another process owns ("flags owner"); the agent retries on BackendError.
+        raise BackendError(f"cannot decode 'nft -j list table {family} {name}': {exc}") from exc
 
 
 def read(name: str) -> State | None:

@@ -44,6 +44,7 @@ class DirectorySource:
         self.interval = interval
         self.stats: dict[str, Stat] = {}
         self.by_file: dict[str, dict[Key, Model]] = {}
+        self.gone = False  # the folder was missing at the last poll
         self.texts: dict[str, str] = {}  # the text each file's objects came from
         self.read_at: dict[str, int] = {}  # time.time_ns() of each file's last read
         self.emitted: dict[Key, Model] = {}
@@ -104,7 +105,15 @@ class DirectorySource:
         return stat is not None and self.read_at.get(file, 0) - stat[2] < RACY_NS
 
     def poll(self) -> bool:
-        """Re-read changed files (and racily read ones); True if anything changed."""
+        """Re-read changed files (and racily read ones); True if anything changed.
+        While the folder itself is gone (unmounted, moved) nothing changes: its
+        objects stay in force, as for a file that does not validate."""
+        if not os.path.isdir(self.path):
+            if not self.gone:
+                log.error("%s is not a directory; its objects stay in force", self.path)
+            self.gone = True
+            return False
+        self.gone = False
         now = self._scan()
         changed = False
         for file in sorted(set(self.stats) | set(now)):

@@ -1,0 +1,35 @@
+"""`policyc ... | head`: a reader that went away is not a traceback.
+
+Trial: `policyc matrix CASE | head -3` printed a BrokenPipeError traceback.
+The pipe's read end is closed before policyc starts, so its first write fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE = str(ROOT / "fixtures" / "ipblock-except")
+
+
+@pytest.mark.parametrize("cmd", [["matrix", CASE], ["compile", CASE]])
+def test_closed_stdout_is_quiet(cmd: list[str]) -> None:
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "policyc.cli", *cmd],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 1 and proc.stderr == ""

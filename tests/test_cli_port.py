@@ -1,0 +1,30 @@
+"""`policyc explain` / `matrix`: a bad PORT[/PROTO] is an error line, exit 2.
+
+Trial: `explain x/a z/a 80/xyz`, `explain x/a z/a abc` and `matrix --port x`
+ended in ValueError tracebacks, and `explain ... 70000` answered ALLOWED for
+a port that cannot exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from policyc.cli import main
+
+CASE = str(Path(__file__).resolve().parent.parent / "fixtures" / "ipblock-except")
+
+
+@pytest.mark.parametrize("port", ["80/xyz", "abc", "70000", "0", "-1", "/tcp"])
+def test_bad_port_is_an_error_line(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "x/a", "z/a", port, CASE]) == 2
+    assert main(["matrix", "--port", port, CASE]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"policyc: error: {port!r}: expected PORT[/PROTO]") == 2
+
+
+def test_good_ports_still_answer() -> None:
+    assert main(["explain", "192.0.2.5", "z/a", "80/udp", CASE]) == 0
+    assert main(["explain", "x/a", "z/a", "80", CASE]) == 3  # denied
+    assert main(["matrix", "--port", "81/SCTP", CASE]) == 0

@@ -1,0 +1,70 @@
+"""`policyc watch` exits non-zero when its agent loop dies.
+
+The trial found an exception in the agent thread (a refused route) ending
+the process with exit code 0 and "stopped; rules left in place (fail safe)",
+the words of a clean SIGTERM: a supervisor could not tell a crash from a
+stop.  No kernel here: the loop is made to raise before it touches one.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import backends.sysctl
+from policyc.cli import main
+from watcher.agent import Agent
+
+
+def test_agent_loop_dying_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(self: Agent) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Agent, "run", boom)
+    monkeypatch.setattr(backends.sysctl, "ensure_bridge_netfilter", lambda: [])
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    monkeypatch.setattr("threading.excepthook", lambda args: None)
+    argv: list[Any] = ["watch", "--node", "n1", "--source", f"dir:{tmp_path}"]
+    argv += ["--listen", "127.0.0.1:0", "--cni-socket", "", "--no-routes"]
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        assert main(argv) == 1
+    finally:  # run() installs its own log handler
+        root.handlers[:], root.level = handlers, level
+    err = capsys.readouterr().err
+    assert "agent loop died" in err and "fail safe" not in err
+
+
+@pytest.mark.parametrize("listen, code", [("127.0.0.1:notaport", 2), ("taken", 1)])
+def test_bad_or_taken_listen_address_is_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    listen: str,
+    code: int,
+) -> None:
+    """Trial: --listen with a port that is not a number, or one already in
+    use, ended in a ValueError / OSError traceback."""
+    monkeypatch.setattr(backends.sysctl, "ensure_bridge_netfilter", lambda: [])
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        if listen == "taken":
+            listen = f"127.0.0.1:{busy.getsockname()[1]}"
+        argv = ["watch", "--node", "n1", "--source", f"dir:{tmp_path}", "--listen", listen]
+        try:
+            assert main([*argv, "--cni-socket", "", "--no-routes"]) == code
+        finally:
+            root.handlers[:], root.level = handlers, level
+    err = capsys.readouterr().err
+    assert f"policyc watch: --listen {listen}: " in err and "Traceback" not in err
