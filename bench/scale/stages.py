@@ -16,7 +16,9 @@ prints one JSON object: ``{"stages": [{"stage", "seconds", "peak_rss_mib",
     write     BACKENDS[b].write               state -> the text ``compile`` prints
 
 ``peak_rss_mib`` is the process's peak RSS once the stage is done
-(``ru_maxrss``, monotone: the largest stage so far sets it).  With ``--heap``
+(``VmHWM``, monotone: the largest stage so far sets it).  Each row is also
+printed to stderr as it completes, so a run stopped for its size (L) still
+leaves the stages it finished.  With ``--heap``
 each stage runs under ``tracemalloc`` and ``heap_peak_mib`` is the Python
 heap's peak of what that stage allocates (what earlier stages hold
 is not counted); tracemalloc slows every allocation, so
@@ -62,7 +64,18 @@ def _stage_fns(path: str, backend: str, opt: bool, node: str) -> list[Callable[[
 
 
 def _rss() -> float:
-    """This process's peak RSS so far in MiB (Linux: ``ru_maxrss`` is in KiB)."""
+    """This process's peak RSS so far in MiB: ``VmHWM`` of /proc/self/status.
+
+    Not ``ru_maxrss``: Linux carries the pre-exec image's peak into it, so a
+    child forked from a parent that held the generated cluster would report
+    the parent's size."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
@@ -86,6 +99,7 @@ def run(
             row["heap_peak_mib"] = round(tracemalloc.get_traced_memory()[1] / MIB, 1)
             tracemalloc.stop()
         out.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)  # survives a killed run
         if name == stop_after and name != STAGES[-1]:
             return {"stages": out, "size": {}}
     state, text = value
