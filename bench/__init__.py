@@ -1,0 +1,1 @@
+"""On-demand benchmarks (they print figures and assert nothing); ``bench.scale`` is issue 9's."""
