@@ -47,7 +47,9 @@ class Dataplane:
     def ruleset(self, builder: Compiler) -> Ruleset:
         return lower(optimise(builder.graph(), self.opt))
 
-    def _transaction(self, builder: Compiler) -> Transaction[Any]:
+    def transaction(self, builder: Compiler) -> Transaction[Any]:
+        """The next transaction (pure but for reading the kernel at start-up):
+        set elements only when no rule changed, else render and diff."""
         changes = builder.changes()
         if self.programmed is not None and not changes.rules:
             sets = {
@@ -78,7 +80,7 @@ class Dataplane:
         either way the change journal is already taken, so the next sync
         starts again from what the kernel holds and renders everything."""
         try:
-            tx = self._transaction(builder)
+            tx = self.transaction(builder)
             if len(tx):
                 self.backend.apply(tx)
         except Exception:  # not only BackendError: the journal is gone either way

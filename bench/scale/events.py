@@ -29,32 +29,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from backends import BACKENDS
-from backends.contract import Backend, Transaction
 from bench.scale import gen
 from policyc.compiler import Compiler
 from policyc.kinds import Kind
 from policyc.load import load_paths, parse_text
-from policyc.lower import lower
 from policyc.parse import build_cluster, read_one
-from policyc.passes import optimise
+from watcher.dataplane import Dataplane
 
 EVENTS = ("pod_add", "pod_delete", "label_change", "policy_change")
-
-
-def transaction(c: Compiler, b: Backend[Any], programmed: Any, opt: bool) -> Transaction[Any]:
-    """The watcher's choice (``watcher.dataplane.Dataplane``): elements only
-    when no rule changed, else render and diff."""
-    changes = c.changes()
-    if programmed is not None and not changes.rules:
-        sets = {
-            n: c.set_def(n, elements=n in changes.reset)
-            for n in sorted(changes.dirty)
-            if n in c.specs
-        }
-        tx = b.patch(programmed, changes, sets)
-        if tx is not None:
-            return tx
-    return b.diff(programmed, b.render(lower(optimise(c.graph(), opt))))
 
 
 def put_json(c: Compiler, obj: dict[str, Any]) -> None:
@@ -111,12 +93,13 @@ def summary(values: list[float]) -> dict[str, float]:
 def run(path: str, backend: str, opt: bool, node: str, samples: int) -> dict[str, Any]:
     b = BACKENDS[backend]
     c = Compiler(node).load(build_cluster(load_paths([path])))
+    dp = Dataplane(b, opt)  # the watcher's own choice of patch or render + diff
     t0 = time.perf_counter()
-    tx = transaction(c, b, None, opt)
+    tx = dp.transaction(c)
     t1 = time.perf_counter()
     b.apply(tx)
     t2 = time.perf_counter()
-    programmed = tx.after
+    dp.programmed = tx.after
     full = {"compute_ms": (t1 - t0) * 1e3, "apply_ms": (t2 - t1) * 1e3, "tx": len(tx)}
     got: dict[str, dict[str, list[float]]] = {
         e: {"compute_ms": [], "apply_ms": [], "tx": []} for e in EVENTS
@@ -124,12 +107,12 @@ def run(path: str, backend: str, opt: bool, node: str, samples: int) -> dict[str
     for event, step in steps(node, samples):
         t0 = time.perf_counter()
         step(c)
-        tx = transaction(c, b, programmed, opt)
+        tx = dp.transaction(c)
         t1 = time.perf_counter()
         if len(tx):
             b.apply(tx)
         t2 = time.perf_counter()
-        programmed = tx.after
+        dp.programmed = tx.after
         row = got[event]
         row["compute_ms"].append((t1 - t0) * 1e3)
         row["apply_ms"].append((t2 - t1) * 1e3)
@@ -142,7 +125,7 @@ def run(path: str, backend: str, opt: bool, node: str, samples: int) -> dict[str
             "tx": {"min": min(row["tx"]), "max": max(row["tx"])},
             "samples": len(row["tx"]),
         }
-    out["kernel_matches"] = b.read_kernel() == programmed
+    out["kernel_matches"] = b.read_kernel() == dp.programmed
     return out
 
 
