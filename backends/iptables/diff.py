@@ -122,6 +122,36 @@ def _refers(chain: Chain, names: set[str]) -> bool:
     return any(t in names for r in chain.rules for t in r.args)
 
 
+def _hook_steps(
+    old: tuple[HookJump, ...], new: tuple[HookJump, ...]
+) -> tuple[tuple[HookJump, ...], tuple[HookJump, ...]]:
+    """(insert, delete) per jump target: when the kernel's jumps from one
+    builtin to one chain differ from the desired ones (missing, not first,
+    duplicated), every one is deleted and the desired ones inserted at rule 1.
+    ``-D <builtin> -j <chain>`` removes the first match only, so deleting just
+    a later duplicate would remove the first jump instead."""
+
+    def group(hooks: tuple[HookJump, ...]) -> dict[tuple[str, str], list[HookJump]]:
+        out: dict[tuple[str, str], list[HookJump]] = {}
+        for h in hooks:
+            out.setdefault((h.builtin, h.chain), []).append(h)
+        return out
+
+    was, will = group(old), group(new)
+    changed = [
+        k
+        for k in {**was, **will}
+        if sorted(was.get(k, []), key=_order) != sorted(will.get(k, []), key=_order)
+    ]
+    add = tuple(h for k in changed for h in will.get(k, []))
+    delete = tuple(h for k in changed for h in was.get(k, []))
+    return add, delete
+
+
+def _order(h: HookJump) -> bool:
+    return h.first
+
+
 def _table_write(old: Table | None, new: Table | None, retyped: set[str]) -> TableWrite | None:
     ref = new or old
     assert ref is not None
@@ -134,10 +164,7 @@ def _table_write(old: Table | None, new: Table | None, retyped: set[str]) -> Tab
     )
     names = {c.name for c in new_chains}
     remove = tuple(n for n in old_chains if n not in names)
-    old_hooks = set(old.hooks if old else ())
-    new_hooks = new.hooks if new else ()
-    add = tuple(h for h in new_hooks if h not in old_hooks)
-    delete = tuple(h for h in (old.hooks if old else ()) if h not in set(new_hooks))
+    add, delete = _hook_steps(old.hooks if old else (), new.hooks if new else ())
     if not (changed or remove or add or delete):
         return None
     policy = "RETURN" if ref.tool is Tool.EBTABLES else "-"

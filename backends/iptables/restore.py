@@ -232,8 +232,11 @@ def _split_rule(words: list[str]) -> Rule:
 
 
 def read_tables(tool: Tool, text: str) -> list[Table]:
-    """policyc's chains and hook jumps in one tool's save output."""
+    """policyc's chains and hook jumps in one tool's save output; a jump is
+    ``first`` only when it is the first ``-A`` line of its builtin chain
+    (save prints a chain's rules in order)."""
     found: dict[str, tuple[dict[str, list[Rule]], dict[str, str], list[HookJump]]] = {}
+    seen: set[tuple[str, str]] = set()  # (table, builtin chain) with a rule read
     table = ""
     for line in text.splitlines():
         if line.startswith("*"):
@@ -251,7 +254,10 @@ def read_tables(tool: Tool, text: str) -> list[Table]:
             if chain.startswith(CHAIN_PREFIX):
                 found[table][0].setdefault(chain, []).append(rule)
             elif not rule.args and rule.target[1:2] and rule.target[1].startswith(CHAIN_PREFIX):
-                found[table][2].append(HookJump(chain, rule.target[1]))
+                first = (table, chain) not in seen
+                found[table][2].append(HookJump(chain, rule.target[1], first))
+            if not chain.startswith(CHAIN_PREFIX):
+                seen.add((table, chain))
     out = []
     for name, (chains, policies, hooks) in found.items():
         if chains or hooks:

@@ -98,10 +98,19 @@ class Chain:
 
 @dataclass(frozen=True, slots=True)
 class HookJump:
-    """``-I <builtin> 1 -j <chain>``: where the kernel enters a policyc chain."""
+    """``-I <builtin> 1 -j <chain>``: where the kernel enters a policyc chain.
+
+    ``first``: the jump is rule 1 of its builtin chain.  The renderer's hooks
+    are always first; ``restore.read_tables`` sets False for a jump some other
+    rule precedes, which makes it differ from the rendered one (drift), so
+    ``diff`` deletes and re-inserts it.  iptables(8): "-I, --insert chain
+    [rulenum] ... rules are inserted as the head of the chain" -- an earlier
+    foreign ``-j ACCEPT`` would end the builtin chain before policy runs.
+    """
 
     builtin: str
     chain: str
+    first: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +128,7 @@ class Table:
             self.tool,
             self.name,
             tuple(sorted(c.key() for c in self.chains)),
-            tuple(sorted((h.builtin, h.chain) for h in self.hooks)),
+            tuple(sorted((h.builtin, h.chain, h.first) for h in self.hooks)),
         )
 
 

@@ -37,6 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from backends.iptables import BACKEND as IPT
 from backends.iptables.diff import diff as ipt_diff
 from backends.iptables.kernel import VARIANT_ENV, Kernel
+from backends.iptables.state import Tool
 from policyc.load import parse_text
 from policyc.parse import build_cluster
 from policyc.pipeline import ruleset_of
@@ -294,6 +295,67 @@ def test_edited_rule_body_and_element_are_drift_and_remove_leaves_the_rest(
         kernel.remove()
         assert kernel.read_kernel() is None
     assert foreign_state(lab, variant) == before
+
+
+# -- the hook jump stays first --------------------------------------------------
+
+FOREIGN_FIRST = (  # other components' rules inserted above policyc's hooks
+    "-t filter -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT",
+    "-t raw -I PREROUTING 1 -s 192.0.2.9/32 -j ACCEPT",
+)
+FOREIGN_FIRST_EBT = "-t nat -I PREROUTING 1 -i eth9 -j ACCEPT"
+
+
+def first_rule(saved: str, table: str, builtin: str) -> str:
+    """The first ``-A <builtin>`` line of ``table`` in save output."""
+    lines = saved.split(table + "\n", 1)[1].split("COMMIT", 1)[0].splitlines()
+    return next(ln for ln in lines if ln.startswith(f"-A {builtin} "))
+
+
+def insert_foreign_first(lab: Lab, variant: str) -> None:
+    for cmd in FOREIGN_FIRST:
+        lab.node_exec([f"iptables-{variant}", "-w", *cmd.split()])
+    lab.node_exec(["ebtables-nft", *FOREIGN_FIRST_EBT.split()])
+
+
+def test_foreign_accept_above_the_hook_is_drift_and_apply_moves_the_jump_first(
+    node: tuple[Lab, str],
+) -> None:
+    """A foreign ``-I FORWARD 1 ... -j ACCEPT`` ends FORWARD before policyc's
+    jump: the policy is bypassed.  read_kernel() sees the jump is no longer
+    first (drift), and ``policyc apply`` deletes and re-inserts it at rule 1
+    (FORWARD, raw PREROUTING, ebtables nat PREROUTING): denied again."""
+    lab, variant = node
+    objs = world(POLICY_B)  # namespace x: deny all ingress and egress
+    assert check(lab, objs) == []
+    desired = IPT.render(ruleset_of(build_cluster(parse_text(dump(objs), "<w>")), "node-1"))
+    case = (lab.pod("y/b"), lab.pod("x/a").addr(4), "tcp", 80)
+    assert lab.probe([case]) == {case: False}
+    insert_foreign_first(lab, variant)
+    assert lab.probe([case]) == {case: True}  # the bypass the hook position prevents
+    kernel = Kernel.from_env()
+    with in_netns(lab.node.netns):
+        drifted = kernel.read_kernel()
+    assert drifted is not None and drifted != desired
+    moved = {(t.tool, h.builtin): h.first for t in drifted.tables for h in t.hooks}
+    assert moved == {  # ip6tables untouched: its hooks are still first
+        (Tool.IPTABLES, "FORWARD"): False,
+        (Tool.IPTABLES, "PREROUTING"): False,
+        (Tool.EBTABLES, "PREROUTING"): False,
+        (Tool.IP6TABLES, "FORWARD"): True,
+        (Tool.IP6TABLES, "PREROUTING"): True,
+    }
+    apply_world(lab, objs, *BACKEND)  # policyc apply --backend iptables
+    with in_netns(lab.node.netns):
+        assert kernel.read_kernel() == desired
+    saved = lab.node_exec([f"iptables-{variant}-save"]).stdout
+    assert first_rule(saved, "*filter", "FORWARD") == "-A FORWARD -j POLICYC-FORWARD"
+    assert first_rule(saved, "*raw", "PREROUTING") == "-A PREROUTING -j POLICYC-ANTISPOOF"
+    assert saved.count("-A FORWARD -j POLICYC-FORWARD") == 1
+    assert saved.count("-A FORWARD -s 10.244.0.0/16 -j ACCEPT") == 1  # foreign rule kept
+    ebt = lab.node_exec(["ebtables-nft-save", "-t", "nat"]).stdout
+    assert first_rule(ebt, "*nat", "PREROUTING") == "-A PREROUTING -j POLICYC-ANTISPOOF"
+    assert lab.probe([case]) == {case: False}
 
 
 # -- failure halfway ----------------------------------------------------------

@@ -219,7 +219,8 @@ def test_watch_iptables_failed_apply_and_drift(
 ) -> None:
     """A failed apply (the test-only faulty backend) leaves the previous rules
     in force and converges once the fault is gone; an edited policyc chain is
-    drift, repaired on the next resync."""
+    drift, repaired on the next resync, and so is a foreign ACCEPT inserted
+    above the FORWARD hook jump (the jump is moved first again)."""
     import backends
 
     if not all(hasattr(b, "name") for b in backends.BACKENDS.values()):
@@ -264,8 +265,22 @@ def test_watch_iptables_failed_apply_and_drift(
 
         lab.node_exec([f"iptables-{variant}", "-w", "-I", "POLICYC-FORWARD", "1", "-j", "DROP"])
         wait_metric(agent, "policyc_repairs_total", 0)
+        n = settle(agent, n)
+        check(lab, objs)
+
+        # a foreign ACCEPT above the hook jump bypasses policy: drift too
+        repairs = agent.metric("policyc_repairs_total")
+        bypass = ["-I", "FORWARD", "1", "-s", "10.244.0.0/16", "-j", "ACCEPT"]
+        lab.node_exec([f"iptables-{variant}", "-w", *bypass])
+        wait_metric(agent, "policyc_repairs_total", repairs)
         settle(agent, n)
         check(lab, objs)
+        saved = lab.node_exec([f"iptables-{variant}-save", "-t", "filter"]).stdout
+        forward = [ln for ln in saved.splitlines() if ln.startswith("-A FORWARD ")]
+        assert forward[:2] == [
+            "-A FORWARD -j POLICYC-FORWARD",
+            "-A FORWARD -s 10.244.0.0/16 -j ACCEPT",
+        ]
     finally:
         rc = agent.stop(signal.SIGTERM)
     assert rc == 0, agent.logs()[-3000:]
