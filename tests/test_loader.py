@@ -100,6 +100,19 @@ def test_alias_bomb_in_a_mapping_key_is_refused() -> None:
         parse_text("a: &a [x, x]\n? *a\n: 1\n", "f")
 
 
+def test_yaml_typed_keys_read_as_kubectl_reads_them() -> None:
+    # sigs.k8s.io/yaml: a bool key is "true"/"false", a number its text.
+    text = "kind: Namespace\nmetadata:\n  name: x\n  labels: {true: a, off: b, 1: c, 1.5: d}\n"
+    (obj,) = parse_text(text, "f")
+    assert obj.data["metadata"]["labels"] == {"true": "a", "false": "b", "1": "c", "1.5": "d"}
+
+
+def test_null_mapping_key_is_refused_at_its_mark() -> None:
+    with pytest.raises(InputError, match="key must not be null") as exc:
+        parse_text("kind: Namespace\nmetadata:\n  labels: {null: a}\n", "f")
+    assert str(exc.value).startswith("f:3:12: ")
+
+
 # --- readers by suffix -------------------------------------------------------
 
 
