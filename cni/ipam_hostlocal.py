@@ -222,6 +222,9 @@ def data_dir(ipam: dict[str, Any]) -> str:
         return DEFAULT_DATA_DIR
     if not isinstance(value, str) or "\0" in value:
         raise CNIError(ERR_INVALID_CONFIG, f"ipam.dataDir must be a path string, not {value!r}")
+    if not os.path.isabs(value):
+        # A relative path lands in whatever directory the runtime runs us from.
+        raise CNIError(ERR_INVALID_CONFIG, f"ipam.dataDir must be an absolute path, not {value!r}")
     return value
 
 

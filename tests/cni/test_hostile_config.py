@@ -55,6 +55,7 @@ CONFIG_CASES = [
     pytest.param({"ipam": {"routes": [{"dst": "0.0.0.0/0", "gw": 5}]}}, 7, id="route-gw-int"),
     pytest.param({"ipam": {"dataDir": 5}}, 7, id="dataDir-int"),
     pytest.param({"ipam": {"dataDir": ["/tmp"]}}, 7, id="dataDir-list"),
+    pytest.param({"ipam": {"dataDir": "rel/dir"}}, 7, id="dataDir-relative"),
     pytest.param({"ipam": {"dns": [1]}}, 7, id="ipam.dns-list"),
     pytest.param(_prev({"dns": [1]}), 7, id="prevResult.dns-list"),
     pytest.param(_prev({"routes": "x"}), 7, id="prevResult.routes-string"),
