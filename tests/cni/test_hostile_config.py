@@ -64,6 +64,22 @@ CONFIG_CASES = [
     pytest.param(_prev({"ips": [{"address": 5}]}), 7, id="prevResult-address-int"),
     pytest.param(_prev({"ips": [{"address": "bogus"}]}), 7, id="prevResult-address-bad"),
     pytest.param(_prev({"routes": [{"dst": 5}]}), 7, id="prevResult-route-dst-int"),
+    pytest.param(_prev({"ips": [{"address": "10.244.9.5"}]}), 7, id="prevResult-address-no-prefix"),
+    pytest.param(
+        _prev({"ips": [{"address": "10.244.9.5/24", "interface": 99}]}),
+        7,
+        id="prevResult-interface-out-of-range",
+    ),
+    pytest.param(
+        _prev(
+            {
+                "interfaces": [{"name": "eth0"}],
+                "ips": [{"address": "10.244.9.5/24", "interface": -1}],
+            }
+        ),
+        7,
+        id="prevResult-interface-negative",
+    ),
     pytest.param({"bridge": "абвгдежз"}, 7, id="bridge-8-cyrillic-16-bytes"),
     pytest.param({"bridge": "br 0"}, 7, id="bridge-space"),
     pytest.param({"name": "n" * 65}, 7, id="network-name-long"),
