@@ -207,3 +207,24 @@ def test_many_errors_report_the_first_hundred_and_a_count(
 def test_input_errors_str_is_capped() -> None:
     errors = [InputError(f"e{i}") for i in range(MAX_SHOWN + 5)]
     assert str(InputErrors(errors)).count("\n") == MAX_SHOWN
+
+
+def test_an_error_line_is_bounded_whatever_the_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A 1 MB label value and a 100,000-character name were echoed whole in
+    # every error of their object: 6 MB of stderr, 1.3 MB lines.
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "q" * 100_000, "labels": {"k" * 100_000: "a" * 1_000_000 + "-"}},
+    }
+    bad = tmp_path / "f.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["compile", str(bad)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 3 and all(len(line) < 2_000 + len(str(bad)) for line in lines)
+    assert lines[-1].endswith("name part must be no more than 63 characters") or any(
+        "must be no more than 63 characters" in line for line in lines
+    )
+    assert all("characters]..." in line for line in lines)
