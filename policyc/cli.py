@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import functools
 import ipaddress
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from backends import BACKENDS
 from backends.contract import Backend
 from backends.sysctl import ensure_bridge_netfilter
-from policyc.errors import InputError, InputErrors, PolicycError
+from policyc.errors import InputError, InputErrors, PolicycError, printable
 from policyc.load import RawObject, Reader
 from policyc.model import Cluster
 from policyc.pipeline import graph_of, read_cluster, ruleset_of
@@ -100,18 +102,38 @@ def cmd_compile(args: argparse.Namespace) -> int:
     backend, state = _state(args)
     out = args.output
     if out and args.backend == "iptables" and (os.path.isdir(out) or out.endswith("/")):
-        os.makedirs(out, exist_ok=True)
+        _emit(out, lambda: os.makedirs(out, exist_ok=True))
         for name, body in backend.files(state).items():
-            with open(os.path.join(out, name), "w", encoding="utf-8") as fh:
-                fh.write(body)
+            path = os.path.join(out, name)
+            _emit(path, functools.partial(_write_file, path, body))
         return 0
     text = backend.write(state)
     if out:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        _emit(out, lambda: _write_file(out, text))
     else:
-        sys.stdout.write(text)
+        _emit("standard output", lambda: _write_stdout(text))
     return 0
+
+
+def _write_file(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _write_stdout(text: str) -> None:
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        raise OSError(errno.EBADF, "closed")
+    sys.stdout.write(text)
+    sys.stdout.flush()  # ENOSPC (> /dev/full) here, not in the interpreter's exit
+
+
+def _emit(what: str, write: Callable[[], object]) -> None:
+    """Run ``write``; an OSError (no such directory, disk full, closed
+    stdout) becomes one ``policyc: error:`` line and exit 1, not a traceback."""
+    try:
+        write()
+    except OSError as exc:
+        raise PolicycError(f"cannot write {printable(what)}: {exc.strerror or exc}") from None
 
 
 def cmd_apply(args: argparse.Namespace) -> int:

@@ -7,6 +7,9 @@ import ast
 import copy
 import io
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -228,3 +231,37 @@ def test_an_error_line_is_bounded_whatever_the_value(
         "must be no more than 63 characters" in line for line in lines
     )
     assert all("characters]..." in line for line in lines)
+
+
+@pytest.mark.parametrize("target", ["missing-dir/out.nft", "/dev/full"])
+def test_an_unwritable_output_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    # -o into a missing directory or onto a full device raised OSError with a
+    # traceback (exit 1); so did stdout redirected to /dev/full or closed.
+    ns = tmp_path / "ns.yaml"
+    ns.write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n")
+    out = target if target.startswith("/") else str(tmp_path / target)
+    assert main(["compile", "-o", out, str(ns)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"policyc: error: cannot write {out}: ") and err.count("\n") == 1
+
+
+def test_closed_stdout_is_one_error_line(tmp_path: Path) -> None:
+    ns = tmp_path / "ns.yaml"
+    ns.write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n")
+    policyc = Path(sys.executable).parent / "policyc"
+    proc = subprocess.run(
+        [str(policyc), "compile", str(ns)],
+        stdout=subprocess.DEVNULL,
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        pass_fds=(),
+        preexec_fn=lambda: os.close(1),
+    )
+    assert (
+        proc.returncode == 1
+        and proc.stderr == "policyc: error: cannot write standard output: closed\n"
+    )
