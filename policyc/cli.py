@@ -14,9 +14,9 @@ from typing import Any
 from backends import BACKENDS
 from backends.contract import Backend
 from backends.sysctl import ensure_bridge_netfilter
-from policyc.errors import InputError, InputErrors, PolicycError, printable
+from policyc.errors import InputError, InputErrors, PolicycError, clipped, printable
 from policyc.load import RawObject, Reader
-from policyc.model import Cluster
+from policyc.model import Cluster, Protocol
 from policyc.pipeline import graph_of, read_cluster, ruleset_of
 
 EXIT_INPUT = 2
@@ -79,8 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _port(text: str) -> tuple[int, str]:
+    """``PORT[/PROTO]`` as (1..65535, "TCP"|"UDP"|"SCTP"); InputError (exit 2)
+    for anything else, which int() and Protocol() used to raise with a
+    traceback (80/icmp, a name, 5,000 digits) or let through (99999999)."""
     port, _, proto = text.partition("/")
-    return int(port), (proto or "tcp").upper()
+    proto = (proto or "tcp").upper()
+    ok = port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535
+    if not ok or proto not in {p.value for p in Protocol}:
+        raise InputError(
+            f"port {clipped(printable(text))!r}: want PORT[/PROTO] with PORT 1-65535 "
+            "and PROTO tcp, udp or sctp"
+        )
+    return int(port), proto
 
 
 def _warn_shared(cluster: Cluster) -> None:

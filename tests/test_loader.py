@@ -265,3 +265,15 @@ def test_closed_stdout_is_one_error_line(tmp_path: Path) -> None:
         proc.returncode == 1
         and proc.stderr == "policyc: error: cannot write standard output: closed\n"
     )
+
+
+@pytest.mark.parametrize("port", ["80/icmp", "serve-80-tcp", "99999999/tcp", "0", "9" * 5000])
+def test_explain_refuses_a_bad_port_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    # int() and Protocol() raised with a traceback, or 99999999 was "ALLOWED".
+    ns = tmp_path / "ns.yaml"
+    ns.write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n")
+    assert main(["explain", "10.244.1.10", "10.244.1.11", port, str(ns)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("policyc: error: port '") and err.count("\n") == 1 and len(err) < 1_000
