@@ -11,6 +11,7 @@ error and closed.
 
 from __future__ import annotations
 
+import errno
 import selectors
 import socket
 import time
@@ -21,6 +22,9 @@ from dataclasses import dataclass, field
 READ_DEADLINE_S = 10.0
 # How often deadlines and the stop flag are looked at.
 TICK_S = 0.2
+
+# accept() errors that mean "no descriptor or buffer now", not "no listener".
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 OnRequest = Callable[[socket.socket, bytes], None]
 OnReject = Callable[[socket.socket, bool, str], None]
@@ -82,7 +86,10 @@ class RequestReader:
             conn, _ = self.listener.accept()
         except (BlockingIOError, InterruptedError):
             return
-        except OSError:
+        except OSError as exc:
+            if exc.errno in _OUT_OF_RESOURCES:
+                self._shed()  # idle clients hold every descriptor: free one
+                return
             self._stop = True  # the listener was shut down
             return
         conn.setblocking(False)
@@ -111,6 +118,20 @@ class RequestReader:
     def _hand_off(self, conn: socket.socket) -> None:
         self._sel.unregister(conn)
         conn.setblocking(True)
+
+    def _shed(self) -> None:
+        """accept() failed for want of descriptors or memory (EMFILE after
+        enough idle connections): reject the pending request that has waited
+        longest, so the listener keeps serving; with none pending, wait a
+        tick instead of spinning on the still-readable listener."""
+        pending = [k for k in self._sel.get_map().values() if k.data is not None]
+        if not pending:
+            time.sleep(TICK_S)
+            return
+        oldest = min(pending, key=lambda k: k.data.deadline).fileobj
+        assert isinstance(oldest, socket.socket)
+        self._hand_off(oldest)
+        self.on_reject(oldest, False, "too many pending connections")
 
     def _expire(self, now: float) -> None:
         late = [

@@ -29,6 +29,17 @@ IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# Never a pod's address or a bridge gateway: "this network" and the limited
+# broadcast, loopback (RFC 1122 3.2.1.3), multicast (RFC 5771, RFC 4291 2.7),
+# and IPv6's unspecified and loopback addresses (RFC 4291 2.5.2, 2.5.3).  The
+# kernel refuses some (EADDRNOTAVAIL, a traceback behind 999) and accepts
+# others (127.0.0.1 on the bridge).
+_NOT_UNICAST: tuple[IPNet, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32", "::/127", "ff00::/8")
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Range:
     subnet: IPNet
@@ -44,6 +55,9 @@ def _range(doc: object) -> Range:
     if not isinstance(doc, dict) or "subnet" not in doc:
         raise CNIError(ERR_INVALID_CONFIG, "each ipam range needs a subnet")
     subnet = parse_network(doc["subnet"], "subnet")
+    for special in _NOT_UNICAST:
+        if subnet.version == special.version and subnet.overlaps(special):
+            raise CNIError(ERR_INVALID_CONFIG, f"network {subnet} overlaps {special}")
     if subnet.prefixlen > subnet.max_prefixlen - 2:
         raise CNIError(ERR_INVALID_CONFIG, f"network {subnet} too small to allocate from")
     first = int(subnet.network_address) + 1
@@ -222,6 +236,9 @@ def data_dir(ipam: dict[str, Any]) -> str:
         return DEFAULT_DATA_DIR
     if not isinstance(value, str) or "\0" in value:
         raise CNIError(ERR_INVALID_CONFIG, f"ipam.dataDir must be a path string, not {value!r}")
+    if not os.path.isabs(value):
+        # A relative path lands in whatever directory the runtime runs us from.
+        raise CNIError(ERR_INVALID_CONFIG, f"ipam.dataDir must be an absolute path, not {value!r}")
     return value
 
 

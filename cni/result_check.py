@@ -33,6 +33,8 @@ def _list_of_dicts(result: dict[str, Any], key: str, code: int, where: str) -> l
 def _cidr(value: object, code: int, where: str) -> None:
     if not isinstance(value, str):
         raise _fail(code, where, f"{value!r} is not a string in CIDR notation")
+    if "/" not in value:  # ip_interface() reads a bare address as a /32 or /128
+        raise _fail(code, where, f"{value!r} is not in CIDR notation")
     try:
         ipaddress.ip_interface(value)
     except ValueError as exc:
@@ -48,6 +50,18 @@ def _ip(value: object, code: int, where: str) -> None:
         raise _fail(code, where, f"{value!r} is not an IP address") from exc
 
 
+def _index(index: object, count: int, code: int, where: str) -> None:
+    """SPEC "interface (uint): the index into the interfaces list for a CNI
+    Plugin Result indicating which interface this IP configuration should be
+    applied to": absent, or a uint below ``count``."""
+    if index is None:
+        return
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise _fail(code, where, "ips interface must be an index")
+    if not 0 <= index < count:
+        raise _fail(code, where, f"ips interface {index} is not an index into interfaces")
+
+
 def check_result(result: object, code: int, where: str) -> dict[str, Any]:
     """Return ``result`` if it has the spec's shape, else raise CNIError(code).
 
@@ -55,16 +69,15 @@ def check_result(result: object, code: int, where: str) -> dict[str, Any]:
     """
     if not isinstance(result, dict):
         raise _fail(code, where, "must be a JSON object")
-    for iface in _list_of_dicts(result, "interfaces", code, where):
+    interfaces = _list_of_dicts(result, "interfaces", code, where)
+    for iface in interfaces:
         if not isinstance(iface.get("name"), str):
             raise _fail(code, where, "each interface needs a string name")
     for ip in _list_of_dicts(result, "ips", code, where):
         _cidr(ip.get("address"), code, f"{where}: ips address")
         if ip.get("gateway") is not None:
             _ip(ip["gateway"], code, f"{where}: ips gateway")
-        index = ip.get("interface")
-        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
-            raise _fail(code, where, "ips interface must be an index")
+        _index(ip.get("interface"), len(interfaces), code, where)
     for route in _list_of_dicts(result, "routes", code, where):
         _cidr(route.get("dst"), code, f"{where}: routes dst")
         if route.get("gw") is not None:

@@ -122,9 +122,9 @@ class ToObjects(Transformer[Token, list[RawObject]]):
         return {"ports": list(ports)}
 
     def numeric_port(self, proto: Token, lo: Token, hi: Token | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"protocol": str(proto).upper(), "port": int(lo)}
+        out: dict[str, Any] = {"protocol": str(proto).upper(), "port": _port_number(lo)}
         if hi is not None:
-            out["endPort"] = int(hi)
+            out["endPort"] = _port_number(hi)
         return {**out, LOC: _loc(self.file, proto)}
 
     def proto_only(self, proto: Token) -> dict[str, Any]:
@@ -135,6 +135,14 @@ class ToObjects(Transformer[Token, list[RawObject]]):
         if len(parts) == 2:
             return {"protocol": str(parts[0]).upper(), "port": str(parts[1]), LOC: loc}
         return {"port": str(parts[0]), LOC: loc}
+
+
+def _port_number(tok: Token) -> int:
+    """NUMBER as an int, or 65536 when it has more than five significant
+    digits, so validation reports "must be between 1 and 65535" instead of
+    ``int()`` raising past Python's 4,300-digit conversion limit."""
+    digits = str(tok).lstrip("0") or "0"
+    return int(digits) if len(digits) <= 5 else 65536
 
 
 LOC, ERROR = "\0loc", "\0error"  # side data carried in the dicts, never output

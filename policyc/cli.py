@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import functools
 import ipaddress
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from backends import BACKENDS
 from backends.contract import Backend
 from backends.sysctl import ensure_bridge_netfilter
-from policyc.errors import InputError, InputErrors, PolicycError
+from policyc.errors import InputError, InputErrors, PolicycError, clipped, printable
 from policyc.load import RawObject, Reader
 from policyc.model import Cluster, Protocol
 from policyc.pipeline import graph_of, read_cluster, ruleset_of
@@ -77,12 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _port(text: str) -> tuple[int, str]:
-    """``PORT[/PROTO]`` -> (1..65535, "TCP"|"UDP"|"SCTP"); InputError otherwise."""
+    """``PORT[/PROTO]`` as (1..65535, "TCP"|"UDP"|"SCTP"); InputError (exit 2)
+    for anything else, which int() and Protocol() used to raise with a
+    traceback (80/icmp, a name, 5,000 digits) or let through (99999999)."""
     port, _, proto = text.partition("/")
     proto = (proto or "tcp").upper()
-    known = {p.value for p in Protocol}
-    if not port.isdigit() or not 1 <= int(port) <= 65535 or proto not in known:
-        raise InputError(f"{text!r}: expected PORT[/PROTO], PORT 1-65535, PROTO tcp, udp or sctp")
+    ok = port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535
+    if not ok or proto not in {p.value for p in Protocol}:
+        raise InputError(
+            f"port {clipped(printable(text))!r}: want PORT[/PROTO] with PORT 1-65535 "
+            "and PROTO tcp, udp or sctp"
+        )
     return int(port), proto
 
 
@@ -105,20 +112,40 @@ def cmd_compile(args: argparse.Namespace) -> int:
     backend, state = _state(args)
     out = args.output
     if not out:
-        sys.stdout.write(backend.write(state))
+        text = backend.write(state)
+        _emit("standard output", lambda: _write_stdout(text))
         return 0
-    try:
-        if os.path.isdir(out) or out.endswith(os.sep):  # every backend has files()
-            os.makedirs(out, exist_ok=True)
-            files = {os.path.join(out, n): body for n, body in backend.files(state).items()}
-        else:
-            files = {out: backend.write(state)}
-        for path, body in files.items():
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(body)
-    except OSError as exc:
-        raise PolicycError(f"cannot write {exc.filename or out}: {exc.strerror}") from exc
+    if os.path.isdir(out) or out.endswith(os.sep):  # every backend has files()
+        _emit(out, lambda: os.makedirs(out, exist_ok=True))
+        files = {os.path.join(out, n): body for n, body in backend.files(state).items()}
+    else:
+        files = {out: backend.write(state)}
+    for path, body in files.items():
+        _emit(path, functools.partial(_write_file, path, body))
     return 0
+
+
+def _write_file(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _write_stdout(text: str) -> None:
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        raise OSError(errno.EBADF, "closed")
+    sys.stdout.write(text)
+    sys.stdout.flush()  # ENOSPC (> /dev/full) here, not in the interpreter's exit
+
+
+def _emit(what: str, write: Callable[[], object]) -> None:
+    """Run ``write``; an OSError (no such directory, disk full, closed
+    stdout) becomes one ``policyc: error:`` line and exit 1, not a traceback."""
+    try:
+        write()
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): main() stops quietly
+    except OSError as exc:
+        raise PolicycError(f"cannot write {printable(what)}: {exc.strerror or exc}") from None
 
 
 def cmd_apply(args: argparse.Namespace) -> int:

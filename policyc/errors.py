@@ -24,6 +24,23 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
+# Characters of one error part (object, field, message) shown, at most.
+MAX_PART = 512
+
+
+def clipped(text: str, limit: int = MAX_PART) -> str:
+    """``text`` cut to about ``limit`` characters, keeping its head and its
+    tail (where a message says what is wrong) around a count of what was cut.
+
+    A 1 MB label value would otherwise be echoed whole, in every error of its
+    object, and a log that splits long lines (journald's LineMax, 48K) would
+    start a new entry with text the input chose."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 3
+    return f"{text[:head]}...[{len(text) - head - tail} characters]...{text[-tail:]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Location:
     file: str
@@ -63,10 +80,10 @@ class InputError(PolicycError):
         if self.loc is not None:
             parts.append(str(self.loc))
         if self.obj:
-            parts.append(self.obj)
+            parts.append(clipped(printable(self.obj)))
         if self.field:
-            parts.append(self.field)
-        parts.append(self.message)
+            parts.append(clipped(printable(self.field)))
+        parts.append(clipped(printable(self.message)))
         return printable(": ".join(parts))
 
 

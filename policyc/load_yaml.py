@@ -92,9 +92,7 @@ class Builder:
         for knode, vnode in node.value:
             if not isinstance(knode, yaml.ScalarNode):
                 raise InputError("a mapping key must be a scalar", loc=mark(self.file, knode))
-            key = self._scalar(knode)
-            if not isinstance(key, str):
-                key = str(key)
+            key = _key_text(self._scalar(knode), mark(self.file, knode))
             if key in out:
                 raise InputError(f"duplicate key {key!r}", loc=mark(self.file, knode))
             # Point at the key, which is where a human looks for a field.
@@ -112,3 +110,19 @@ class Builder:
                 limit = sys.get_int_max_str_digits()
                 message = f"integer too long: {len(node.value)} characters (at most {limit} digits)"
             raise InputError(message, loc=mark(self.file, node)) from None
+
+
+def _key_text(key: Any, loc: Location) -> str:
+    """A mapping key as the API server sees it.  kubectl converts YAML to
+    JSON with sigs.k8s.io/yaml, whose key conversion reads: "case bool: if
+    typedKey { keyString = "true" } else { keyString = "false" }" and refuses
+    a null key ("Unsupported map key").  ``str()`` gave "True" and "None":
+    valid label keys that no selector written as JSON ever matches.
+    Raises InputError on a null key."""
+    if isinstance(key, str):
+        return key
+    if key is None:
+        raise InputError("a mapping key must not be null", loc=loc)
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)

@@ -53,18 +53,35 @@ def _ip(ctx: Ctx, path: Path) -> IPAddress | None:
     return ip
 
 
+def _family(ip: IPAddress) -> int:
+    """4 or 6 as Kubernetes counts it: Go's net.IP reads ::ffff:a.b.c.d as IPv4."""
+    return 4 if ip.version == 4 or getattr(ip, "ipv4_mapped", None) else 6
+
+
+def _pod_ips(ctx: Ctx) -> list[IPAddress]:
+    """status.podIPs, else status.podIP.  The API: "podIPs ... may specify no
+    more than one IP for each IP family", and where podIP and podIPs[0]
+    differ the v1 conversion keeps podIP; we refuse both rather than guess."""
+    ips: list[IPAddress] = []
+    for i, _ in enumerate(ctx.get(("status", "podIPs"), list, [])):
+        ip = _ip(ctx, ("status", "podIPs", i, "ip"))
+        if ip is not None:
+            ips.append(ip)
+    if len({_family(ip) for ip in ips}) < len(ips):
+        ctx.err(("status", "podIPs"), "may specify no more than one IP for each IP family")
+    single = _ip(ctx, ("status", "podIP")) if ctx.get(("status", "podIP"), str) else None
+    if single is not None and ips and single != ips[0]:
+        ctx.err(("status", "podIP"), f"must equal status.podIPs[0].ip ({ips[0]})")
+    if not ips and single is not None:
+        ips = [single]
+    return list(dict.fromkeys(ips))
+
+
 def parse_pod(ctx: Ctx) -> Pod | None:
     name = ctx.name(v.dns1123_subdomain)
     ns = ctx.namespace()
     labels = ctx.labels(("metadata", "labels"))
-    ips: list[IPAddress] = []
-    for i, _ in enumerate(ctx.get(("status", "podIPs"), list, [])):
-        ip = _ip(ctx, ("status", "podIPs", i, "ip"))
-        if ip is not None and ip not in ips:
-            ips.append(ip)
-    if not ips and ctx.get(("status", "podIP"), str):
-        ip = _ip(ctx, ("status", "podIP"))
-        ips = [ip] if ip else []
+    ips = _pod_ips(ctx)
     ports: list[ContainerPort] = []
     for section in ("initContainers", "containers"):
         for c, _ in enumerate(ctx.get(("spec", section), list, [])):

@@ -21,7 +21,7 @@ def test_bad_port_is_an_error_line(port: str, capsys: pytest.CaptureFixture[str]
     assert main(["explain", "x/a", "z/a", port, CASE]) == 2
     assert main(["matrix", "--port", port, CASE]) == 2
     err = capsys.readouterr().err
-    assert err.count(f"policyc: error: {port!r}: expected PORT[/PROTO]") == 2
+    assert err.count(f"policyc: error: port {port!r}: want PORT[/PROTO]") == 2
 
 
 def test_good_ports_still_answer() -> None:

@@ -162,6 +162,17 @@ def test_policy_language_validation_errors_name_the_object(
             "spec.egress[0].to[0].ipBlock.except[0]",
         ),
         ("  select -bad=x\n", "2:10", "spec.podSelector"),
+        # More digits than int() converts (4,300): an error, not a traceback.
+        (
+            "  ingress { allow ports tcp/" + "9" * 5000 + " }\n",
+            "2:25",
+            "spec.ingress[0].ports[0].port",
+        ),
+        (
+            "  ingress { allow ports tcp/80-" + "9" * 5000 + " }\n",
+            "2:25",
+            "spec.ingress[0].ports[0].endPort",
+        ),
     ],
 )
 def test_policy_language_errors_point_at_the_field(

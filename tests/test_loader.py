@@ -7,6 +7,9 @@ import ast
 import copy
 import io
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -98,6 +101,19 @@ def test_yaml_merge_keys_still_work() -> None:
 def test_alias_bomb_in_a_mapping_key_is_refused() -> None:
     with pytest.raises(InputError, match="key must be a scalar"):
         parse_text("a: &a [x, x]\n? *a\n: 1\n", "f")
+
+
+def test_yaml_typed_keys_read_as_kubectl_reads_them() -> None:
+    # sigs.k8s.io/yaml: a bool key is "true"/"false", a number its text.
+    text = "kind: Namespace\nmetadata:\n  name: x\n  labels: {true: a, off: b, 1: c, 1.5: d}\n"
+    (obj,) = parse_text(text, "f")
+    assert obj.data["metadata"]["labels"] == {"true": "a", "false": "b", "1": "c", "1.5": "d"}
+
+
+def test_null_mapping_key_is_refused_at_its_mark() -> None:
+    with pytest.raises(InputError, match="key must not be null") as exc:
+        parse_text("kind: Namespace\nmetadata:\n  labels: {null: a}\n", "f")
+    assert str(exc.value).startswith("f:3:12: ")
 
 
 # --- readers by suffix -------------------------------------------------------
@@ -194,3 +210,70 @@ def test_many_errors_report_the_first_hundred_and_a_count(
 def test_input_errors_str_is_capped() -> None:
     errors = [InputError(f"e{i}") for i in range(MAX_SHOWN + 5)]
     assert str(InputErrors(errors)).count("\n") == MAX_SHOWN
+
+
+def test_an_error_line_is_bounded_whatever_the_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A 1 MB label value and a 100,000-character name were echoed whole in
+    # every error of their object: 6 MB of stderr, 1.3 MB lines.
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "q" * 100_000, "labels": {"k" * 100_000: "a" * 1_000_000 + "-"}},
+    }
+    bad = tmp_path / "f.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["compile", str(bad)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 3 and all(len(line) < 2_000 + len(str(bad)) for line in lines)
+    assert lines[-1].endswith("name part must be no more than 63 characters") or any(
+        "must be no more than 63 characters" in line for line in lines
+    )
+    assert all("characters]..." in line for line in lines)
+
+
+@pytest.mark.parametrize("target", ["missing-dir/out.nft", "/dev/full"])
+def test_an_unwritable_output_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    # -o into a missing directory or onto a full device raised OSError with a
+    # traceback (exit 1); so did stdout redirected to /dev/full or closed.
+    ns = tmp_path / "ns.yaml"
+    ns.write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n")
+    out = target if target.startswith("/") else str(tmp_path / target)
+    assert main(["compile", "-o", out, str(ns)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"policyc: error: cannot write {out}: ") and err.count("\n") == 1
+
+
+def test_closed_stdout_is_one_error_line(tmp_path: Path) -> None:
+    ns = tmp_path / "ns.yaml"
+    ns.write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n")
+    policyc = Path(sys.executable).parent / "policyc"
+    proc = subprocess.run(
+        [str(policyc), "compile", str(ns)],
+        stdout=subprocess.DEVNULL,
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        pass_fds=(),
+        preexec_fn=lambda: os.close(1),
+    )
+    assert (
+        proc.returncode == 1
+        and proc.stderr == "policyc: error: cannot write standard output: closed\n"
+    )
+
+
+@pytest.mark.parametrize("port", ["80/icmp", "serve-80-tcp", "99999999/tcp", "0", "9" * 5000])
+def test_explain_refuses_a_bad_port_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    # int() and Protocol() raised with a traceback, or 99999999 was "ALLOWED".
+    ns = tmp_path / "ns.yaml"
+    ns.write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n")
+    assert main(["explain", "10.244.1.10", "10.244.1.11", port, str(ns)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("policyc: error: port '") and err.count("\n") == 1 and len(err) < 1_000

@@ -55,6 +55,12 @@ CONFIG_CASES = [
     pytest.param({"ipam": {"routes": [{"dst": "0.0.0.0/0", "gw": 5}]}}, 7, id="route-gw-int"),
     pytest.param({"ipam": {"dataDir": 5}}, 7, id="dataDir-int"),
     pytest.param({"ipam": {"dataDir": ["/tmp"]}}, 7, id="dataDir-list"),
+    pytest.param({"ipam": {"dataDir": "rel/dir"}}, 7, id="dataDir-relative"),
+    pytest.param({"ipam": {"subnet": "::/120"}}, 7, id="subnet-ipv6-loopback"),
+    pytest.param({"ipam": {"subnet": "ff02::/64"}}, 7, id="subnet-ipv6-multicast"),
+    pytest.param({"ipam": {"subnet": "127.0.0.0/8"}}, 7, id="subnet-loopback"),
+    pytest.param({"ipam": {"subnet": "224.0.0.0/24"}}, 7, id="subnet-multicast"),
+    pytest.param({"ipam": {"subnet": "0.0.0.0/0"}}, 7, id="subnet-everything"),
     pytest.param({"ipam": {"dns": [1]}}, 7, id="ipam.dns-list"),
     pytest.param(_prev({"dns": [1]}), 7, id="prevResult.dns-list"),
     pytest.param(_prev({"routes": "x"}), 7, id="prevResult.routes-string"),
@@ -63,6 +69,22 @@ CONFIG_CASES = [
     pytest.param(_prev({"ips": [{"address": 5}]}), 7, id="prevResult-address-int"),
     pytest.param(_prev({"ips": [{"address": "bogus"}]}), 7, id="prevResult-address-bad"),
     pytest.param(_prev({"routes": [{"dst": 5}]}), 7, id="prevResult-route-dst-int"),
+    pytest.param(_prev({"ips": [{"address": "10.244.9.5"}]}), 7, id="prevResult-address-no-prefix"),
+    pytest.param(
+        _prev({"ips": [{"address": "10.244.9.5/24", "interface": 99}]}),
+        7,
+        id="prevResult-interface-out-of-range",
+    ),
+    pytest.param(
+        _prev(
+            {
+                "interfaces": [{"name": "eth0"}],
+                "ips": [{"address": "10.244.9.5/24", "interface": -1}],
+            }
+        ),
+        7,
+        id="prevResult-interface-negative",
+    ),
     pytest.param({"bridge": "абвгдежз"}, 7, id="bridge-8-cyrillic-16-bytes"),
     pytest.param({"bridge": "br 0"}, 7, id="bridge-space"),
     pytest.param({"name": "n" * 65}, 7, id="network-name-long"),
