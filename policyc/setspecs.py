@@ -131,7 +131,8 @@ def peer_matches(peer: Peer, policy_ns: str, pod: Pod, ns_labels: NsLabels) -> b
 
 def _peer_scope(peer: Peer, policy_ns: str) -> Scope:
     """The pods ``peer`` can select, as ``peer_matches`` reads it."""
-    return Scope(peer.pod_selector or Selector(), policy_ns, peer.namespace_selector)
+    own = policy_ns if peer.namespace_selector is None else ""  # as the definition
+    return Scope(peer.pod_selector or Selector(), own, peer.namespace_selector)
 
 
 def _peer_text(peer: Peer) -> str:
@@ -193,7 +194,13 @@ def peer_pods(peers: list[Peer], policy_ns: str, family: Family) -> SetSpec:
             return _ips(pod, family)
         return ()
 
-    definition = f"pods {policy_ns} {text}"
+    # "If NamespaceSelector is also not set, this selects pods in the policy's
+    # own namespace": only then does the policy's namespace belong to the
+    # definition.  Peers that all carry a namespaceSelector select the same
+    # pods from any policy, so every policy that writes them shares one set
+    # (hash-consed by definition: pod events still change elements only).
+    own = any(p.namespace_selector is None for p in peers)
+    definition = f"pods {policy_ns if own else '*'} {text}"
     return SetSpec(
         spec_name("peer", definition, family),
         SetKind.ADDR,
