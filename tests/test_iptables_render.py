@@ -190,9 +190,7 @@ def test_antispoof_and_node_rules_mirror_nftables() -> None:
     assert "# not for iptables (ARP)" in v4
     for text in (v4, v6):
         assert text.count("-j POLICYC-FROM-PODS") == 1
-        assert (
-            "# hook (apply inserts it unless -C finds it): -I FORWARD 1 -j POLICYC-FORWARD" in text
-        )
+        assert "# hook (apply keeps this jump first): -I FORWARD 1 -j POLICYC-FORWARD" in text
         assert "-I PREROUTING 1 -j POLICYC-ANTISPOOF" in text
 
 

@@ -61,10 +61,9 @@ HEADER = (
     "#   4. ebtables-nft-restore --noflush      < the ebtables part (ARP, non-IP frames)",
     "# It changes only POLICYC-* chains and policyc-* sets, plus one jump per hook.",
 )
-HOOK_NOTE = {
-    Tool.EBTABLES: "# hook (apply inserts it unless ebtables-save shows it): -I {} 1 -j {}",
-}
-HOOK_NOTE_IPT = "# hook (apply inserts it unless -C finds it): -I {} 1 -j {}"
+# apply reads the saved state and keeps the jump rule 1 of its builtin
+# chain, moving it back above any rule another component inserted.
+HOOK_NOTE = "# hook (apply keeps this jump first): -I {} 1 -j {}"
 
 
 # -- writer ---------------------------------------------------------------
@@ -101,13 +100,12 @@ def _body(chain: Chain) -> list[str]:
 
 
 def table_lines(table: Table) -> list[str]:
-    """One table of ``compile``'s output; hooks are notes (apply inserts them)."""
+    """One table of ``compile``'s output; hooks are notes (apply keeps them first)."""
     lines = [f"*{table.name}"]
     lines += [_declare(c.name, c.policy) for c in table.chains]
     for c in table.chains:
         lines += _body(c)
-    fmt = HOOK_NOTE.get(table.tool, HOOK_NOTE_IPT)
-    lines += [fmt.format(h.builtin, h.chain) for h in table.hooks]
+    lines += [HOOK_NOTE.format(h.builtin, h.chain) for h in table.hooks]
     lines.append("COMMIT")
     return lines
 
