@@ -48,6 +48,8 @@ class Location:
     col: int  # 1-based
 
     def __str__(self) -> str:
+        if self.line < 1:  # the file as a whole (missing, unknown format): no made-up position
+            return self.file
         return f"{self.file}:{self.line}:{self.col}"
 
 

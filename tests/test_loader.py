@@ -277,3 +277,11 @@ def test_explain_refuses_a_bad_port_with_one_line(
     assert main(["explain", "10.244.1.10", "10.244.1.11", port, str(ns)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("policyc: error: port '") and err.count("\n") == 1 and len(err) < 1_000
+
+
+def test_a_missing_file_names_the_file_without_a_made_up_position(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.yaml"
+    assert main(["compile", str(missing)]) == 2
+    assert capsys.readouterr().err == f"policyc: error: {missing}: no such file or directory\n"
