@@ -17,7 +17,8 @@ from backends.sysctl import ensure_bridge_netfilter
 from policyc.errors import InputError, InputErrors, PolicycError, clipped, printable
 from policyc.load import RawObject, Reader
 from policyc.model import Cluster, Protocol
-from policyc.pipeline import graph_of, read_cluster, ruleset_of
+from policyc.pipeline import read_cluster, ruleset_of
+from policyc.views_cli import add_graph_arguments, add_matrix_arguments, run_graph, run_matrix
 
 EXIT_INPUT = 2
 EXIT_BACKEND = 1
@@ -68,9 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", default=["-"], metavar="PATH")
     p = sub.add_parser("matrix", help="print the pod reachability matrix")
     p.add_argument("paths", nargs="*", default=["-"], metavar="PATH")
-    p.add_argument("--port", default="80/tcp")
-    p = sub.add_parser("graph", help="draw the rule graph (Graphviz dot)")
+    add_matrix_arguments(p)
+    p = sub.add_parser("graph", help="draw the rule graph (dot, svg or html)")
     _common(p)
+    add_graph_arguments(p)
     p = sub.add_parser("watch", help="run the node agent (list/watch, incremental, atomic)")
     from watcher.main import add_arguments
 
@@ -192,29 +194,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from policyc.evaluate import Evaluator
-
-    cluster = read_cluster(args.paths, readers=READERS)
-    port, proto = _port(args.port)
-    ev = Evaluator(cluster)
-    pods = [p for p in cluster.pods if p.ips and not p.host_network]
-    width = max([len(p.key) for p in pods] + [4])
-    print(" " * width + " " + " ".join(p.key for p in pods))
-    for src in pods:
-        cells = []
-        for dst in pods:
-            ok = ev.allowed(src.ips[0], dst.ips[0], port, proto).allowed
-            cells.append(("." if ok else "X").center(len(dst.key)))
-        print(src.key.ljust(width) + " " + " ".join(cells))
-    return 0
+    return run_matrix(args, read_cluster(args.paths, readers=READERS))
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from policyc.graphviz import to_dot
-
-    cluster = read_cluster(args.paths, readers=READERS)
-    sys.stdout.write(to_dot(graph_of(cluster, args.node, not args.no_opt)))
-    return 0
+    return run_graph(args, read_cluster(args.paths, readers=READERS))
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

@@ -1,35 +1,36 @@
-"""Draw the rule graph: endpoints -> policies -> rules -> sets (Graphviz dot)."""
+"""Draw the rule graph with Graphviz: DOT text, and SVG through the ``dot``
+program (Debian package ``graphviz``) when it is installed.
+
+We shell out to ``dot`` rather than use a Python binding: the ``graphviz``
+PyPI package is itself a wrapper around the same program, and pygraphviz
+needs the C headers at install time.
+"""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
+from policyc.errors import PolicycError
+from policyc.graph_render import drawing
+from policyc.graph_render import to_dot as drawing_dot
 from policyc.ir import RuleGraph
 
 
-def _q(text: str) -> str:
-    return '"' + text.replace('"', "'") + '"'
-
-
 def to_dot(graph: RuleGraph) -> str:
-    lines = ["digraph policyc {", "\trankdir=LR;", "\tnode [fontname=monospace];"]
-    for ep in graph.endpoints:
-        ips = " ".join(str(i) for i in ep.ips)
-        label = f"{ep.namespace}/{ep.name}\\n{ips}"
-        lines.append(f"\t{_q(ep.iface)} [shape=box,label={_q(label)}];")
-    sizes = {s.name: len(s.elements) for s in graph.sets}
-    for s in graph.sets:
-        text = f"{s.name} ({sizes[s.name]})"
-        lines.append(f"\t{_q(s.name)} [shape=ellipse,label={_q(text)}];")
-    for pol in graph.policies:
-        pid = f"{pol.policy} {pol.direction.value} {pol.family.suffix}"
-        lines.append(f"\t{_q(pid)} [shape=component];")
-        lines.append(f"\t{_q(pol.selected)} -> {_q(pid)} [label=selects];")
-        for rule in pol.rules:
-            rid = f"{rule.label} v{rule.family.suffix}"
-            lines.append(f"\t{_q(rid)} [shape=note];")
-            lines.append(f"\t{_q(pid)} -> {_q(rid)};")
-            for name in rule.peer_sets or ():
-                lines.append(f"\t{_q(rid)} -> {_q(name)} [label=peer];")
-            for name in rule.port_sets or ():
-                lines.append(f"\t{_q(rid)} -> {_q(name)} [label=port];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    """``graph`` as DOT: pods -> policies -> rules -> labelled sets."""
+    return drawing_dot(drawing(graph))
+
+
+def to_svg(dot_text: str) -> str:
+    """``dot -Tsvg`` of ``dot_text``; PolicycError (exit 1) if Graphviz is
+    not installed or fails."""
+    exe = shutil.which("dot")
+    if exe is None:
+        raise PolicycError("SVG and HTML output need Graphviz's dot (apt-get install graphviz)")
+    done = subprocess.run(
+        [exe, "-Tsvg"], input=dot_text, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise PolicycError(f"dot -Tsvg failed: {done.stderr.strip()[:500]}")
+    return done.stdout

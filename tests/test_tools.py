@@ -40,9 +40,9 @@ def test_explain_unknown_pod_is_an_input_error(capsys: pytest.CaptureFixture[str
 def test_matrix(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["matrix", str(ROOT / "default-deny-ingress")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 10
-    row_ya = lines[4].split()
-    assert row_ya[0] == "y/a" and row_ya[1:4] == ["X", "X", "X"] and row_ya[4] == "."
+    assert lines[1] == "legend:" and len(lines) == 18
+    row_ya = next(line for line in lines if line.startswith("4 y/a")).split()
+    assert row_ya[2:5] == ["X", "X", "X"] and row_ya[5] == "."
 
 
 def test_graph_is_dot(capsys: pytest.CaptureFixture[str]) -> None:
