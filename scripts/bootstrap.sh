@@ -5,11 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(python3 python3-venv python3-pip nftables iptables ipset iproute2 libnftables1
-          containernetworking-plugins procps)
+          containernetworking-plugins procps graphviz fonts-dejavu-core)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The HTML pages' test (tests/test_html_chromium.py) drives a headless
+# Chromium; any chromium already on PATH will do.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    missing+=(chromium)
+fi
 if ((${#missing[@]})); then
     echo "bootstrap: apt-get install ${missing[*]}" >&2
     apt-get update -qq
