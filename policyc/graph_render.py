@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import textwrap
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
 
 from policyc.graph_text import element_text
-from policyc.ir import Endpoint, RuleGraph, SetDef, SetKind
-from policyc.model import IPAddress
+from policyc.ir import Endpoint, PolicyNode, RuleGraph, SetDef, SetKind
+from policyc.model import Cluster, IPAddress
 
 WRAP = 44  # characters per label line
 MAX_ELEMENTS = 6  # elements listed in a set's label before "... N more"
@@ -26,6 +27,7 @@ MAX_ELEMENTS = 6  # elements listed in a set's label before "... N more"
 
 class NodeKind(StrEnum):
     POD = "pod"
+    IDLE_PODS = "idle pods"  # a namespace's pods that no policy selects
     POLICY = "policy"
     RULE = "rule"
     SET = "set"
@@ -33,12 +35,14 @@ class NodeKind(StrEnum):
 
 SHAPES: dict[NodeKind, str] = {
     NodeKind.POD: "box",
+    NodeKind.IDLE_PODS: "box",
     NodeKind.POLICY: "component",
     NodeKind.RULE: "note",
     NodeKind.SET: "ellipse",
 }
 FILLS: dict[NodeKind, str] = {
     NodeKind.POD: "#dbe8fb",
+    NodeKind.IDLE_PODS: "#eeeeee",
     NodeKind.POLICY: "#fde2c4",
     NodeKind.RULE: "#fff7c8",
     NodeKind.SET: "#e2f2dc",
@@ -108,20 +112,37 @@ def _pod_id(ep: Endpoint) -> str:
     return f"pod {ep.namespace}/{ep.name}"
 
 
-def drawing(graph: RuleGraph) -> Drawing:
-    """The drawing of ``graph``; nodes and edges in a stable order."""
+def selected_pods(graph: RuleGraph, pol: PolicyNode, cluster: Cluster | None) -> Iterator[Endpoint]:
+    """The local pods ``pol`` selects: the members of its selected set, and,
+    with the cluster, the pods its podSelector matches ("Selects the pods to
+    which this NetworkPolicy object applies", in the policy's namespace).
+    The model is needed because the optimiser drops the selected set of a
+    policy that has no rule in a family (the pods are then only in iso_*)."""
+    owners: dict[object, Endpoint] = {ip: ep for ep in graph.endpoints for ip in ep.ips}
+    members = next((s.elements for s in graph.sets if s.name == pol.selected), ())
+    yield from (owners[ip] for ip in members if ip in owners)
+    np = next((p for p in cluster.policies if p.key == pol.policy), None) if cluster else None
+    if np is None or cluster is None:
+        return
+    pods = {(p.namespace, p.name): p for p in cluster.pods}
+    for ep in graph.endpoints:
+        pod = pods.get((ep.namespace, ep.name))
+        if pod and pod.namespace == np.namespace and np.pod_selector.matches(pod.label_map):
+            yield ep
+
+
+def drawing(graph: RuleGraph, cluster: Cluster | None = None) -> Drawing:
+    """The drawing of ``graph`` (``cluster``: the model it was compiled
+    from, for :func:`selected_pods`); nodes and edges in a stable order."""
     sets: dict[str, list[SetDef]] = {}
     by_name = {s.name: s for s in graph.sets}
     nodes: dict[str, DrawNode] = {}
     edges: dict[tuple[str, str], DrawEdge] = {}
-    owners: dict[object, Endpoint] = {ip: ep for ep in graph.endpoints for ip in ep.ips}
     for pol in graph.policies:
         pid = f"policy {pol.policy} {pol.direction}"
         nodes.setdefault(pid, DrawNode(pid, NodeKind.POLICY, (pol.policy, str(pol.direction))))
-        for ip in by_name[pol.selected].elements if pol.selected in by_name else ():
-            if ip in owners:
-                ep = owners[ip]
-                edges.setdefault((_pod_id(ep), pid), DrawEdge(_pod_id(ep), pid, "selected by"))
+        for ep in selected_pods(graph, pol, cluster):
+            edges.setdefault((_pod_id(ep), pid), DrawEdge(_pod_id(ep), pid, "selected by"))
         for rule in pol.rules:
             rid = f"rule {rule.label}"
             nodes.setdefault(rid, DrawNode(rid, NodeKind.RULE, (rule.label,)))
@@ -139,16 +160,27 @@ def drawing(graph: RuleGraph) -> Drawing:
                     edges.setdefault((rid, key), DrawEdge(rid, key, what))
     for key, defs in sets.items():
         nodes[key] = DrawNode(key, NodeKind.SET, set_lines(defs))
-    pods = tuple(
-        DrawNode(
-            _pod_id(ep),
-            NodeKind.POD,
-            (f"{ep.namespace}/{ep.name}", *map(str, ep.ips)),
-            ep.namespace,
-        )
-        for ep in graph.endpoints
-    )
+    pods = pod_nodes(graph.endpoints, {e.src for e in edges.values()})
     return Drawing(pods + tuple(nodes.values()), tuple(edges.values()))
+
+
+def pod_nodes(endpoints: Iterable[Endpoint], selected: set[str]) -> tuple[DrawNode, ...]:
+    """A node per pod some policy selects; the others of a namespace share
+    one node, so that unisolated pods do not crowd the drawing out."""
+    out: list[DrawNode] = []
+    idle: dict[str, list[str]] = {}
+    for ep in endpoints:
+        if _pod_id(ep) in selected:
+            lines = (f"{ep.namespace}/{ep.name}", *map(str, ep.ips))
+            out.append(DrawNode(_pod_id(ep), NodeKind.POD, lines, ep.namespace))
+        else:
+            idle.setdefault(ep.namespace, []).append(ep.name)
+    for ns, names in idle.items():
+        head = f"{len(names)} {'pod' if len(names) == 1 else 'pods'} no policy selects"
+        more = [f"... {len(names) - MAX_ELEMENTS} more"] if len(names) > MAX_ELEMENTS else []
+        lines = (head, *names[:MAX_ELEMENTS], *more)
+        out.append(DrawNode(f"unselected {ns}", NodeKind.IDLE_PODS, lines, ns))
+    return tuple(out)
 
 
 def _q(text: str) -> str:
@@ -167,7 +199,10 @@ def _wrap(lines: tuple[str, ...]) -> list[str]:
 
 def _node_line(n: DrawNode) -> str:
     label = "\\n".join(line.replace("\\", "\\\\").replace('"', '\\"') for line in _wrap(n.lines))
-    return f'{_q(n.id)} [shape={SHAPES[n.kind]},fillcolor="{FILLS[n.kind]}",label="{label}"];'
+    style = ',style="filled,dashed"' if n.kind is NodeKind.IDLE_PODS else ""
+    return (
+        f'{_q(n.id)} [shape={SHAPES[n.kind]},fillcolor="{FILLS[n.kind]}"{style},label="{label}"];'
+    )
 
 
 def to_dot(d: Drawing) -> str:

@@ -15,11 +15,14 @@ from policyc.errors import PolicycError
 from policyc.graph_render import drawing
 from policyc.graph_render import to_dot as drawing_dot
 from policyc.ir import RuleGraph
+from policyc.model import Cluster
 
 
-def to_dot(graph: RuleGraph) -> str:
-    """``graph`` as DOT: pods -> policies -> rules -> labelled sets."""
-    return drawing_dot(drawing(graph))
+def to_dot(graph: RuleGraph, cluster: Cluster | None = None) -> str:
+    """``graph`` as DOT: pods -> policies -> rules -> labelled sets;
+    ``cluster``, the model ``graph`` was compiled from, completes the
+    pod -> policy edges (``graph_render.selected_pods``)."""
+    return drawing_dot(drawing(graph, cluster))
 
 
 def to_svg(dot_text: str) -> str:

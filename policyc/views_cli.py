@@ -118,7 +118,7 @@ def run_matrix(args: argparse.Namespace, cluster: Cluster) -> int:
 
 
 def run_graph(args: argparse.Namespace, cluster: Cluster) -> int:
-    dot = to_dot(graph_of(cluster, args.node, not args.no_opt))
+    dot = to_dot(graph_of(cluster, args.node, not args.no_opt), cluster)
     fmt = GraphFormat(args.output)
     if fmt is GraphFormat.DOT:
         sys.stdout.write(dot)

@@ -81,3 +81,40 @@ def test_svg_without_dot_is_one_error_line(
     assert main(["graph", "-o", "html", str(ROOT / "ipblock-except")]) == 1
     err = capsys.readouterr().err
     assert "need Graphviz's dot" in err and "Traceback" not in err
+
+
+def test_pods_no_policy_selects_share_a_node(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run([str(ROOT / "ipblock-except")], capsys)
+    assert (
+        '"unselected x" [shape=box,' in out
+        and 'label="3 pods no policy selects\\na\\nb\\nc"' in out
+    )
+    assert '"pod x/a"' not in out and '"unselected z"' not in out
+
+
+V4_POD_V6_POLICY = """
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: a}}
+spec: {nodeName: node-1, containers: [{name: c}]}
+status: {phase: Running, podIPs: [{ip: 10.244.1.10}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: v6-only, namespace: x}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress: [{to: [{ipBlock: {cidr: "2001:db8::/32"}}]}]
+"""
+
+
+def test_selection_survives_the_dropped_selected_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The optimiser drops the IPv4 selected set of a policy with no IPv4
+    rule; the pod -> policy edge comes from the podSelector then."""
+    path = tmp_path / "c.yaml"
+    path.write_text(V4_POD_V6_POLICY)
+    out = run([str(path)], capsys)
+    assert '"pod x/a" -> "policy x/v6-only Egress" [label="selected by"];' in out
