@@ -56,7 +56,13 @@ def add_matrix_arguments(p: argparse.ArgumentParser) -> None:
         help="only the pods of this namespace (repeat for more)",
     )
     p.add_argument("--node", help="only the pods on this node (spec.nodeName)")
-    p.add_argument("-o", "--output", default="text", choices=[f.value for f in MatrixFormat])
+    p.add_argument(
+        "-o",
+        "--output",
+        default="text",
+        choices=[f.value for f in MatrixFormat],
+        help="text (default), json, or html (a self-contained page)",
+    )
     p.add_argument(
         "--color",
         default="auto",
