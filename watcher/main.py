@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import Any
 
+import yaml
+
 from backends import BACKENDS
 from policyc.errors import InputError, clipped, printable
 from watcher.dataplane import Dataplane
@@ -41,7 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="this node's name (spec.nodeName); after the first list it must be a Node "
         "or some pod's spec.nodeName, or watch exits 2 without touching the kernel",
     )
-    p.add_argument("--backend", default="nftables", choices=sorted(BACKENDS))
+    p.add_argument(
+        "--backend",
+        default="nftables",
+        choices=sorted(BACKENDS),
+        help="dataplane: nftables (default) or iptables",
+    )
     p.add_argument("--source", default="k8s", metavar="SOURCE", help="k8s (default) or dir:PATH")
     p.add_argument(
         "--kubeconfig", metavar="FILE", help="kubeconfig file (default: in-cluster, then ~/.kube)"
@@ -53,8 +60,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="/run/policyc/cni.sock",
         help="unix socket policyc-cni hands ADD/DEL to ('' disables it)",
     )
-    p.add_argument("--resync-interval", type=float, default=30.0)
-    p.add_argument("--batch-window", type=float, default=0.02)
+    p.add_argument(
+        "--resync-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="check the kernel for drift this often (default: 30)",
+    )
+    p.add_argument(
+        "--batch-window",
+        type=float,
+        default=0.02,
+        metavar="SECONDS",
+        help="fold events arriving within this window into one transaction (default: 0.02)",
+    )
     p.add_argument("--no-routes", action="store_true", help="do not program host-gw routes")
     p.add_argument("--no-opt", action="store_true", help="skip the optimiser passes")
     p.add_argument(
@@ -62,7 +81,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="on SIGTERM remove policyc's rules (default: leave them, fail safe)",
     )
-    p.add_argument("--log-format", choices=("json", "text"), default="json")
+    p.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default="json",
+        help="json lines (default) or text",
+    )
 
 
 def make_source(spec: str, kubeconfig: str | None, context: str | None = None) -> Any:
@@ -83,7 +107,7 @@ def make_source(spec: str, kubeconfig: str | None, context: str | None = None) -
         except ConfigException as exc:
             where = f"--kubeconfig {kubeconfig}" if kubeconfig else "kubeconfig"
             raise InputError(f"{where}: {clipped(printable(str(exc)))}") from None
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as exc:
             where = kubeconfig or "kubeconfig"
             raise InputError(f"{where}: cannot use it: {clipped(printable(str(exc)))}") from None
     raise InputError(f"--source {printable(spec)!r}: unknown (k8s or dir:PATH)")

@@ -130,9 +130,9 @@ def default_namespace(raws: list[RawObject], namespace: str | None) -> None:
             continue
         have = meta.get("namespace")
         if not have:
+            notes.append(f"{raw.loc(())}: {raw.ident}: no metadata.namespace")
             if namespace:  # else the reader puts it in "default", as kubectl does
                 meta["namespace"] = namespace
-            notes.append(f"{raw.loc(())}: {raw.ident}: no metadata.namespace")
         elif namespace and have != namespace:
             errors.append(
                 InputError(

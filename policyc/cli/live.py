@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
@@ -37,7 +38,14 @@ def _client(kubeconfig: str | None, context: str | None) -> Any:
     except ConfigException as exc:
         where = f"--kubeconfig {kubeconfig}" if kubeconfig else "kubeconfig"
         raise InputError(f"{where}: {clipped(printable(str(exc)))}") from None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:  # malformed YAML
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        yaml.YAMLError,
+    ) as exc:  # malformed YAML
         where = kubeconfig or "kubeconfig"
         raise InputError(f"{where}: cannot use it: {clipped(printable(str(exc)))}") from None
     api.configuration.retries = 1  # one retry, then a message: not urllib3's default three
