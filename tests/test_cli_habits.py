@@ -176,3 +176,27 @@ def test_top_level_help_lists_watch_and_exit_codes(capsys: pytest.CaptureFixture
     assert "    watch " in out
     for code in ("0  success", "1  runtime error", "2  bad input", "3  explain"):
         assert code in out
+
+
+def test_completion_completes_commands_and_flags() -> None:
+    """What the shell script asks: the real program answers on fd 8."""
+    import subprocess
+    import sys
+
+    policyc = str(Path(sys.executable).with_name("policyc"))
+
+    def complete(line: str) -> set[str]:
+        env = {"COMP_LINE": line, "COMP_POINT": str(len(line)), "_ARGCOMPLETE": "1"}
+        env["_ARGCOMPLETE_IFS"] = " "
+        proc = subprocess.run(
+            ["bash", "-c", f"'{policyc}' 8>&1 9>/dev/null"],
+            env={**env, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        return set(proc.stdout.split())
+
+    assert complete("policyc wa") == {"watch"}
+    assert complete("policyc compile --output-") == {"--output-file", "--output-dir"}

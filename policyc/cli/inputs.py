@@ -88,11 +88,22 @@ def raw_objects(args: argparse.Namespace) -> list[RawObject]:
     if wants_cluster(args):
         if args.paths:
             raise InputError("give PATHs or --from-cluster/--kubeconfig/--context, not both")
-        from policyc.cli.live import list_cluster
+        return live_objects(args)
+    return path_objects(args.paths or ["-"], args)
 
-        raws = list_cluster(args.kubeconfig, args.context)
-    else:
-        raws = load_paths(args.paths or ["-"], READERS, getattr(args, "format", None))
+
+def live_objects(args: argparse.Namespace) -> list[RawObject]:
+    """The live cluster's objects (--kubeconfig/--context), ``-n`` applied."""
+    from policyc.cli.live import list_cluster
+
+    raws = list_cluster(getattr(args, "kubeconfig", None), getattr(args, "context", None))
+    default_namespace(raws, getattr(args, "namespace", None))
+    return raws
+
+
+def path_objects(paths: list[str], args: argparse.Namespace) -> list[RawObject]:
+    """The objects of ``paths`` (``--format`` for stdin if the command has it), ``-n`` applied."""
+    raws = load_paths(paths, READERS, getattr(args, "format", None))
     default_namespace(raws, getattr(args, "namespace", None))
     return raws
 
@@ -107,6 +118,20 @@ def cluster_from_args(
     for a cluster that cannot be reached.  Commands of other modules call this.
     """
     return build_cluster(raw_objects(args), warn)
+
+
+def cluster_from_paths(
+    paths: list[str], args: argparse.Namespace, warn: Callable[[str], None] | None = None
+) -> Cluster:
+    """The Cluster of ``paths`` with this command's -n (and --format); for a
+    command with several inputs (``diff OLD NEW``).  Errors as
+    :func:`cluster_from_args`."""
+    return build_cluster(path_objects(paths, args), warn)
+
+
+def live_cluster(args: argparse.Namespace, warn: Callable[[str], None] | None = None) -> Cluster:
+    """The live cluster (--kubeconfig/--context, else in-cluster/$KUBECONFIG)."""
+    return build_cluster(live_objects(args), warn)
 
 
 def _namespaced(raw: RawObject) -> bool:

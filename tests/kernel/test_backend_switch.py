@@ -38,7 +38,7 @@ def has_iptables(state: dict[str, str]) -> bool:
     return ":POLICYC-" in state["iptables"] and "policyc-" in state["ipset"]
 
 
-def foreign(state: dict[str, str]) -> list[str]:
+def foreign(state: dict[str, str]) -> list[bool]:
     return [
         "table inet foreign" in state["nft"],
         "foreign-set" in state["ipset"],
