@@ -41,6 +41,7 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("compile", ["--output-dir", "{tmp}/file", CASE], "not a directory"),
     ("compile", ["--output-dir", "/nonexistent/dir/out", CASE], "does not exist"),
     ("compile", ["-o", "graph-json", "--output-dir", "{tmp}/out", CASE], "one document"),
+    ("compile", ["-o", "json", "--output-dir", "{tmp}/out", CASE], "one document"),
     ("compile", ["--output-file", "{tmp}/a", "--output-dir", "{tmp}/b", CASE], "not allowed"),
     # compile: flags
     ("compile", ["--backend", "pf", CASE], "invalid choice: 'pf'"),

@@ -91,7 +91,7 @@ def check_paths(args: argparse.Namespace) -> None:
             _check_parent(
                 f"--output-dir {printable(path)}", os.path.dirname(path.rstrip("/")) or "."
             )
-        if args.output in GRAPH_FORMATS:
+        if args.output in (*GRAPH_FORMATS, "json"):
             raise InputError(
                 f"-o {args.output} is one document: use --output-file, not --output-dir"
             )
