@@ -48,12 +48,14 @@ def add_matrix_arguments(p: argparse.ArgumentParser) -> None:
         "(default 80/tcp)",
     )
     p.add_argument(
+        "-n",
         "--namespace",
         dest="only_namespaces",
         action="append",
         default=[],
         metavar="NS",
-        help="only the pods of this namespace (repeat for more)",
+        help="only the pods of this namespace, as kubectl get -n (repeat for more); "
+        "every policy still counts",
     )
     p.add_argument("--node", help="only the pods on this node (spec.nodeName)")
     p.add_argument(

@@ -245,7 +245,7 @@ def test_compile_warns_once_per_shared_address(
 ) -> None:
     path = tmp_path / "cluster.yaml"
     path.write_text(dump(repro()))
-    assert main(["compile", str(path)]) == 0
+    assert main(["compile", "--node", "node-1", str(path)]) == 0
     lines = [ln for ln in capsys.readouterr().err.splitlines() if "warning" in ln]
     assert lines == [
         "policyc: warning: address 10.244.1.50 is held by 2 live pods "

@@ -33,6 +33,10 @@ class Options:
     resync_interval: float = 30.0
     backoff: tuple[float, float] = (0.1, 5.0)
     routes: bool = True
+    # Refuse to program the kernel when, after the first complete list, the
+    # node is neither a Node nor any pod's spec.nodeName (a typo in --node
+    # would otherwise drop every pod interface of the node).
+    require_node: bool = False
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Agent:
         self.api_pods: dict[str, Pod] = {}
         self.routes: Any = None
         self.last_loop = time.monotonic()
+        self.refused = ""  # why the agent stopped without programming (unknown node)
 
     # -- health --------------------------------------------------------
     def ready(self) -> bool:
@@ -149,8 +154,31 @@ class Agent:
         self.metrics.shared_addresses.set(self.compiler.m.shared)
         return waiters
 
+    def node_known(self) -> bool:
+        node = self.opts.node
+        if node in self.compiler.nodes:
+            return True
+        return any(p.node_name == node for p in self.compiler.pods.values())
+
+    def _refuse_unknown_node(self) -> bool:
+        """Before the first programming: stop (``refused`` says why) if the
+        listed cluster does not know the node.  Later a node that goes away
+        only logs: the rules in force stay."""
+        if self.programmed_once or not self.opts.require_node or self.node_known():
+            return False
+        self.refused = (
+            f"node {self.opts.node!r} is neither a Node object nor any pod's spec.nodeName "
+            f"in the listed cluster ({len(self.compiler.nodes)} nodes); "
+            "refusing to program the kernel (check --node)"
+        )
+        log.error("%s", self.refused)
+        self.stop.set()
+        return True
+
     def sync(self) -> bool:
         if not self.source.synced():
+            return False
+        if self._refuse_unknown_node():
             return False
         try:
             with self.metrics.apply.time():

@@ -21,7 +21,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,31 @@ class Stats:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
+
+
+def list_pages(
+    lister: Callable[..., Any], page_size: int, timeout: tuple[float, float]
+) -> Iterator[JSON]:
+    """The pages of one paginated list call, as the API serves them (raw JSON).
+
+    "The server may return fewer results than limit ... and a continue token
+    that can be used to retrieve the next set of results" (ListMeta.continue);
+    ``lister`` is a client list function (``CoreV1Api.list_node``...).  Raises
+    the client's ApiException and urllib3/OSError transport errors.
+    """
+    token: str | None = None
+    while True:
+        resp = lister(
+            limit=page_size, _continue=token, _preload_content=False, _request_timeout=timeout
+        )
+        try:
+            body = json.loads(resp.data)
+        finally:
+            resp.release_conn()
+        yield body
+        token = (body.get("metadata") or {}).get("continue") or None
+        if token is None:
+            return
 
 
 class Expired(Exception):
@@ -250,20 +275,9 @@ class KindWatcher:
         timeout = (min(10.0, settings.request_timeout), settings.request_timeout)
         items: list[Model] = []
         kept: list[Key] = []
-        token: str | None = None
         pages = 0
         list_rv = ""
-        while True:
-            resp = self._list(
-                limit=settings.page_size,
-                _continue=token,
-                _preload_content=False,
-                _request_timeout=timeout,
-            )
-            try:
-                body = json.loads(resp.data)
-            finally:
-                resp.release_conn()
+        for body in list_pages(self._list, settings.page_size, timeout):
             pages += 1
             meta = body.get("metadata") or {}
             list_rv = str(meta.get("resourceVersion") or list_rv)
@@ -273,8 +287,7 @@ class KindWatcher:
                     kept.append(obj)
                 elif obj is not None:
                     items.append(obj)
-            token = meta.get("continue") or None
-            if token is None or self._stop.is_set():
+            if self._stop.is_set():
                 break
         if self._stop.is_set():
             return
