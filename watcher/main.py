@@ -123,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
     if cni is not None:
         cni.stop()
     http.shutdown()
+    if agent.exit_code:
+        print(f"policyc watch: error: {agent.fatal}", file=sys.stderr)
+        return agent.exit_code
     if not agent.stop.is_set():  # the loop ended without SIGTERM: it raised
         log.error("agent loop died (traceback above); rules left in place, exiting 1")
         return 1
