@@ -87,7 +87,7 @@ def test_fakeapi_serves_the_crds_through_custom_objects_api() -> None:
         api.create(banp())
         ac = api_client(api.url)
         custom = client.CustomObjectsApi(ac)
-        got = custom.list_cluster_custom_object(GROUP, "v1alpha2", "clusternetworkpolicies")
+        got: Any = custom.list_cluster_custom_object(GROUP, "v1alpha2", "clusternetworkpolicies")
         assert [i["metadata"]["name"] for i in got["items"]] == ["a"]
         got = custom.list_cluster_custom_object(GROUP, "v1alpha1", "adminnetworkpolicies")
         assert [i["metadata"]["name"] for i in got["items"]] == ["b"]
