@@ -48,7 +48,7 @@ def enum(ctx: Ctx, path: Path, allowed: Iterable[str]) -> str | None:
     allowed = tuple(allowed)
     value = ctx.get(path, str)
     if value is None:
-        if present(ctx, path) is False:
+        if not present(ctx, path):
             ctx.err(path, "Required value")
         return None
     if value not in allowed:

@@ -219,3 +219,22 @@ class CnpScenario:
     family: int = 4
     # Probes a kernel cannot send (SCTP on this kernel): rendered, checked by the evaluator.
     probed: bool = True
+
+
+# -- the e2e world's addresses and a few policies the scenarios share -----------
+NODE = "192.0.2.10"  # node-1's InternalIP
+GATEWAY = "10.244.1.1"  # node-1's bridge gateway (not in status.addresses)
+OUTSIDE = "192.0.2.50"  # no pod, no node
+ALL = p_ns()
+DENY_ALL_IN_Y = admin("deny-all-y", 100, s_ns(ns="y"), ingress=[rule("Deny", ALL)])
+HOST_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "host", "namespace": "x", "labels": {"pod": "host"}},
+    "spec": {"nodeName": "node-1", "hostNetwork": True, "containers": [{"name": "c"}]},
+    "status": {"phase": "Running", "podIP": NODE, "podIPs": [{"ip": NODE}]},
+}
+NP_DENY_IN_Y = netpol("y", "deny-in", types=["Ingress"])
+NP_ALLOW_X_IN_Y = netpol("y", "allow-x", ingress=[{"from": [{"namespaceSelector": sel(ns="x")}]}])
+NP_DENY_OUT_X = netpol("x", "deny-out", types=["Egress"])
+WORKER = {("Node", "", "node-1"): {"role": "worker"}}
