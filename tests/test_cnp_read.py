@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from grammar.policylang import parse_policies
 from policyc.errors import InputErrors
 from policyc.kinds import Key, Kind
 from policyc.load import parse_text
@@ -22,13 +23,17 @@ from tests.support.cnp_builders import (
     p_nets,
     p_nodes,
     p_ns,
+    p_pods,
     pnamed,
     pnum,
     prange,
     rule,
     s_ns,
+    s_pods,
     sctp,
+    sel,
     tcp,
+    udp,
 )
 from tests.support.world import dump
 
@@ -107,3 +112,47 @@ def test_named_port_is_kept_for_pod_peers() -> None:
     p = admin("n", 1, s_ns(), egress=[rule("Accept", p_ns(), protocols=(named("serve-80-tcp"),))])
     (got,) = read(dump([p]))
     assert got.egress[0].protocols == (ProtocolPort(None, named="serve-80-tcp"),)
+
+
+POL = """\
+admin policy no-kube priority 10 {
+  subject ns(team=apps)
+  egress {
+    deny "api" to cidr 192.0.2.0/24 ports tcp/443, udp/53-54
+    pass to ns(), nodes(role=infra)
+    accept to pods(app=web) ports serve-80-tcp
+  }
+}
+baseline policy base priority 3 {
+  subject ns(team=apps) pods(app=db)
+  ingress { deny from ns() }
+}
+"""
+
+
+def test_policy_language_carries_them() -> None:
+    want = [
+        admin(
+            "no-kube",
+            10,
+            s_ns(team="apps"),
+            egress=[
+                rule("Deny", p_nets("192.0.2.0/24"), protocols=(tcp(443), udp(53, 54)), name="api"),
+                rule("Pass", p_ns(), p_nodes(role="infra")),
+                rule("Accept", p_pods(sel(), sel(app="web")), protocols=(named("serve-80-tcp"),)),
+            ],
+        ),
+        baseline(
+            "base", 3, s_pods(sel(team="apps"), sel(app="db")), ingress=[rule("Deny", p_ns())]
+        ),
+    ]
+    assert build_cluster(parse_policies(POL, "t.pol")) == build_cluster(parse_text(dump(want), "w"))
+
+
+def test_policy_language_errors_have_locations() -> None:
+    bad = "admin policy n priority 1 {\n  subject ns()\n  egress {\n"
+    bad += "    deny to nodes() ports http\n  }\n}\n"
+    with pytest.raises(InputErrors) as exc:
+        build_cluster(parse_policies(bad, "t.pol"))
+    (line,) = exc.value.lines()
+    assert line.startswith("t.pol:4:5: ClusterNetworkPolicy n: spec.egress[0]: Invalid value: ")
