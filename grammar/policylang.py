@@ -1,4 +1,5 @@
-"""The compact policy language -> NetworkPolicy objects in API shape.
+"""The compact policy language -> NetworkPolicy (and ClusterNetworkPolicy,
+:mod:`grammar.cluster_policy`) objects in API shape.
 
 The transformer emits the same dicts a YAML file holds (with each value's
 line and column), so validation, the model and the IR are shared with
@@ -14,6 +15,7 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 from lark.lexer import PatternStr
 
+from grammar.cluster_policy import ClusterPolicyRules
 from grammar.selector import parse_selector, to_api
 from policyc.ctx import fmt_path
 from policyc.errors import InputError, Location, printable
@@ -31,10 +33,17 @@ def _loc(file: str, tok: Token | Tree[Any]) -> Location:
 
 
 @v_args(inline=True)
-class ToObjects(Transformer[Token, list[RawObject]]):
+class ToObjects(ClusterPolicyRules, Transformer[Token, list[RawObject]]):
     def __init__(self, file: str) -> None:
         super().__init__()
         self.file = file
+        self.loc_key = LOC
+
+    def finish(self, obj: dict[str, Any], where: Location, ident: str) -> RawObject:
+        """``obj`` (with the transformer's locations) as a located RawObject."""
+        locs: dict[Path, Location] = {(): where}
+        _take_locations(obj, (), locs, ident)
+        return RawObject(obj, self.file, locs)
 
     def _selector(self, tok: Token | None) -> dict[str, object]:
         if tok is None or not str(tok).strip():

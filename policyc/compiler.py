@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
 from policyc import setspecs as ss
+from policyc.errors import NotEnforced
 from policyc.ir import (
     IFACE_ADDR,
     IFACES,
@@ -125,11 +126,16 @@ class Compiler:
         NetworkPolicy; ``policyc.parse.read_one`` makes them).  TypeError for
         anything else."""
         key = Key.of(obj)
+        if key.kind.cluster_policy:
+            # The tiers are not lowered yet: fail closed, never ignore them.
+            raise NotEnforced(str(key))
         self._APPLY[key.kind](self, key.id, obj)
 
     def remove(self, kind: Kind, key: str) -> None:
         """Forget the object ``key`` (``Key.id``: ``namespace/name``, or the
         name of a Namespace or Node); a key not held is a no-op."""
+        if Kind(kind).cluster_policy:
+            return  # never held (put refuses them)
         self._APPLY[Kind(kind)](self, key, None)
 
     def keys(self, kind: Kind) -> set[str]:
@@ -140,7 +146,7 @@ class Compiler:
             Kind.POD: self.pods,
             Kind.NETWORK_POLICY: self.policies,
         }
-        return set(held[Kind(kind)])
+        return set(held.get(Kind(kind), {}))
 
     def _pod(self, key: str, pod: Model | None) -> None:
         old = self.pods.get(key)
@@ -305,7 +311,7 @@ class Compiler:
     def load(self, cluster: Cluster) -> Compiler:
         """Put every object of ``cluster``: namespaces and nodes, then policies, then pods."""
         objs: list[Model] = [*cluster.namespaces.values(), *cluster.nodes.values()]
-        for obj in [*objs, *cluster.policies, *cluster.pods]:
+        for obj in [*objs, *cluster.cluster_policies, *cluster.policies, *cluster.pods]:
             self.put(obj)
         return self
 

@@ -89,7 +89,7 @@ def test_directory_source_emits_models_and_keys(tmp_path: Path) -> None:
     stop = threading.Event()
     stop.set()  # run emits its snapshots and returns
     src.run(events.append, stop)
-    assert [e.type for e in events] == [EventType.SNAPSHOT] * 4
+    assert [e.type for e in events] == [EventType.SNAPSHOT] * len(Kind)  # one per kind
     by_kind = {e.kind: e.objects for e in events}
     assert by_kind[Kind.POD] == (pod("p1", "10.244.1.1"),) and src.errors == 1
     assert by_kind[Kind.NAMESPACE] == (

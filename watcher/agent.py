@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policyc.compiler import Compiler
-from policyc.errors import PolicycError
+from policyc.errors import NotEnforced, PolicycError
 from policyc.kinds import Key, Kind, Model
 from policyc.model import Pod
 from watcher.metrics import Metrics
@@ -67,6 +67,10 @@ class Agent:
         self.routes: Any = None
         self.last_loop = time.monotonic()
         self.refused = ""  # why the agent stopped without programming (unknown node)
+        # Set when the loop stops on its own for a reason the exit code tells
+        # (2: a ClusterNetworkPolicy this dataplane cannot enforce yet).
+        self.exit_code = 0
+        self.fatal = ""
 
     # -- health --------------------------------------------------------
     def ready(self) -> bool:
@@ -229,6 +233,18 @@ class Agent:
             self.pending = True
 
     def run(self) -> None:
+        """The loop; a ClusterNetworkPolicy (which the dataplane cannot lower
+        yet) stops it with ``exit_code`` 2, the previous rules in force:
+        refused, never silently ignored."""
+        try:
+            self._run()
+        except NotEnforced as exc:
+            self.fatal = str(exc)
+            self.exit_code = 2
+            log.error("%s; stopping, previous rules stay in force", exc)
+            self.stop.set()
+
+    def _run(self) -> None:
         threading.Thread(
             target=self.source.run, args=(self.emit, self.stop), name="source", daemon=True
         ).start()

@@ -175,6 +175,9 @@ def run(args: argparse.Namespace) -> int:
     if agent.refused:  # --node unknown to the cluster: nothing was programmed
         print(f"policyc: error: {agent.refused}", file=sys.stderr)
         return 2
+    if agent.exit_code:
+        print(f"policyc watch: error: {agent.fatal}", file=sys.stderr)
+        return agent.exit_code
     if not agent.stop.is_set():  # the loop ended without SIGTERM: it raised
         log.error("agent loop died (traceback above); rules left in place, exiting 1")
         return 1

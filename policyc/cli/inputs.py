@@ -217,4 +217,10 @@ def node_problem(cluster: Cluster, node: str | None) -> str | None:
 
 
 def is_empty(cluster: Cluster) -> bool:
-    return not (cluster.namespaces or cluster.pods or cluster.nodes or cluster.policies)
+    return not (
+        cluster.namespaces
+        or cluster.pods
+        or cluster.nodes
+        or cluster.policies
+        or cluster.cluster_policies
+    )
