@@ -42,9 +42,18 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="YAML/JSON files, directories (recursive) or - for stdin",
     )
+    _format_arg(p)
     p.add_argument("--node", help="compile for the pods of this node (spec.nodeName)")
     p.add_argument("--backend", default="nftables", choices=sorted(BACKENDS))
     p.add_argument("--no-opt", action="store_true", help="skip the optimiser passes")
+
+
+def _format_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=("yaml", "json", "pol"),
+        help="format of standard input (-): YAML/JSON unless given; files go by suffix",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,15 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst")
     p.add_argument("port", help="PORT[/PROTO], e.g. 80/tcp")
     p.add_argument("paths", nargs="*", default=["-"], metavar="PATH")
+    _format_arg(p)
     p = sub.add_parser("matrix", help="print the pod reachability matrix")
     p.add_argument("paths", nargs="*", default=["-"], metavar="PATH")
     p.add_argument("--port", default="80/tcp")
+    _format_arg(p)
     p = sub.add_parser("graph", help="draw the rule graph (Graphviz dot)")
     _common(p)
     p = sub.add_parser("watch", help="run the node agent (list/watch, incremental, atomic)")
     from watcher.main import add_arguments
 
     add_arguments(p)
+    from policyc.cli_pol import add_convert, add_fmt
+
+    add_convert(sub)
+    add_fmt(sub)
     return parser
 
 
@@ -102,7 +117,7 @@ def _warn_shared(cluster: Cluster) -> None:
 
 def _state(args: argparse.Namespace) -> tuple[Backend[Any], Any]:
     """The chosen backend and its desired state for the input."""
-    cluster = read_cluster(args.paths, readers=READERS)
+    cluster = read_cluster(args.paths, readers=READERS, fmt=args.format)
     _warn_shared(cluster)
     backend = BACKENDS[args.backend]
     return backend, backend.render(ruleset_of(cluster, args.node, not args.no_opt))
@@ -175,7 +190,7 @@ def _resolve(cluster: Cluster, text: str) -> str:
 def cmd_explain(args: argparse.Namespace) -> int:
     from policyc.evaluate import Evaluator
 
-    cluster = read_cluster(args.paths, readers=READERS)
+    cluster = read_cluster(args.paths, readers=READERS, fmt=args.format)
     port, proto = _port(args.port)
     src, dst = _resolve(cluster, args.src), _resolve(cluster, args.dst)
     v = Evaluator(cluster).allowed(src, dst, port, proto)
@@ -194,7 +209,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_matrix(args: argparse.Namespace) -> int:
     from policyc.evaluate import Evaluator
 
-    cluster = read_cluster(args.paths, readers=READERS)
+    cluster = read_cluster(args.paths, readers=READERS, fmt=args.format)
     port, proto = _port(args.port)
     ev = Evaluator(cluster)
     pods = [p for p in cluster.pods if p.ips and not p.host_network]
@@ -212,7 +227,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from policyc.graphviz import to_dot
 
-    cluster = read_cluster(args.paths, readers=READERS)
+    cluster = read_cluster(args.paths, readers=READERS, fmt=args.format)
     sys.stdout.write(to_dot(graph_of(cluster, args.node, not args.no_opt)))
     return 0
 
@@ -230,7 +245,15 @@ COMMANDS = {
     "matrix": cmd_matrix,
     "graph": cmd_graph,
     "watch": cmd_watch,
+    "convert": lambda args: _cli_pol().cmd_convert(args),
+    "fmt": lambda args: _cli_pol().cmd_fmt(args),
 }
+
+
+def _cli_pol() -> Any:
+    from policyc import cli_pol
+
+    return cli_pol
 
 
 def _input_report(exc: InputError | InputErrors) -> str:
