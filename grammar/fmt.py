@@ -12,10 +12,13 @@ end).  Formatting is idempotent: formatted text formats to itself.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 
 from grammar.convert import policy_text
 from grammar.policylang import parse_policies
+from policyc.errors import InputError, Location
 from policyc.model import NetworkPolicy
 from policyc.parse import read_all
 
@@ -48,3 +51,37 @@ def format_pol(text: str, file: str = "<policy>") -> str:
     if tail:
         blocks.append(tail)
     return "\n".join(blocks)
+
+
+def pol_files(paths: list[str]) -> list[str]:
+    """Files to format: each path, and the ``.pol`` files under a directory
+    (recursive, sorted); ``-`` is stdin.  InputError for a missing path."""
+    files: list[str] = []
+    for path in paths:
+        if path != "-" and not os.path.exists(path):
+            raise InputError("no such file or directory", loc=Location(path, 0, 0))
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        for root, dirs, names in os.walk(path):
+            dirs.sort()
+            files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".pol"))
+    return files
+
+
+def format_paths(paths: list[str]) -> list[tuple[str, str, str]]:
+    """(path, text, formatted text) of every file of :func:`pol_files`; every
+    file is read and checked before the caller writes any, so bad input in
+    one file changes none."""
+    out = []
+    for path in pol_files(paths):
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"cannot read: {exc}", loc=Location(path, 1, 1)) from None
+        out.append((path, text, format_pol(text, "<stdin>" if path == "-" else path)))
+    return out

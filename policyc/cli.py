@@ -15,7 +15,7 @@ from backends import BACKENDS
 from backends.contract import Backend
 from backends.sysctl import ensure_bridge_netfilter
 from policyc.errors import InputError, InputErrors, PolicycError, clipped, printable
-from policyc.load import RawObject, Reader
+from policyc.load import RawObject, Reader, load_paths
 from policyc.model import Cluster, Protocol
 from policyc.pipeline import graph_of, read_cluster, ruleset_of
 
@@ -86,11 +86,59 @@ def build_parser() -> argparse.ArgumentParser:
     from watcher.main import add_arguments
 
     add_arguments(p)
-    from policyc.cli_pol import add_convert, add_fmt
-
-    add_convert(sub)
-    add_fmt(sub)
+    _add_convert(sub)
+    _add_fmt(sub)
+    _add_demo(sub)
     return parser
+
+
+def _add_convert(sub: Any) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="convert NetworkPolicies between YAML and the policy language (.pol)",
+        description="Write the objects of PATHs as YAML or .pol, NetworkPolicies in canonical "
+        "form, on standard output. Nothing is lost: reading the output back gives the same "
+        "policies; what .pol cannot hold (other kinds, labels) is refused (exit 2).",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        default=["-"],
+        metavar="PATH",
+        help=".yaml/.yml/.json/.pol files, directories (recursive) or - for stdin",
+    )
+    p.add_argument("--to", required=True, choices=("yaml", "pol"), help="output format")
+    _format_arg(p)
+
+
+def _add_fmt(sub: Any) -> None:
+    p = sub.add_parser(
+        "fmt",
+        help="rewrite .pol files in canonical layout",
+        description="Rewrite .pol files in place in canonical layout (- reads stdin and writes "
+        "stdout). Exit 1 with --check when a file would change, 2 on bad input.",
+    )
+    p.add_argument(
+        "paths", nargs="*", default=["-"], metavar="PATH", help=".pol files, directories or -"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if a file would change"
+    )
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="playground: pods wired by policyc-cni, the agent, a live probed matrix",
+        description="Build pcdemo-* network namespaces (a node and four pods wired by "
+        "policyc-cni), run the agent on DIR/manifests and print the matrix of real TCP probes "
+        "again whenever the manifests change, until Ctrl-C. `demo down` removes it all.",
+    )
+    p.add_argument("action", nargs="?", choices=("up", "down"), default="up", help="up or down")
+    p.add_argument("--dir", default="/run/policyc-demo", help="state and manifests directory")
+    p.add_argument("--once", action="store_true", help="print one matrix, stop the agent, exit")
+    p.add_argument("--port", type=int, default=80, help="TCP port the pods serve and are probed on")
+    p.add_argument("--backend", default="nftables", choices=sorted(BACKENDS))
 
 
 def _port(text: str) -> tuple[int, str]:
@@ -238,6 +286,50 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from grammar.convert import convert
+
+    raws = load_paths(args.paths, READERS, args.format)
+    text = convert(raws, args.to, lambda line: print(f"policyc: warning: {line}", file=sys.stderr))
+    _emit("standard output", lambda: _write_stdout(text))
+    return 0
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    """Exit 1 with --check when a file would change (as ruff/black --check)."""
+    from grammar.fmt import format_paths
+
+    changed = 0
+    for path, old, new in format_paths(args.paths):
+        if args.check:
+            changed += old != new
+            if old != new:
+                print(f"would reformat {printable(path)}", file=sys.stderr)
+        elif path == "-":
+            _emit("standard output", functools.partial(_write_stdout, new))
+        elif old != new:
+            _emit(path, functools.partial(_replace_file, path, new))
+            print(f"reformatted {printable(path)}", file=sys.stderr)
+    return 1 if changed else 0
+
+
+def _replace_file(path: str, text: str) -> None:
+    """Write beside and rename over: a reader never sees half a file."""
+    tmp = f"{path}.policyc-fmt.tmp"
+    try:
+        _write_file(tmp, text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from policyc import demo
+
+    return demo.run(args, READERS)
+
+
 COMMANDS = {
     "compile": cmd_compile,
     "apply": cmd_apply,
@@ -245,15 +337,10 @@ COMMANDS = {
     "matrix": cmd_matrix,
     "graph": cmd_graph,
     "watch": cmd_watch,
-    "convert": lambda args: _cli_pol().cmd_convert(args),
-    "fmt": lambda args: _cli_pol().cmd_fmt(args),
+    "convert": cmd_convert,
+    "fmt": cmd_fmt,
+    "demo": cmd_demo,
 }
-
-
-def _cli_pol() -> Any:
-    from policyc import cli_pol
-
-    return cli_pol
 
 
 def _input_report(exc: InputError | InputErrors) -> str:
