@@ -204,9 +204,21 @@ def parse_policies(text: str, file: str = "<policy>") -> list[RawObject]:
     try:
         result = ToObjects(file).transform(tree)
     except VisitError as exc:
-        raise exc.orig_exc from None
+        err = exc.orig_exc
+        if isinstance(err, InputError) and not err.obj and err.loc is not None:
+            err = _in_object(err, text)  # raised before its policy was built
+        raise err from None
     assert isinstance(result, list)
     return result
+
+
+def _in_object(err: InputError, text: str) -> InputError:
+    """``err`` naming the policy whose block holds it, with the caret."""
+    assert err.loc is not None
+    offset = _offset(text, err.loc.line, err.loc.col)
+    heads = list(_POLICY_HEAD.finditer(text, 0, offset))
+    obj = f"NetworkPolicy {heads[-1][2]}/{heads[-1][1]}" if heads else ""
+    return InputError(err.message, loc=err.loc, obj=obj, context=_caret(text, offset))
 
 
 READERS: dict[str, Reader] = {SUFFIX: parse_policies}

@@ -31,8 +31,11 @@ def test_an_except_list_continues_until_the_next_peer() -> None:
 
 @pytest.mark.parametrize("peers", ["cidr 10.244.0.0/16, 10.244.1.0/24", "pods(), 10.244.1.0/24"])
 def test_a_bare_cidr_outside_an_except_list_is_an_error(peers: str) -> None:
-    with pytest.raises(InputError, match=r"t.pol:2:\d+: .*a new peer starts with `cidr`"):
+    with pytest.raises(
+        InputError, match=r"t.pol:2:\d+: NetworkPolicy x/p: .* starts with `cidr`"
+    ) as exc:
         _ingress(f"allow from {peers}")
+    assert exc.value.context.endswith("^")
 
 
 @pytest.mark.parametrize(
