@@ -88,17 +88,16 @@ def _stop_recorded_agent(state: str) -> None:
 
 def up(args: argparse.Namespace, readers: Mapping[str, Reader]) -> int:
     started = time.monotonic()
+    _claim(args.dir)
     down_quietly(args.dir)
-    os.makedirs(os.path.join(args.dir, "ipam"), exist_ok=True)
-    open(os.path.join(args.dir, MARKER), "w").close()
     manifests = os.path.join(args.dir, "manifests")
-    net.netns_add(NODE)
-    ips: dict[str, list[str]] = {}
-    for pod in PODS:
-        net.netns_add(pod.netns)
-        ips[pod.key] = net.cni_add(pod, os.path.join(args.dir, "ipam"))
-    write_manifests(manifests, PODS, ips, args.port)
-    listeners = [net.listen(pod, args.port) for pod in PODS]
+    try:
+        ips = _build(args.dir)
+        write_manifests(manifests, PODS, ips, args.port)
+        listeners = [net.listen(pod, args.port) for pod in PODS]
+    except BaseException:
+        down_quietly(args.dir)  # a half-built demo is not left behind
+        raise
     agent = _start_agent(args.dir, manifests, args.backend)
     try:
         _wait_ready(agent, args.dir)
@@ -119,6 +118,29 @@ def up(args: argparse.Namespace, readers: Mapping[str, Reader]) -> int:
             f"policyc: demo: agent stopped; `policyc demo down --dir {args.dir}` removes the rest",
             file=sys.stderr,
         )
+
+
+def _claim(state: str) -> None:
+    """Make DIR the demo's (its marker file), refusing a DIR with other files
+    in it: `demo down` removes the whole DIR."""
+    if (
+        os.path.isdir(state)
+        and os.listdir(state)
+        and not os.path.isfile(os.path.join(state, MARKER))
+    ):
+        raise InputError(f"--dir {state}: not empty and not made by the demo; pick another")
+    os.makedirs(os.path.join(state, "ipam"), exist_ok=True)
+    open(os.path.join(state, MARKER), "w").close()
+
+
+def _build(state: str) -> dict[str, list[str]]:
+    """The node and pod namespaces, each pod through CNI ADD: pod -> its IPs."""
+    net.netns_add(NODE)
+    ips: dict[str, list[str]] = {}
+    for pod in PODS:
+        net.netns_add(pod.netns)
+        ips[pod.key] = net.cni_add(pod, os.path.join(state, "ipam"))
+    return ips
 
 
 def down_quietly(state: str) -> None:

@@ -39,3 +39,9 @@ def test_matrix_marks_a_probe_the_evaluator_disagrees_with() -> None:
 
 def test_demo_rejects_a_bad_port() -> None:
     assert main(["demo", "--once", "--port", "0", "--dir", "/nonexistent/pcdemo"]) in (1, 2)
+
+
+def test_demo_refuses_a_dir_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "precious").write_text("x")
+    assert main(["demo", "--once", "--dir", str(tmp_path)]) in (1, 2)  # 1: not root
+    assert (tmp_path / "precious").read_text() == "x" and not (tmp_path / ".pcdemo").exists()
