@@ -87,25 +87,35 @@ def _rule_text(rule: PolicyRule, word: str) -> str:
     return text
 
 
-def policy_text(policy: NetworkPolicy) -> str:
-    """One ``policy NAME in NS { ... }`` block in canonical layout (two-space
-    indent, one ``allow`` a line, ``ingress`` before ``egress``), newline-ended."""
-    lines = [f"policy {policy.name} in {policy.namespace} {{"]
+Line = tuple[str, tuple[str | int, ...] | None]  # text, the object path it writes
+
+
+def policy_lines(policy: NetworkPolicy) -> list[Line]:
+    """The lines of :func:`policy_text`, each with the path of what it writes
+    (``()`` the head, ``("spec", "podSelector")``, ``("spec", "ingress", i)``
+    a rule) or None (braces, section heads): fmt anchors comments on them."""
+    lines: list[Line] = [(f"policy {policy.name} in {policy.namespace} {{", ())]
     if policy.pod_selector.requirements:
-        lines.append(f"  select {selector_text(policy.pod_selector)}")
+        lines.append((f"  select {selector_text(policy.pod_selector)}", ("spec", "podSelector")))
     for direction, word in ((Direction.INGRESS, "from"), (Direction.EGRESS, "to")):
         if direction not in policy.policy_types:
             continue
         name = direction.value.lower()
         rules = policy.rules(direction)
         if not rules:
-            lines.append(f"  {name} {{}}")
+            lines.append((f"  {name} {{}}", None))
             continue
-        lines.append(f"  {name} {{")
-        lines.extend(f"    {_rule_text(r, word)}" for r in rules)
-        lines.append("  }")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        lines.append((f"  {name} {{", None))
+        lines.extend((f"    {_rule_text(r, word)}", ("spec", name, i)) for i, r in enumerate(rules))
+        lines.append(("  }", None))
+    lines.append(("}", None))
+    return lines
+
+
+def policy_text(policy: NetworkPolicy) -> str:
+    """One ``policy NAME in NS { ... }`` block in canonical layout (two-space
+    indent, one ``allow`` a line, ``ingress`` before ``egress``), newline-ended."""
+    return "".join(text + "\n" for text, _ in policy_lines(policy))
 
 
 def _selector_object(sel: Selector) -> dict[str, object]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grammar.convert import convert
 from grammar.fmt import format_pol
@@ -125,7 +127,7 @@ def test_fmt_in_place_check_and_stdin(
         "policy deny in y { ingress { } }\n# end\n"
     )
     want = (
-        "# header\n# trailing\npolicy web in x {\n  select app=web\n  ingress {\n"
+        "# header\npolicy web in x {\n  select app=web  # trailing\n  ingress {\n"
         "    allow from pods(app=c) ports tcp/80\n  }\n}\n\n"
         "# inside\npolicy deny in y {\n  ingress {}\n}\n\n# end\n"
     )
@@ -167,3 +169,22 @@ def test_fmt_keeps_file_order_and_every_policy() -> None:
         "web2",
         "d2",
     ]
+
+
+@settings(max_examples=EXAMPLES // 3, deadline=None)
+@given(randpol.policies(max_size=3), st.lists(st.tuples(st.integers(0, 200), st.booleans())))
+def test_fmt_keeps_every_comment_and_is_idempotent(
+    objs: list[dict[str, Any]], where: list[tuple[int, bool]]
+) -> None:
+    lines = convert(parse_text(yaml.safe_dump_all(objs), "in.yaml"), "pol", _quiet).splitlines()
+    for n, (at, trailing) in enumerate(where):
+        i = at % (len(lines) + 1)
+        if trailing and i < len(lines):
+            lines[i] += f"  # c{n}"
+        else:
+            lines.insert(i, f"# c{n}")
+    text = "\n".join(lines) + "\n"
+    once = format_pol(text, "c.pol")
+    assert format_pol(once, "c.pol") == once
+    assert sorted(re.findall(r"# c\d+", once)) == sorted(re.findall(r"# c\d+", text))
+    assert _models(parse_policies(once, "o.pol")) == _models(parse_policies(text, "c.pol"))
