@@ -92,6 +92,13 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("watch", ["--source", "dir:{tmp}/dir"], "--node"),
     ("watch", ["--node", "n1", "--resync-interval", "soon"], "invalid float"),
     # meta
+    # convert, fmt, demo
+    ("convert", ["--to", "xml", CASE], "invalid choice: 'xml'"),
+    ("convert", [CASE], "required"),
+    ("convert", ["--to", "pol", "{tmp}/missing.yaml"], "no such file"),
+    ("fmt", ["{tmp}/missing.pol"], "missing.pol"),
+    ("demo", ["sideways"], "invalid choice: 'sideways'"),
+    ("demo", ["--port", "http"], "invalid int value"),
     ("version", ["--bogus"], "unrecognized arguments"),
     ("completion", ["tcsh"], "invalid choice: 'tcsh'"),
     ("completion", [], "required"),

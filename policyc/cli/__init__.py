@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from policyc.cli import compile as compile_cmd
-from policyc.cli import meta, tools
+from policyc.cli import meta, pol, tools
 from policyc.cli.inputs import READERS, cluster_from_args
 from policyc.errors import InputError, InputErrors, PolicycError
 
@@ -74,6 +74,19 @@ COMMANDS: tuple[Command, ...] = (
         "run the node agent: list/watch the cluster, program the kernel incrementally",
         meta.build_watch,
         meta.run_watch,
+    ),
+    Command(
+        "convert",
+        "convert NetworkPolicies between YAML and the policy language (.pol)",
+        pol.build_convert,
+        pol.run_convert,
+    ),
+    Command("fmt", "rewrite .pol files in canonical layout", pol.build_fmt, pol.run_fmt),
+    Command(
+        "demo",
+        "playground: pods wired by policyc-cni, the agent, a live probed matrix",
+        pol.build_demo,
+        pol.run_demo,
     ),
     Command("version", "print the version", meta.build_version, meta.run_version),
     Command(

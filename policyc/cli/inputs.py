@@ -85,6 +85,15 @@ def add_paths(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="YAML/JSON/.pol files, directories (recursive) or - for stdin (default: -)",
     )
+    add_format(p)
+
+
+def add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=("yaml", "json", "pol"),
+        help="format of standard input (-): YAML/JSON unless given; files go by suffix",
+    )
 
 
 def wants_cluster(args: argparse.Namespace) -> bool:
