@@ -1,11 +1,10 @@
-"""policyc command line: compile, apply, explain, matrix, graph."""
+"""policyc command line: compile, apply, explain, diff, matrix, graph."""
 
 from __future__ import annotations
 
 import argparse
 import errno
 import functools
-import ipaddress
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 from backends import BACKENDS
 from backends.contract import Backend
 from backends.sysctl import ensure_bridge_netfilter
+from policyc.cli_reach import add_diff, add_explain, run_diff, run_explain
 from policyc.errors import InputError, InputErrors, PolicycError, clipped, printable
 from policyc.load import RawObject, Reader
 from policyc.model import Cluster, Protocol
@@ -61,16 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser("apply", help="compile and program this network namespace atomically")
     _common(p)
-    p = sub.add_parser("explain", help="which policy allows or denies a connection")
-    p.add_argument("src")
-    p.add_argument("dst")
-    p.add_argument("port", help="PORT[/PROTO], e.g. 80/tcp")
-    p.add_argument("paths", nargs="*", default=["-"], metavar="PATH")
+    add_explain(sub)
     p = sub.add_parser("matrix", help="print the pod reachability matrix")
     p.add_argument("paths", nargs="*", default=["-"], metavar="PATH")
     p.add_argument("--port", default="80/tcp")
     p = sub.add_parser("graph", help="draw the rule graph (Graphviz dot)")
     _common(p)
+    add_diff(sub)
     p = sub.add_parser("watch", help="run the node agent (list/watch, incremental, atomic)")
     from watcher.main import add_arguments
 
@@ -160,35 +157,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve(cluster: Cluster, text: str) -> str:
-    """A pod given as ns/name stands for its first IP."""
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        pass
-    for pod in cluster.pods:
-        if pod.key == text and pod.ips:
-            return str(pod.ips[0])
-    raise InputError(f"no pod {text!r} with an IP in the input")
-
-
-def cmd_explain(args: argparse.Namespace) -> int:
-    from policyc.evaluate import Evaluator
-
-    cluster = read_cluster(args.paths, readers=READERS)
-    port, proto = _port(args.port)
-    src, dst = _resolve(cluster, args.src), _resolve(cluster, args.dst)
-    v = Evaluator(cluster).allowed(src, dst, port, proto)
-    print(
-        f"{args.src} ({src}) -> {args.dst} ({dst}) {port}/{proto}: "
-        f"{'ALLOWED' if v.allowed else 'DENIED'}"
-    )
-    print(f"  {v.reason}")
-    for label in v.egress_by:
-        print(f"  egress allowed by {label}")
-    for label in v.ingress_by:
-        print(f"  ingress allowed by {label}")
-    return 0 if v.allowed else 3
+def _read(paths: Sequence[str]) -> Cluster:
+    return read_cluster(paths, readers=READERS)
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
@@ -226,7 +196,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 COMMANDS = {
     "compile": cmd_compile,
     "apply": cmd_apply,
-    "explain": cmd_explain,
+    "explain": lambda args: run_explain(args, _read),
+    "diff": lambda args: run_diff(args, _read),
     "matrix": cmd_matrix,
     "graph": cmd_graph,
     "watch": cmd_watch,
