@@ -1,0 +1,61 @@
+"""explain's verdict == the evaluator's == the tracer's, on random clusters.
+
+Random policies (``tests/support/randpol.py``) over the two-node random world
+(``tests/support/randworld.py``); every pod pair of one family on ports 79-82
+in each protocol, plus pod to node and outside addresses.  ``Explainer.case``
+raises ``Disagreement`` if the tracer differs, so a pass means all three
+agree; each side's ``allowed`` must also agree with the rules it names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import os
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from policyc.evaluate import Evaluator
+from policyc.explain import Explainer, PortQuery
+from policyc.load import parse_text
+from policyc.model import Protocol
+from policyc.parse import build_cluster
+from policyc.pipeline import ruleset_of
+from tests.support.figures import count
+from tests.support.randworld import OTHER4, OTHER6, clusters
+from tests.support.world import dump
+
+EXAMPLES = int(os.environ.get("POLICYC_EXPLAIN_EXAMPLES", "25"))
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    phases=(Phase.generate,),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(world=clusters(), version=st.sampled_from((4, 6)))
+def test_explain_equals_evaluator_and_tracer(world: tuple[list[Any], int], version: int) -> None:
+    objs, _ = world
+    cluster = build_cluster(parse_text(dump(objs), "<random>"), warn=lambda m: None)
+    explainer = Explainer(cluster, lambda node: ruleset_of(cluster, node))
+    ev = Evaluator(cluster)
+    pods = [ip for p in cluster.pods for ip in p.ips if ip.version == version]
+    other = [ipaddress.ip_address(t) for t in (OTHER4 if version == 4 else OTHER6)]
+    pairs = list(itertools.product(pods, pods)) + [(p, o) for p in pods[:3] for o in other]
+    for (src, dst), proto, port in itertools.product(pairs, Protocol, (79, 80, 81, 82)):
+        case = explainer.case(src, dst, PortQuery(port, proto))  # raises on disagreement
+        verdict = ev.allowed(src, dst, port, proto)
+        assert case.allowed == verdict.allowed, (src, dst, port, proto, verdict)
+        for side in (case.egress, case.ingress):
+            assert side.allowed == (not side.isolated_by or bool(side.allowed_by))
+            assert side.allowed or side.closest
+        if not case.exempt and verdict.allowed:
+            assert case.egress.allowed_by == verdict.egress_by
+            assert case.ingress.allowed_by == verdict.ingress_by
+        count("explain_cases")
+        count("explain_allowed", case.allowed)
+        count("explain_traced", bool(case.hops))
