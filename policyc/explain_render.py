@@ -55,7 +55,7 @@ def _case(c: Explanation) -> list[str]:
 def _untraced(c: Explanation) -> str:
     if c.src.ip == c.dst.ip:
         return "the packet never leaves the pod"
-    return "neither address is a pod's, so no node enforces a policy on it"
+    return "no node holds a pod with either address, so no node's ruleset sees it"
 
 
 def _side(s: Side) -> list[str]:

@@ -12,7 +12,8 @@ protocol is therefore exact, and the ranges nothing names are the default
 probe.  Causes: a connection is put under each policy whose change alone
 (the old cluster with just that policy changed, added or removed) flips it;
 else under ``labels`` if the new pods and namespaces under the old policies
-flip it; else under ``combined``.
+flip it; else under ``combined``.  Pods are evaluated one pair per pair of
+classes of interchangeable pods (``policyc.reachclass``), which is exact.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from enum import StrEnum
 
 from policyc.evaluate import Evaluator
 from policyc.model import Cluster, NetworkPolicy, Pod, Protocol
+from policyc.reachclass import pod_classes, representatives
 
 MAX_PORT = 65535
 Probe = tuple[str, str, Protocol, int, int]  # src, dst, protocol, first port, family
@@ -141,24 +143,23 @@ def _allowed(ev: Evaluator, src: Pod, dst: Pod, proto: Protocol, port: int, fam:
     )
 
 
-def _probes(old: Cluster, new: Cluster, keys: list[str]) -> Iterator[tuple[Probe, int]]:
+def _probes(
+    old: Cluster, new: Cluster, pairs: Iterable[tuple[str, str]]
+) -> Iterator[tuple[Probe, int]]:
     """(probe, last port of its range) for every pair, range and shared family."""
     ranges = port_ranges((old, new))
     po, pn = _pods(old), _pods(new)
-    for src in keys:
-        for dst in keys:
-            if src == dst:
-                continue  # a pod reaching itself never leaves it: always allowed
-            fams = [
-                f
-                for f in (4, 6)
-                if all(any(ip.version == f for ip in p.ips) for p in (po[src], po[dst]))
-                and all(any(ip.version == f for ip in p.ips) for p in (pn[src], pn[dst]))
-            ]
-            for proto, spans in ranges.items():
-                for lo, hi in spans:
-                    for fam in fams:
-                        yield (src, dst, proto, lo, fam), hi
+    for src, dst in pairs:
+        fams = [
+            f
+            for f in (4, 6)
+            if all(any(ip.version == f for ip in p.ips) for p in (po[src], po[dst]))
+            and all(any(ip.version == f for ip in p.ips) for p in (pn[src], pn[dst]))
+        ]
+        for proto, spans in ranges.items():
+            for lo, hi in spans:
+                for fam in fams:
+                    yield (src, dst, proto, lo, fam), hi
 
 
 class _Oracle:
@@ -242,18 +243,32 @@ def _merge(flips: list[Flip]) -> tuple[Connection, ...]:
     )
 
 
+def _expand(
+    flips: list[Flip], stands_for: dict[tuple[str, str], list[tuple[str, str]]]
+) -> list[Flip]:
+    """Each representative's flips for every pod pair it stands for."""
+    return [
+        ((src, dst, probe[2], probe[3], probe[4]), hi, change)
+        for probe, hi, change in flips
+        for src, dst in stands_for[(probe[0], probe[1])]
+    ]
+
+
 def reach_diff(old: Cluster, new: Cluster) -> ReachDiff:
     """The connections among the pods of both versions that ``new`` opens
     or closes, grouped by cause (policies in key order, then labels, combined)."""
     po, pn = _pods(old), _pods(new)
     keys = sorted(po.keys() & pn.keys())
     before, after = _Oracle(old), _Oracle(new)
-    flips: list[Flip] = []
-    for probe, hi in _probes(old, new, keys):
+    # One pair per pair of classes of interchangeable pods (policyc.reachclass).
+    stands_for = dict(representatives(old, new, pod_classes(old, new, keys)))
+    found: list[Flip] = []
+    for probe, hi in _probes(old, new, stands_for):
         was, now = before.ok(probe), after.ok(probe)
         if was != now:
-            flips.append((probe, hi, Change.OPENED if now else Change.CLOSED))
-    causes = _attribute(old, new, flips)
+            found.append((probe, hi, Change.OPENED if now else Change.CLOSED))
+    causes = {cause: _expand(fs, stands_for) for cause, fs in _attribute(old, new, found).items()}
+    flips = _expand(found, stands_for)
     order = {CauseKind.LABELS: 1, CauseKind.COMBINED: 2}
     groups = tuple(
         Group(cause, kind, _merge(items))

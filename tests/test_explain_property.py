@@ -5,6 +5,7 @@ Random policies (``tests/support/randpol.py``) over the two-node random world
 in each protocol, plus pod to node and outside addresses.  ``Explainer.case``
 raises ``Disagreement`` if the tracer differs, so a pass means all three
 agree; each side's ``allowed`` must also agree with the rules it names.
+The same holds on worlds where pods share addresses (``test_shared_trace``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from policyc.pipeline import ruleset_of
 from tests.support.figures import count
 from tests.support.randworld import OTHER4, OTHER6, clusters
 from tests.support.world import dump
+from tests.test_incremental import cluster_of
+from tests.test_shared_trace import worlds as shared_worlds
 
 EXAMPLES = int(os.environ.get("POLICYC_EXPLAIN_EXAMPLES", "25"))
 
@@ -59,3 +62,27 @@ def test_explain_equals_evaluator_and_tracer(world: tuple[list[Any], int], versi
         count("explain_cases")
         count("explain_allowed", case.allowed)
         count("explain_traced", bool(case.hops))
+
+
+@settings(
+    max_examples=max(EXAMPLES // 2, 1),
+    deadline=None,
+    derandomize=True,
+    phases=(Phase.generate,),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(objs=shared_worlds())
+def test_explain_agrees_on_shared_addresses(objs: list[Any]) -> None:
+    """Guests sharing the base pods' addresses on either node: least privilege
+    in explain's sides, the evaluator and each node's ruleset alike."""
+    cluster = cluster_of(objs)
+    explainer = Explainer(cluster, lambda node: ruleset_of(cluster, node))
+    ev = Evaluator(cluster)
+    ips = sorted({ip for p in cluster.pods for ip in p.ips if ip.version == 4}, key=int)
+    for (src, dst), (proto, port) in itertools.product(
+        itertools.product(ips, ips), ((Protocol.TCP, 80), (Protocol.TCP, 81), (Protocol.UDP, 80))
+    ):
+        case = explainer.case(src, dst, PortQuery(port, proto))  # raises on disagreement
+        assert case.allowed == ev.allowed(src, dst, port, proto).allowed
+        count("explain_shared_cases")
+        count("explain_shared_claimants", len(case.src.pods) > 1 or len(case.dst.pods) > 1)

@@ -4,16 +4,24 @@ The full text is pinned in ``test_reach_golden.py``."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import Phase, given, settings
 
 from policyc.cli import main
 from policyc.evaluate import Evaluator
-from policyc.model import Protocol
+from policyc.load import parse_text
+from policyc.model import Cluster, Protocol
+from policyc.parse import build_cluster
 from policyc.pipeline import read_cluster
-from policyc.reachdiff import CauseKind, Change, port_ranges, reach_diff
+from policyc.reachdiff import CauseKind, Change, ReachDiff, port_ranges, reach_diff
+from tests.support.figures import count
+from tests.support.randworld import clusters
+from tests.support.world import dump
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 BASE = str(ROOT / "_base")
@@ -94,3 +102,63 @@ def test_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["opened"] == 0 and doc["closed"] == 8
     (group,) = doc["groups"]
     assert group["cause"] == "x/allow-same-ns" and group["kind"] == "added"
+
+
+def _brute(old: Cluster, new: Cluster) -> set[tuple[str, str, Protocol, int, int, Change]]:
+    """Every pod pair, range probe and family, evaluated directly."""
+    ranges = port_ranges((old, new))
+    before, after = Evaluator(old), Evaluator(new)
+    po = {p.key: p for p in old.pods if p.ips and not p.host_network}
+    pn = {p.key: p for p in new.pods if p.ips and not p.host_network}
+    keys = sorted(po.keys() & pn.keys())
+    out = set()
+    for s, d in itertools.product(keys, keys):
+        if s == d:
+            continue
+        for fam in (4, 6):
+            pairs = [
+                (
+                    [a for a in c[s].ips if a.version == fam],
+                    [b for b in c[d].ips if b.version == fam],
+                )
+                for c in (po, pn)
+            ]
+            if not all(x and y for x, y in pairs):
+                continue
+            for proto, spans in ranges.items():
+                for lo, _ in spans:
+                    was, now = (
+                        all(ev.allowed(a, b, lo, proto).allowed for a in x for b in y)
+                        for ev, (x, y) in ((before, pairs[0]), (after, pairs[1]))
+                    )
+                    if was != now:
+                        out.add((s, d, proto, lo, fam, Change.OPENED if now else Change.CLOSED))
+    return out
+
+
+def _reported(delta: ReachDiff, old: Cluster, new: Cluster) -> set[tuple[Any, ...]]:
+    ranges = port_ranges((old, new))
+    out = set()
+    for c in delta.changes:
+        for span in c.ports:
+            for lo, hi in ranges[span.protocol]:
+                if span.port <= lo and hi <= span.end_port:
+                    out |= {(c.src, c.dst, span.protocol, lo, f, c.change) for f in c.families}
+    return out
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, phases=(Phase.generate,))
+@given(a=clusters(), b=clusters())
+def test_classes_and_pruning_lose_nothing(
+    a: tuple[list[Any], int], b: tuple[list[Any], int]
+) -> None:
+    """reach_diff (one pair per class pair, clean pairs skipped) reports
+    exactly what evaluating every pod pair finds, on random relabelled worlds."""
+    old, new = (build_cluster(parse_text(dump(x[0]), "<random>"), lambda m: None) for x in (a, b))
+    assert _reported(reach_diff(old, new), old, new) == _brute(old, new)
+    # One policy removed, the rest alike: most pairs are clean and skipped.
+    fewer = dataclasses.replace(old, policies=old.policies[1:])
+    delta = reach_diff(old, fewer)
+    assert _reported(delta, old, fewer) == _brute(old, fewer)
+    assert {g.kind for g in delta.groups} <= {CauseKind.REMOVED}
+    count("reachdiff_flips", len(_brute(old, new)) + len(_brute(old, fewer)))
