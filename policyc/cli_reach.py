@@ -41,10 +41,16 @@ def add_explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="PORT[/PROTO]",
         help="80/tcp, 53/udp, or a containerPort name of the destination (http)",
     )
-    p.add_argument("paths", nargs="*", default=["-"], metavar="PATH", help="input files")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        default=["-"],
+        metavar="PATH",
+        help="YAML/JSON/.pol files, directories (recursive) or - for stdin (default)",
+    )
     p.add_argument("--family", type=int, choices=(4, 6), help="only IPv4 or IPv6 (default both)")
     p.add_argument("--no-opt", action="store_true", help="trace the unoptimised ruleset")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
 
 
 def run_explain(args: argparse.Namespace, read: Read) -> int:
@@ -65,7 +71,7 @@ def add_diff(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("old", metavar="OLD", help="the current objects: a file or directory")
     p.add_argument("new", metavar="NEW", help="the proposed objects: a file or directory")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
 
 
 def run_diff(args: argparse.Namespace, read: Read) -> int:

@@ -162,3 +162,21 @@ def test_classes_and_pruning_lose_nothing(
     assert _reported(delta, old, fewer) == _brute(old, fewer)
     assert {g.kind for g in delta.groups} <= {CauseKind.REMOVED}
     count("reachdiff_flips", len(_brute(old, new)) + len(_brute(old, fewer)))
+
+
+def test_a_change_no_single_policy_makes_is_combined() -> None:
+    """Two identical policies removed together: neither removal alone closes
+    y -> x/a 80/TCP, so it is put under ``combined``."""
+    old = read_cluster([str(ROOT / "multi-policy-union")])
+    new = dataclasses.replace(
+        old, policies=tuple(p for p in old.policies if p.name == "allow-81-from-z")
+    )
+    groups = {g.kind: g for g in reach_diff(old, new).groups}
+    assert set(groups) == {CauseKind.COMBINED}
+    closed = {
+        (c.src, c.dst, s.protocol, s.port)
+        for c in groups[CauseKind.COMBINED].connections
+        if c.change is Change.CLOSED
+        for s in c.ports
+    }
+    assert ("y/a", "x/a", Protocol.TCP, 80) in closed
