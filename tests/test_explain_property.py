@@ -2,7 +2,7 @@
 
 Random policies (``tests/support/randpol.py``) over the two-node random world
 (``tests/support/randworld.py``); every pod pair of one family on ports 79-82
-in each protocol, plus pod to node and outside addresses.  ``Explainer.case``
+in each protocol, plus pods to and from node and outside addresses.  ``Explainer.case``
 raises ``Disagreement`` if the tracer differs, so a pass means all three
 agree; each side's ``allowed`` must also agree with the rules it names.
 The same holds on worlds where pods share addresses (``test_shared_trace``).
@@ -48,7 +48,8 @@ def test_explain_equals_evaluator_and_tracer(world: tuple[list[Any], int], versi
     ev = Evaluator(cluster)
     pods = [ip for p in cluster.pods for ip in p.ips if ip.version == version]
     other = [ipaddress.ip_address(t) for t in (OTHER4 if version == 4 else OTHER6)]
-    pairs = list(itertools.product(pods, pods)) + [(p, o) for p in pods[:3] for o in other]
+    outside = [(p, o) for p in pods[:3] for o in other] + [(o, p) for p in pods[:3] for o in other]
+    pairs = list(itertools.product(pods, pods)) + outside
     for (src, dst), proto, port in itertools.product(pairs, Protocol, (79, 80, 81, 82)):
         case = explainer.case(src, dst, PortQuery(port, proto))  # raises on disagreement
         verdict = ev.allowed(src, dst, port, proto)
