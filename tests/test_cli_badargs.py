@@ -92,6 +92,12 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("watch", ["--source", "dir:{tmp}/dir"], "--node"),
     ("watch", ["--node", "n1", "--resync-interval", "soon"], "invalid float"),
     # meta
+    # diff
+    ("diff", [CASE], "give OLD and NEW"),
+    ("diff", [CASE, "{tmp}/missing.yaml"], "no such file"),
+    ("diff", ["--from-cluster", CASE, CASE], "give only NEW"),
+    ("diff", ["-o", "xml", CASE, CASE], "invalid choice: 'xml'"),
+    ("diff", ["--kubeconfig", "/nonexistent", CASE], "/nonexistent"),
     # convert, fmt, demo
     ("convert", ["--to", "xml", CASE], "invalid choice: 'xml'"),
     ("convert", [CASE], "required"),

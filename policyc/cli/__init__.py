@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from policyc.cli import compile as compile_cmd
-from policyc.cli import meta, pol, tools
+from policyc.cli import meta, pol, reach, tools
 from policyc.cli.inputs import READERS, cluster_from_args
 from policyc.errors import InputError, InputErrors, PolicycError
 
@@ -64,8 +64,14 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "explain",
         "which policy allows or denies a connection (exit 3: denied)",
-        tools.build_explain,
-        tools.run_explain,
+        reach.build_explain,
+        reach.run_explain,
+    ),
+    Command(
+        "diff",
+        "which connections a change of policies or labels opens or closes (exit 1: some)",
+        reach.build_diff,
+        reach.run_diff,
     ),
     Command("matrix", "print the pod reachability matrix", tools.build_matrix, tools.run_matrix),
     Command("graph", "draw the rule graph (dot, svg or html)", tools.build_graph, tools.run_graph),

@@ -47,11 +47,11 @@ def add_input_arguments(
     if paths:
         add_paths(p)
     if namespace:
-        _add_namespace(p)
-    _add_live(p)
+        add_namespace(p)
+    add_live(p)
 
 
-def _add_namespace(p: argparse.ArgumentParser) -> None:
+def add_namespace(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-n",
         "--namespace",
@@ -61,7 +61,7 @@ def _add_namespace(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_live(p: argparse.ArgumentParser) -> None:
+def add_live(p: argparse.ArgumentParser) -> None:
     live = p.add_argument_group("live cluster (instead of PATH)")
     live.add_argument(
         "--from-cluster",
