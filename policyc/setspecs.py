@@ -147,15 +147,29 @@ def normal_selector(sel: Selector | None) -> str:
     return ",".join(sorted({_requirement_text(r) for r in sel.requirements}))
 
 
-def _normal_peers(peers: Iterable[Peer]) -> list[tuple[str, str]]:
+NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def _normal_namespace(sel: Selector | None, policy_ns: str) -> str:
+    """``<own>`` for the policy's namespace: no namespaceSelector, or one that
+    names it by the label "The Kubernetes control plane sets ... on all
+    namespaces" (``parse.parse_namespace`` and the builder's defaults set it
+    to the name, always); "*" for every namespace; else the selector."""
+    if sel is None:
+        return "<own>"
+    reqs = sel.requirements
+    if len(reqs) == 1 and reqs[0].key == NAME_LABEL and reqs[0].op is Op.IN:
+        if set(reqs[0].values) == {policy_ns}:
+            return "<own>"
+    return normal_selector(sel)
+
+
+def _normal_peers(peers: Iterable[Peer], policy_ns: str) -> list[tuple[str, str]]:
     """(namespace part, pod part) of each peer, once each, leaving out a peer
     that another selects a superset of: the same or every namespace, and
     the same or every pod ("<own>" is the policy's namespace)."""
     found = {
-        (
-            "<own>" if p.namespace_selector is None else normal_selector(p.namespace_selector),
-            normal_selector(p.pod_selector),
-        )
+        (_normal_namespace(p.namespace_selector, policy_ns), normal_selector(p.pod_selector))
         for p in peers
     }
 
@@ -248,7 +262,7 @@ def peer_pods(peers: list[Peer], policy_ns: str, family: Family) -> SetSpec:
     # (hash-consed by definition: pod events still change elements only).
     own = any(p.namespace_selector is None for p in peers)
     definition = f"pods {policy_ns if own else '*'} {text}"
-    normal = _normal_peers(peers)
+    normal = _normal_peers(peers, policy_ns)
     normal_own = any(ns == "<own>" for ns, _ in normal)
     normal_text = " | ".join(f"ns[{ns}] pod[{pod}]" for ns, pod in normal)
     return SetSpec(

@@ -16,7 +16,7 @@ from policyc.ir import Family, PolicyNode, RuleGraph, RuleNode, SetDef, SetKind
 from policyc.kinds import Kind
 from policyc.load import parse_text
 from policyc.lower import lower
-from policyc.model import Direction, Peer, Protocol, Selector
+from policyc.model import Direction, Op, Peer, Protocol, Selector
 from policyc.parse import build_cluster
 from policyc.parse_policy import Requirement
 from policyc.passes import optimise
@@ -103,36 +103,61 @@ def test_sets_of_no_known_definition_are_never_merged() -> None:
     assert hash_cons_sets(g) == g
 
 
-def test_normal_definition_reads_peers_as_the_api_does() -> None:
-    ops = Selector((Requirement("team", Op_in(), ("ops",)),))
-    web = Selector(
-        (Requirement("app", Op_in(), ("web",)), Requirement("tier", Op_in(), ("a", "b")))
-    )
-    web2 = Selector(
-        (Requirement("tier", Op_in(), ("b", "a")), Requirement("app", Op_in(), ("web",)))
-    )
-    one = peer_pods([Peer(namespace_selector=ops)], "x", V4)
-    two = peer_pods([Peer(namespace_selector=ops, pod_selector=Selector())], "y", V4)
-    assert one.name != two.name and one.canonical == two.canonical
-    three = peer_pods([Peer(pod_selector=web), Peer(pod_selector=web2)], "x", V4)
-    four = peer_pods([Peer(pod_selector=web2)], "x", V4)
-    assert three.name != four.name and three.canonical == four.canonical
-    # A peer of every namespace covers the same pods of the own namespace.
-    five = peer_pods(
-        [Peer(pod_selector=web), Peer(namespace_selector=Selector(), pod_selector=web)], "x", V4
-    )
-    six = peer_pods([Peer(namespace_selector=Selector(), pod_selector=web)], "z", V4)
-    assert five.canonical == six.canonical
-    # ... but not the other way round, and other namespaces stay apart.
-    seven = peer_pods([Peer(pod_selector=web)], "x", V4)
-    eight = peer_pods([Peer(pod_selector=web)], "z", V4)
-    assert len({six.canonical, seven.canonical, eight.canonical}) == 3
+def sel(*reqs: tuple[str, tuple[str, ...]]) -> Selector:
+    return Selector(tuple(Requirement(k, Op.IN, vals) for k, vals in reqs))
 
 
-def Op_in() -> Any:
-    from policyc.model import Op
+OPS = sel(("team", ("ops",)))
+WEB = sel(("app", ("web",)), ("tier", ("a", "b")))
+WEB_SPELT_OTHERWISE = sel(("tier", ("b", "a")), ("app", ("web",)))
+EVERY = Selector()
+X_BY_NAME = sel(("kubernetes.io/metadata.name", ("x",)))
 
-    return Op.IN
+
+@pytest.mark.parametrize(
+    ("one", "other", "equal"),
+    [
+        # An empty podSelector selects every pod, as an absent one does.
+        (
+            ([Peer(namespace_selector=OPS)], "x"),
+            ([Peer(pod_selector=EVERY, namespace_selector=OPS)], "y"),
+            True,
+        ),
+        # Requirements in another order; a peer twice.
+        (
+            ([Peer(pod_selector=WEB)] * 2, "x"),
+            ([Peer(pod_selector=WEB_SPELT_OTHERWISE)], "x"),
+            True,
+        ),
+        # A peer of every namespace covers the same pods of the own namespace.
+        (
+            ([Peer(pod_selector=WEB), Peer(pod_selector=WEB, namespace_selector=EVERY)], "x"),
+            ([Peer(pod_selector=WEB, namespace_selector=EVERY)], "z"),
+            True,
+        ),
+        (
+            ([Peer(pod_selector=WEB)], "x"),
+            ([Peer(pod_selector=WEB, namespace_selector=EVERY)], "x"),
+            False,
+        ),
+        (([Peer(pod_selector=WEB)], "x"), ([Peer(pod_selector=WEB)], "z"), False),
+        # The own namespace named by its kubernetes.io/metadata.name label.
+        (
+            ([Peer(pod_selector=WEB, namespace_selector=X_BY_NAME)], "x"),
+            ([Peer(pod_selector=WEB)], "x"),
+            True,
+        ),
+        (
+            ([Peer(pod_selector=WEB, namespace_selector=X_BY_NAME)], "z"),
+            ([Peer(pod_selector=WEB)], "z"),
+            False,
+        ),
+    ],
+)
+def test_normal_definition_reads_peers_as_the_api_does(one: Any, other: Any, equal: bool) -> None:
+    a, b = peer_pods(one[0], one[1], V4), peer_pods(other[0], other[1], V4)
+    assert a.name != b.name
+    assert (a.canonical == b.canonical) is equal
 
 
 def test_cidr_sets_union_across_rules_that_differ_only_in_them() -> None:

@@ -124,9 +124,10 @@ def rule(peers_key: str, protocols: tuple[str | None, ...] = PROTOCOLS) -> st.Se
     )
 
 
-def respell(peers: list[Obj]) -> list[Obj]:
+def respell(peers: list[Obj], ns: str) -> list[Obj]:
     """The same peers written otherwise: ``podSelector: {}`` added to or taken
-    from a peer with a namespaceSelector, and the first peer twice."""
+    from a peer with a namespaceSelector, the policy's namespace ``ns`` named
+    by its ``kubernetes.io/metadata.name`` label, and the first peer twice."""
     out = []
     for p in peers:
         q = dict(p)
@@ -134,6 +135,8 @@ def respell(peers: list[Obj]) -> list[Obj]:
             del q["podSelector"]
         elif "namespaceSelector" in q and "podSelector" not in q:
             q["podSelector"] = {}
+        elif "podSelector" in q and "namespaceSelector" not in q:
+            q["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
         out.append(q)
     return out + out[:1]
 
@@ -144,7 +147,7 @@ def _blocks() -> st.SearchStrategy[list[Obj]]:
 
 @st.composite
 def rules(
-    draw: st.DrawFn, peers_key: str, protocols: tuple[str | None, ...], reuse: bool
+    draw: st.DrawFn, peers_key: str, protocols: tuple[str | None, ...], reuse: bool, ns: str
 ) -> list[Obj]:
     """Up to two rules; with ``reuse`` up to three, the second often sharing
     something with the first: its peers (as they are or respelled), its
@@ -158,7 +161,7 @@ def rules(
             first.setdefault(peers_key, draw(st.lists(peer(), min_size=1, max_size=2)))
             peers = first[peers_key] or draw(st.lists(peer(), min_size=1, max_size=2))
             first[peers_key] = peers
-            second[peers_key] = respell(peers) if how == "respelled" else list(peers)
+            second[peers_key] = respell(peers, ns) if how == "respelled" else list(peers)
         elif how in ("blocks", "ports"):
             if how == "blocks":
                 first[peers_key], second[peers_key] = draw(_blocks()), draw(_blocks())
@@ -182,9 +185,9 @@ def policy(
     if types is not None:
         spec["policyTypes"] = types
     if draw(st.booleans()):
-        spec["ingress"] = draw(rules("from", protocols, reuse))
+        spec["ingress"] = draw(rules("from", protocols, reuse, ns))
     if draw(st.booleans()):
-        spec["egress"] = draw(rules("to", protocols, reuse))
+        spec["egress"] = draw(rules("to", protocols, reuse, ns))
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
