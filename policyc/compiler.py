@@ -280,7 +280,7 @@ class Compiler:
     def set_def(self, name: str, elements: bool = True) -> SetDef:
         spec = self.specs[name]
         elems = tuple(sorted(self.members[name], key=sort_key)) if elements else ()
-        return SetDef(name, spec.kind, spec.family, elems, spec.comment)
+        return SetDef(name, spec.kind, spec.family, elems, spec.comment, spec.canonical)
 
     def endpoints(self) -> list[Endpoint]:
         return [

@@ -45,11 +45,18 @@ Element = object
 
 @dataclass(frozen=True, slots=True)
 class SetDef:
+    """A named set.  ``definition`` is the builder's canonical text of what
+    decides membership (``setspecs.SetSpec.canonical``): two sets with equal
+    kind, family and definition hold equal elements after every event, so
+    ``passes.hash_cons_sets`` may give them one name.  Empty: unknown (sets
+    made by hand or by a pass), never merged on it."""
+
     name: str
     kind: SetKind
     family: Family | None
     elements: tuple[Element, ...]
     comment: str = ""
+    definition: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from policyc.ir import RuleGraph
-
-FIXED_PREFIXES = ("node", "iso_", "spoof", "ifaces")
+from policyc.passes.setpool import FIXED_PREFIXES
 
 
 def drop_unused_sets(graph: RuleGraph) -> RuleGraph:
