@@ -80,3 +80,39 @@ def test_pod_event_in_existing_group_is_element_only(backend: str) -> None:
     # Deleting it again: elements only.
     c.remove(Kind.POD, new.key)
     assert not c.changes().rules
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_groups_come_and_go_with_their_pods(backend: str) -> None:
+    """A pod moving to an existing group is elements only; the first pod of
+    a new group and the last pod leaving one change rules (one chain), and
+    the diff's transaction is valid and reaches the full render."""
+    c = compiler()
+    dp = Dataplane(BACKENDS[backend])
+    c.changes()
+    dp.programmed = dp.backend.render(dp.ruleset(c))
+    dp.adopt = False
+    pod = local_pod(c, "x", lambda p: p.label_map.get("pod") == "a")
+    other = local_pod(c, "x", lambda p: p.label_map.get("pod") != "a")
+    # Into the group of "other" (an existing group): elements only.
+    moved = dataclasses.replace(pod, labels=other.labels)
+    c.put(moved)
+    tx = dp.transaction(c)
+    assert tx.after == dp.backend.render(dp.ruleset(c))
+    dp.programmed = tx.after
+    c.put(pod)  # back into x/web's group
+    tx = dp.transaction(c)
+    assert tx.after == dp.backend.render(dp.ruleset(c))
+    dp.programmed = tx.after
+    # Every pod of x/web's group leaves: its chain goes (a rules change).
+    web = {g.name for g in c.graph().groups if "x/web" in g.policies}
+    assert web
+    for p in [p for p in c.pods.values() if p.namespace == "x" and p.label_map.get("pod") == "a"]:
+        c.remove(Kind.POD, p.key)
+    assert not web & {g.name for g in c.graph().groups}
+    # The diff deletes the chain after the map elements that sent to it
+    # (the transaction refuses otherwise) and reaches the full render.
+    tx = dp.transaction(c)
+    assert tx.after == dp.backend.render(dp.ruleset(c))
+    text = repr(tx.after)
+    assert not any(name in text for name in web)
