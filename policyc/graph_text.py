@@ -50,7 +50,8 @@ def graph_text(graph: RuleGraph) -> str:
             peers, ports = _names(r.peer_sets), _names(r.port_sets)
             lines.append(f"  rule {r.label} peers {peers} ports {ports}")
     for g in graph.groups:
-        lines.append(f"group {g.name} {g.direction} {g.family} " + " ".join(g.policies))
+        alias = f" -> {g.alias}" if g.alias else ""
+        lines.append(f"group {g.name} {g.direction} {g.family} " + " ".join(g.policies) + alias)
     if graph.shared:
         lines.append("shared addresses: shared-address chains")
     for s in graph.sets:

@@ -108,6 +108,9 @@ class Group:
     direction: Direction
     family: Family
     policies: tuple[str, ...]
+    # Another group whose chain holds the same rules (``passes.share_chains``):
+    # this group's chain is then one ``goto`` to it.
+    alias: str = ""
 
 
 @dataclass(frozen=True, slots=True)

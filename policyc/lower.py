@@ -195,7 +195,13 @@ def group_chains(graph: RuleGraph) -> list[Chain]:
     """One chain per group some local pod is in (``graph.groups``)."""
     kinds = {s.name: s.kind for s in graph.sets}  # one index, not a scan per rule
     nodes = {(p.policy, p.direction, p.family): p for p in graph.policies}
-    return [group_chain(g.name, [network_policy_section(g, nodes, kinds)]) for g in graph.groups]
+    out = []
+    for g in graph.groups:
+        if g.alias:  # passes.share_chains: the same rules as g.alias
+            out.append(Chain(g.name, (Rule((), Action(Verb.GOTO, g.alias), "same rules"),)))
+        else:
+            out.append(group_chain(g.name, [network_policy_section(g, nodes, kinds)]))
+    return out
 
 
 def bridge_chain() -> Chain:

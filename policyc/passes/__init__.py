@@ -9,9 +9,10 @@ from __future__ import annotations
 from policyc.ir import RuleGraph
 from policyc.passes.dedupe_rules import dedupe_rules
 from policyc.passes.drop_unused_sets import drop_unused_sets
+from policyc.passes.share_chains import share_chains
 from policyc.passes.subsume_rules import subsume_rules
 
-PASSES = (subsume_rules, dedupe_rules, drop_unused_sets)
+PASSES = (subsume_rules, dedupe_rules, share_chains, drop_unused_sets)
 
 
 def optimise(graph: RuleGraph, enabled: bool = True) -> RuleGraph:
