@@ -77,12 +77,20 @@ class Verb(StrEnum):
     RETURN = "return"
     JUMP = "jump"
     GOTO = "goto"
+    # nft(8) "VERDICT MAP": look the key up in the map ``target``; a hit is the
+    # element's verdict (``goto <group chain>``), a miss goes on to the next rule.
+    VMAP = "vmap"
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
+    """``target``: a chain (JUMP, GOTO) or a verdict map (VMAP).  ``key`` and
+    ``family``: what a VMAP looks up (``ip saddr vmap @disp_eg4``)."""
+
     verb: Verb
     target: str = ""
+    key: Field | None = None
+    family: Family | None = None
 
 
 ACCEPT = Action(Verb.ACCEPT)

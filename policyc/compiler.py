@@ -17,6 +17,7 @@ same machine fed all at once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +26,8 @@ from typing import ClassVar
 from policyc import setspecs as ss
 from policyc.errors import NotEnforced
 from policyc.ir import (
+    DISPATCH_MAP,
+    GROUP_PREFIX,
     IFACE_ADDR,
     IFACES,
     ISOLATED,
@@ -33,6 +36,7 @@ from policyc.ir import (
     Element,
     Endpoint,
     Family,
+    Group,
     PolicyNode,
     RuleGraph,
     RuleNode,
@@ -42,7 +46,7 @@ from policyc.ir import (
 from policyc.kinds import Key, Kind, Model
 from policyc.membership import Membership
 from policyc.model import Cluster, Direction, IPAddress, Namespace, NetworkPolicy, Node, Pod
-from policyc.names import pod_iface
+from policyc.names import pod_iface, short_hash
 from policyc.podindex import PodIndex
 from policyc.scopeindex import Scope, ScopeIndex
 
@@ -84,9 +88,23 @@ class Compiler:
                         functools.partial(self.isolated, direction=d),
                     )
                 )
+            for d, prefix in DISPATCH_MAP.items():
+                self.m.fixed(
+                    ss.dispatch(
+                        prefix + f.suffix,
+                        f,
+                        f"local pods -> their {d.value.lower()} group chain",
+                        functools.partial(self.group_of, direction=d, family=f),
+                    )
+                )
             self.m.fixed(ss.spoof(IFACE_ADDR + f.suffix, f))
         self.m.fixed(ss.ifaces(IFACES))
         self._node_sets()
+        # Every group a pod was put in, by chain name; ``_groups_used`` is the
+        # set of those some dispatch map element points to, as last reported.
+        self.group_defs: dict[str, Group] = {}
+        self._groups_used: frozenset[str] = frozenset()
+        self._shared = False  # shared addresses, as last reported
 
     @property
     def specs(self) -> dict[str, ss.SetSpec]:
@@ -116,6 +134,40 @@ class Compiler:
             if direction in pol.policy_types and pol.pod_selector.matches(labels):
                 return True
         return False
+
+    def selecting_policies(self, pod: Pod, direction: Direction) -> tuple[str, ...]:
+        """The keys of the policies that select ``pod`` for ``direction``, sorted."""
+        labels = pod.label_map
+        return tuple(
+            sorted(
+                key
+                for key in self.selecting.candidates(pod)
+                if direction in self.policies[key].policy_types
+                and self.policies[key].pod_selector.matches(labels)
+            )
+        )
+
+    def group_of(self, pod: Pod, direction: Direction, family: Family) -> str | None:
+        """The chain of the group ``pod`` is in for ``direction`` and
+        ``family``: named by a hash of the policies selecting it, so pods
+        with identical policy sets share it.  None if no policy selects it."""
+        keys = self.selecting_policies(pod, direction)
+        if not keys:
+            return None
+        sig = f"{direction.value} " + " ".join(keys)
+        name = f"{GROUP_PREFIX[direction]}{family.suffix}_{short_hash(sig, 8)}"
+        if name not in self.group_defs:
+            self.group_defs[name] = Group(name, direction, family, keys)
+        return name
+
+    def groups_used(self) -> frozenset[str]:
+        """The group chains some dispatch map element points to: O(local pods)."""
+        return frozenset(
+            e[1]  # type: ignore[index]
+            for prefix in DISPATCH_MAP.values()
+            for f in FAMILIES
+            for e in self.members[prefix + f.suffix]
+        )
 
     def pods_in(self, ns: str | None) -> Iterable[Pod]:
         return self.index.pods_in(ns)
@@ -185,7 +237,12 @@ class Compiler:
         old = self.policies.get(key)
         if old == pol:
             return
-        iso = [self.specs[ISOLATED[d] + f.suffix] for d in DIRECTIONS for f in FAMILIES]
+        iso = [
+            self.specs[prefix[d] + f.suffix]
+            for prefix in (ISOLATED, DISPATCH_MAP)
+            for d in DIRECTIONS
+            for f in FAMILIES
+        ]
         # Only the pods the old or the new policy selects can change isolation.
         found = {
             p.key: p
@@ -299,6 +356,8 @@ class Compiler:
             endpoints=tuple(self.endpoints()),
             policies=tuple(nodes),
             sets=tuple(self.set_def(name, elements) for name in sorted(self.specs)),
+            groups=tuple(self.group_defs[n] for n in sorted(self.groups_used())),
+            shared=self.m.shared > 0,
         )
 
     def changes(self) -> Changes:
@@ -306,6 +365,19 @@ class Compiler:
         (policies) changed, and which set elements came and went."""
         out = self.m.take(rules=self._rules_changed)
         self._rules_changed = False
+        if (self.m.shared > 0) != self._shared:
+            self._shared = self.m.shared > 0  # the shared-address chains come or go
+            out = dataclasses.replace(out, rules=True)
+        maps = {prefix + f.suffix for prefix in DISPATCH_MAP.values() for f in FAMILIES}
+        if out.dirty & maps:
+            # A group chain appears or goes: a rules change (the chain itself),
+            # O(local pods) to find out.  Moving a pod between groups that
+            # exist stays a map-element change.
+            used = self.groups_used()
+            if used != self._groups_used:
+                self._groups_used = used
+                self.group_defs = {n: self.group_defs[n] for n in used}
+                out = dataclasses.replace(out, rules=True)
         return out
 
     def load(self, cluster: Cluster) -> Compiler:

@@ -35,11 +35,13 @@ class SetKind(StrEnum):
     NAMED = "named"  # address . protocol . port (resolved named ports)
     IFACE_ADDR = "iface_addr"  # pod interface . address (anti-spoofing)
     IFACE = "iface"  # pod interfaces
+    VMAP = "vmap"  # address -> the group chain that decides for it (dispatch)
 
 
 # Element shapes, by kind:
 #   ADDR: IPAddress; CIDR: (first, last); PORTS: (Protocol, lo, hi);
-#   NAMED: (IPAddress, Protocol, port); IFACE_ADDR: (iface, IPAddress); IFACE: iface
+#   NAMED: (IPAddress, Protocol, port); IFACE_ADDR: (iface, IPAddress); IFACE: iface;
+#   VMAP: (IPAddress, chain name) -- a verdict map: the address goes to that chain
 Element = object
 
 
@@ -103,11 +105,31 @@ class PolicyNode:
 
 
 @dataclass(frozen=True, slots=True)
+class Group:
+    """The local pods of one direction and family that exactly ``policies``
+    (keys ``namespace/name``, sorted) select: they share the chain ``name``,
+    which the dispatch map (``DISPATCH_MAP``) sends their addresses to.  The
+    name is a hash of (direction, policies), so it is stable across events."""
+
+    name: str
+    direction: Direction
+    family: Family
+    policies: tuple[str, ...]
+    # Another group whose chain holds the same rules (``passes.share_chains``):
+    # this group's chain is then one ``goto`` to it.
+    alias: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RuleGraph:
     node: str
     endpoints: tuple[Endpoint, ...]
     policies: tuple[PolicyNode, ...]
     sets: tuple[SetDef, ...]
+    groups: tuple[Group, ...] = ()  # the groups some local pod is in, by name
+    # Some address has more than one live claimant: the lowering adds the
+    # shared-address chains, which read the policies' selected sets.
+    shared: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +153,9 @@ class Changes:
 # Well-known set names (per family suffix 4/6 where relevant).
 NODE = "node"  # the node's own addresses and bridge gateways
 ISOLATED = {Direction.INGRESS: "iso_in", Direction.EGRESS: "iso_eg"}
+# The dispatch verdict maps (VMAP): pod address -> its group chain.
+DISPATCH_MAP = {Direction.INGRESS: "disp_in", Direction.EGRESS: "disp_eg"}
+GROUP_PREFIX = {Direction.INGRESS: "in", Direction.EGRESS: "eg"}
 IFACE_ADDR = "spoof"  # pod interface . pod address
 IFACES = "ifaces"  # every known pod interface
 

@@ -3,16 +3,25 @@
 Forward path (stateful; sees bridged traffic through br_netfilter, keyed on
 addresses because the ports are invisible there):
 
-    forward:  established -> accept; node traffic -> accept;
-              jump from_pods (egress); jump to_pods (ingress); accept
-    egressF:  for every policy rule: selected src . peer dst . port -> return
-              drop
+    forward:   established -> accept; node traffic -> accept;
+               jump from_pods (egress); jump to_pods (ingress); accept
+    from_pods: ip saddr vmap @disp_eg4 (-> goto eg4_<hash>); same for IPv6;
+               isolated but in no group (shared address) -> drop
+    eg4_<hash>: the group chain of the local pods that exactly the same
+               policies select: [NetworkPolicy section: each rule of those
+               policies, peer . port -> return; drop]
+
+One map lookup per direction finds a pod's group chain, which holds only
+the rules of the policies selecting the pod (docs/dataplane.md).
 
 Bridge path (stateless, per port): a frame from a pod port must carry that
 pod's address; frames from unknown ``pc*`` ports are dropped (fail closed).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from policyc.chains import (
     ACCEPT,
@@ -34,11 +43,14 @@ from policyc.chains import (
     Verb,
 )
 from policyc.ir import (
+    DISPATCH_MAP,
+    GROUP_PREFIX,
     IFACE_ADDR,
     IFACES,
     ISOLATED,
     NODE,
     Family,
+    Group,
     PolicyNode,
     RuleGraph,
     RuleNode,
@@ -50,10 +62,6 @@ from policyc.names import BRIDGE_CHAIN, IFACE_PREFIX
 FAMILIES = (Family.V4, Family.V6)
 DISPATCH = {Direction.EGRESS: "from_pods", Direction.INGRESS: "to_pods"}
 WORD = {Direction.EGRESS: "egress", Direction.INGRESS: "ingress"}
-
-
-def chain_name(direction: Direction, family: Family) -> str:
-    return WORD[direction] + family.suffix
 
 
 def forward_chain() -> Chain:
@@ -71,28 +79,64 @@ def forward_chain() -> Chain:
     return Chain("forward", tuple(rules), Hook.FORWARD)
 
 
-def dispatch_chain(direction: Direction) -> Chain:
+def shared_chain_name(direction: Direction, family: Family) -> str:
+    return f"shared_{GROUP_PREFIX[direction]}{family.suffix}"
+
+
+def dispatch_chain(direction: Direction, shared: bool) -> Chain:
+    """One verdict-map lookup per family sends a pod's packet to its group
+    chain.  An isolated address with no group (its local claimants are in
+    different groups) goes to the shared-address chain when the graph has
+    shared addresses, else is dropped: fail closed either way."""
     own = Field.SADDR if direction is Direction.EGRESS else Field.DADDR
-    rules = tuple(
+    word = WORD[direction]
+    rules = [
         Rule(
-            (InSet(own, ISOLATED[direction] + f.suffix, f),),
-            Action(Verb.GOTO, chain_name(direction, f)),
-            f"{WORD[direction]}-isolated pods",
+            (),
+            Action(Verb.VMAP, DISPATCH_MAP[direction] + f.suffix, own, f),
+            f"{word} of local pods: to their group chain",
         )
         for f in FAMILIES
-    )
-    return Chain(DISPATCH[direction], rules)
+    ]
+    for f in FAMILIES:
+        iso = InSet(own, ISOLATED[direction] + f.suffix, f)
+        if shared:
+            target = Action(Verb.GOTO, shared_chain_name(direction, f))
+            rules.append(Rule((iso,), target, f"{word}-isolated shared address"))
+        else:
+            rules.append(Rule((iso,), DROP, f"{word}-isolated, no group: fail closed"))
+    return Chain(DISPATCH[direction], tuple(rules))
 
 
-def rule_variants(rule: RuleNode, kinds: dict[str, SetKind], selected: str) -> list[Rule]:
-    """One RuleNode -> one lowered rule per (peer set, port set) pair."""
+def shared_chain(direction: Direction, family: Family, graph: RuleGraph) -> Chain:
+    """For an address held by local pods of different groups: every rule of
+    the node, each on behalf of the pods its policy selects (``@selected``
+    holds an address only if the policy selects every local claimant), so
+    only what every claimant's policies allow passes (docs/dataplane.md,
+    "Shared addresses")."""
+    kinds = {s.name: s.kind for s in graph.sets}
+    rules: list[Rule] = []
+    for node in graph.policies:
+        if node.direction is direction and node.family is family:
+            for rule in node.rules:
+                rules.extend(rule_variants(rule, kinds, node.selected))
+    rules.append(Rule((), DROP, f"{WORD[direction]} not allowed by any policy"))
+    return Chain(shared_chain_name(direction, family), tuple(rules))
+
+
+def rule_variants(
+    rule: RuleNode, kinds: dict[str, SetKind], selected: str | None = None
+) -> list[Rule]:
+    """One RuleNode -> one lowered rule per (peer set, port set) pair.  In a
+    group chain the chain stands for the pod's own side (``selected`` None);
+    the shared-address chain matches the own address in ``selected``."""
     f = rule.family
     own, other = (
         (Field.SADDR, Field.DADDR)
         if rule.direction is Direction.EGRESS
         else (Field.DADDR, Field.SADDR)
     )
-    base: Match = InSet(own, selected, f)
+    base: Match | None = None if selected is None else InSet(own, selected, f)
     peers: list[Match | None] = (
         [None] if rule.peer_sets is None else [InSet(other, s, f) for s in rule.peer_sets]
     )
@@ -110,17 +154,54 @@ def rule_variants(rule: RuleNode, kinds: dict[str, SetKind], selected: str) -> l
     return out
 
 
-def policy_chain(direction: Direction, family: Family, graph: RuleGraph) -> Chain:
-    nodes: list[PolicyNode] = [
-        p for p in graph.policies if p.direction is direction and p.family is family
-    ]
-    kinds = {s.name: s.kind for s in graph.sets}  # one index, not a scan per rule
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One tier of a group chain: its rules, then ``end`` (None: fall
+    through to the next section).  NetworkPolicy is one section today;
+    ClusterNetworkPolicy's Admin and Baseline tiers will be two more."""
+
+    name: str
+    rules: tuple[Rule, ...]
+    end: Rule | None = None  # the section's default, e.g. drop when isolated
+
+
+def group_chain(name: str, sections: Sequence[Section]) -> Chain:
+    """A group chain from its ordered sections; a chain that falls off its
+    end returns (to ``forward``: the direction allows)."""
     rules: list[Rule] = []
-    for node in nodes:
-        for rule in node.rules:
-            rules.extend(rule_variants(rule, kinds, node.selected))
-    rules.append(Rule((), DROP, f"{WORD[direction]} not allowed by any policy"))
-    return Chain(chain_name(direction, family), tuple(rules))
+    for sec in sections:
+        rules.extend(sec.rules)
+        if sec.end is not None:
+            rules.append(sec.end)
+    return Chain(name, tuple(rules))
+
+
+def network_policy_section(
+    group: Group, nodes: dict[tuple[str, Direction, Family], PolicyNode], kinds: dict[str, SetKind]
+) -> Section:
+    """'If any NetworkPolicy selects a pod for a direction, the pod is
+    isolated for it; what the union of their rules allows is allowed.'"""
+    rules: list[Rule] = []
+    for key in group.policies:
+        node = nodes.get((key, group.direction, group.family))
+        for rule in node.rules if node is not None else ():
+            rules.extend(rule_variants(rule, kinds))
+    word = WORD[group.direction]
+    end = Rule((), DROP, f"{word} not allowed by any policy")
+    return Section("NetworkPolicy", tuple(rules), end)
+
+
+def group_chains(graph: RuleGraph) -> list[Chain]:
+    """One chain per group some local pod is in (``graph.groups``)."""
+    kinds = {s.name: s.kind for s in graph.sets}  # one index, not a scan per rule
+    nodes = {(p.policy, p.direction, p.family): p for p in graph.policies}
+    out = []
+    for g in graph.groups:
+        if g.alias:  # passes.share_chains: the same rules as g.alias
+            out.append(Chain(g.name, (Rule((), Action(Verb.GOTO, g.alias), "same rules"),)))
+        else:
+            out.append(group_chain(g.name, [network_policy_section(g, nodes, kinds)]))
+    return out
 
 
 def bridge_chain() -> Chain:
@@ -140,9 +221,11 @@ def bridge_chain() -> Chain:
 
 def lower(graph: RuleGraph) -> Ruleset:
     forward = [forward_chain()]
-    for direction in (Direction.EGRESS, Direction.INGRESS):
-        forward.append(dispatch_chain(direction))
-        forward.extend(policy_chain(direction, f, graph) for f in FAMILIES)
+    directions = (Direction.EGRESS, Direction.INGRESS)
+    forward.extend(dispatch_chain(d, graph.shared) for d in directions)
+    forward.extend(group_chains(graph))
+    if graph.shared:
+        forward.extend(shared_chain(d, f, graph) for d in directions for f in FAMILIES)
     bridge_kinds = (SetKind.IFACE_ADDR, SetKind.IFACE)
     return Ruleset(
         forward=tuple(forward),

@@ -93,8 +93,9 @@ class SetSpec:
 
     def address_of(self, elem: Element) -> IPAddress:
         """The pod address an element of an ``EVERY*`` set is keyed on:
-        ADDR elements are addresses, NAMED ones ``(address, proto, port)``."""
-        if self.kind is SetKind.NAMED:
+        ADDR elements are addresses, NAMED ones ``(address, proto, port)``,
+        VMAP ones ``(address, chain)``."""
+        if self.kind in (SetKind.NAMED, SetKind.VMAP):
             return elem[0]  # type: ignore[index,no-any-return]
         return elem  # type: ignore[return-value]
 
@@ -370,6 +371,25 @@ def isolation(name: str, family: Family, comment: str, isolated: Callable[[Pod],
         return _ips(pod, family) if world.is_local(pod) and isolated(pod) else ()
 
     return SetSpec(name, SetKind.ADDR, family, comment, name, member)
+
+
+def dispatch(
+    name: str, family: Family, comment: str, group: Callable[[Pod], str | None]
+) -> SetSpec:
+    """The verdict map ``address -> group chain`` of the local pods that
+    ``group`` puts in a group (None: no policy decides for the pod).
+
+    Claimed by every local claimant (``EVERY_LOCAL``): two local pods holding
+    one address in different groups give no element; the dispatch chain then
+    drops what the isolation set still holds (fail closed)."""
+
+    def member(pod: Pod, world: World) -> Iterable[Element]:
+        if not world.is_local(pod):
+            return ()
+        chain = group(pod)
+        return [(ip, chain) for ip in _ips(pod, family)] if chain else ()
+
+    return SetSpec(name, SetKind.VMAP, family, comment, name, member, claim=Claim.EVERY_LOCAL)
 
 
 def spoof(name: str, family: Family) -> SetSpec:

@@ -125,3 +125,7 @@ def test_graph_text_is_deterministic(case: str) -> None:
     files = sorted(str(p) for p in fixtures.glob("*.yaml"))
     texts = {graph_text(compile_cluster(read_cluster(order))) for order in (files, files[::-1])}
     assert len(texts) == 1
+
+
+def test_share_chains(update_golden: bool) -> None:
+    check_pass("share_chains", update_golden)

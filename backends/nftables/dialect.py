@@ -33,8 +33,11 @@ from backends.nftables.objects import (
     Stmt,
     Value,
     Verdict,
+    VerdictElem,
+    VMap,
 )
 from policyc import chains as low
+from policyc.chains import Verb
 from policyc.errors import BackendError
 from policyc.ir import PROTO_NAMES, Family, SetDef, SetKind
 
@@ -108,7 +111,14 @@ def comment(text: str, limit: int) -> str:
 
 def rule(r: low.Rule, family: str, table: str, chain: str) -> Rule:
     stmts = tuple(s for m in r.matches for s in statements(m))
-    stmts += (Verdict(r.action.verb, r.action.target),)
+    a = r.action
+    if a.verb is low.Verb.VMAP:
+        # nft(8): "ip saddr vmap @map": the element's verdict, if any.
+        if a.key is None:
+            raise BackendError(f"Unsupported verdict map without a key: {r!r}")
+        stmts += (VMap(FIELDS[a.key](_addr(a.family)), a.target),)
+    else:
+        stmts += (Verdict(a.verb, a.target),)
     return Rule(family, table, chain, stmts, comment(r.comment, RULE_COMMENT_MAX))
 
 
@@ -128,6 +138,7 @@ def _set_types(addr: str) -> dict[SetKind, tuple[tuple[str, ...], tuple[str, ...
         SetKind.NAMED: ((addr, "inet_proto", "inet_service"), ()),
         SetKind.IFACE_ADDR: (("ifname", addr), ()),
         SetKind.IFACE: (("ifname",), ()),
+        SetKind.VMAP: ((addr,), ()),
     }
 
 
@@ -175,7 +186,10 @@ ELEMENTS: dict[SetKind, Callable[[Any], Value]] = {
     SetKind.NAMED: lambda e: Concat((addr(e[0]), PROTO_NAMES[e[1]], e[2])),
     SetKind.IFACE_ADDR: lambda e: Concat((Iface(e[0]), addr(e[1]))),
     SetKind.IFACE: Iface,
+    # "map m { type ipv4_addr : verdict; elements = { 10.0.0.1 : goto c } }"
+    SetKind.VMAP: lambda e: VerdictElem(addr(e[0]), Verb.GOTO, e[1]),
 }
+MAP_TYPE = {SetKind.VMAP: "verdict"}
 
 
 def element(kind: SetKind, e: object) -> Value:
@@ -186,4 +200,5 @@ def set_(s: SetDef, family: str, table: str) -> Set:
     typ, flags = set_type(s)
     encode = ELEMENTS[s.kind]
     elements = dict.fromkeys(map(encode, s.elements))
-    return Set(family, table, s.name, typ, flags, elements, comment(s.comment, SET_COMMENT_MAX))
+    text = comment(s.comment, SET_COMMENT_MAX)
+    return Set(family, table, s.name, typ, flags, elements, text, MAP_TYPE.get(s.kind, ""))

@@ -34,6 +34,8 @@ from backends.nftables.objects import (
     Table,
     Transaction,
     Verdict,
+    VerdictElem,
+    VMap,
 )
 
 Json = dict[str, Any]
@@ -53,6 +55,7 @@ TEXT: dict[type, Callable[[Any], str]] = {
     SetRef: lambda e: f"@{e.name}",
     AnonSet: lambda e: "{ " + ", ".join([expr_text(i) for i in e.items]) + " }",
     Flags: lambda e: ",".join(e.names),
+    VerdictElem: lambda e: f"{expr_text(e.key)} : {e.verb.value} {e.target}",
 }
 
 
@@ -67,6 +70,8 @@ def stmt_text(s: Stmt) -> str:
         return f"{expr_text(s.left)} {op}{expr_text(s.right)}"
     if isinstance(s, Verdict):
         return s.verb.value + (f" {s.target}" if s.target else "")
+    if isinstance(s, VMap):
+        return f"{expr_text(s.key)} vmap @{s.map}"
     return f"# {s.json}"
 
 
@@ -81,7 +86,8 @@ def set_text(s: Set) -> list[str]:
     # A '#' line, not a set comment: libnftables' JSON parser (1.0.6) drops
     # set comments, and the agent's JSON must program the same table.
     lines = [f"\t# {s.comment}"] if s.comment else []
-    lines += [f"\tset {s.name} {{", f"\t\ttype {' . '.join(s.type)}"]
+    word, value = ("map", f" : {s.map}") if s.map else ("set", "")
+    lines += [f"\t{word} {s.name} {{", f"\t\ttype {' . '.join(s.type)}{value}"]
     if s.flags:
         lines.append(f"\t\tflags {', '.join(s.flags)}")
     if s.elements:
@@ -109,10 +115,14 @@ def table_text(t: Table, skip: tuple[str, ...] = ()) -> list[str]:
     head = f"table {t.family} {t.name}"
     lines = [head, f"delete {head}", head + " {"]
     for s in t.sets.values():
-        lines.extend(set_text(s))
+        if not s.map:
+            lines.extend(set_text(s))
     for c in t.chains.values():
         if c.name not in skip:
             lines.extend(chain_text(c))
+    for s in t.sets.values():  # a verdict map's elements name chains: after them
+        if s.map:
+            lines.extend(set_text(s))
     lines.append("}")
     return lines
 
@@ -146,6 +156,8 @@ def expr_json(e: Expr) -> Any:
         return f"@{e.name}"
     if isinstance(e, AnonSet):
         return {"set": [expr_json(i) for i in e.items]}
+    if isinstance(e, VerdictElem):
+        return [expr_json(e.key), {e.verb.value: {"target": e.target}}]
     return list(e.names)
 
 
@@ -154,10 +166,12 @@ def stmt_json(s: Stmt) -> Json:
         return {"match": {"op": s.op.value, "left": expr_json(s.left), "right": expr_json(s.right)}}
     if isinstance(s, Verdict):
         return {s.verb.value: {"target": s.target} if s.target else None}
+    if isinstance(s, VMap):
+        return {"vmap": {"key": expr_json(s.key), "data": f"@{s.map}"}}
     raise ValueError(f"a statement read from the kernel is never written: {s.json}")
 
 
-def obj_json(obj: Obj) -> Json:
+def obj_json(obj: Obj, keys_only: bool = False) -> Json:
     """The object as libnftables JSON (``{"table": {...}}``, ``{"rule": {...}}``...)."""
     if isinstance(obj, Table):
         return {"table": {"family": obj.family, "name": obj.name}}
@@ -169,6 +183,9 @@ def obj_json(obj: Obj) -> Json:
         out["type"] = obj.type[0] if len(obj.type) == 1 else list(obj.type)
         if obj.flags:
             out["flags"] = list(obj.flags)
+        if obj.map:
+            out["map"] = obj.map
+            return {"map": out}
         return {"set": out}
     if isinstance(obj, Chain):
         out = {**where, "name": obj.name}
@@ -176,7 +193,9 @@ def obj_json(obj: Obj) -> Json:
             out.update(type=obj.type, hook=obj.hook, prio=obj.prio, policy=obj.policy)
         return {"chain": out}
     if isinstance(obj, Element):
-        return {"element": {**where, "name": obj.set, "elem": [expr_json(v) for v in obj.values]}}
+        # A map's elements are deleted by key.
+        vals = [v.key if keys_only and isinstance(v, VerdictElem) else v for v in obj.values]
+        return {"element": {**where, "name": obj.set, "elem": [expr_json(v) for v in vals]}}
     out = {**where, "chain": obj.chain, "expr": [stmt_json(s) for s in obj.stmts]}
     if obj.comment:
         out["comment"] = obj.comment
@@ -190,7 +209,7 @@ def commands(tx: Transaction) -> list[Json]:
     """The transaction as one libnftables JSON command list (``json_cmd``)."""
     out: list[Json] = []
     for verb, obj in tx.ops:
-        out.append({verb.value: obj_json(obj)})
+        out.append({verb.value: obj_json(obj, keys_only=verb.value == "delete")})
         if isinstance(obj, Set) and obj.elements and verb.value == "add":
             elem = Element(obj.family, obj.table, obj.name, tuple(obj.elements))
             out.append({"add": obj_json(elem)})

@@ -26,7 +26,7 @@ from policyc.setspecs import ports_definition, spec_name
 
 STATIC = (SetKind.CIDR, SetKind.PORTS)
 # Read by the dispatch and bridge chains by name: never renamed or dropped.
-FIXED_PREFIXES = ("node", "iso_", "spoof", "ifaces")
+FIXED_PREFIXES = ("node", "iso_", "disp_", "spoof", "ifaces")
 
 PortInterval = tuple[Protocol, int, int]
 AddrRange = tuple[IPAddress, IPAddress]
