@@ -212,7 +212,8 @@ def read_all(raws: Iterable[RawObject], warn: Warn | None = None) -> list[Model]
         except InputErrors as exc:
             errors.extend(exc.errors)
             if key is not None:
-                seen.setdefault(key, raw)  # a later copy is still a duplicate
+                # a later copy is still a duplicate
+                seen.setdefault(key, RawObject({}, raw.file, raw.locs, raw.prefix))
             continue
         if key is None:
             continue
@@ -225,7 +226,8 @@ def read_all(raws: Iterable[RawObject], warn: Warn | None = None) -> list[Model]
                 )
             )
             continue
-        seen[key] = raw
+        # Only where it stood: the object's data is not kept past validation.
+        seen[key] = RawObject({}, raw.file, raw.locs, raw.prefix)
         if obj is not None:
             out.append(obj)
     if errors:
