@@ -21,7 +21,7 @@ from policyc.kinds import Key, Kind, Model
 from policyc.model import Pod
 from watcher.metrics import Metrics
 from watcher.routes import RouteSync
-from watcher.sources.base import Event, EventType, Source
+from watcher.sources.base import KINDS, Event, EventType, Source
 
 log = logging.getLogger("policyc.watch")
 
@@ -60,6 +60,10 @@ class Agent:
         self.failures = 0
         self.cni_ips: dict[str, tuple[str, ...]] = {}  # pod key -> IPs from CNI ADD
         self.api_pods: dict[str, Pod] = {}
+        # Kinds whose first SNAPSHOT this agent has handled, not only received:
+        # the first sync waits for all of them, so that start-up programs the
+        # kernel once, whole, instead of once per kind listed so far.
+        self.listed: set[Kind] = set()
         self.routes: Any = None
         self.last_loop = time.monotonic()
 
@@ -123,6 +127,7 @@ class Agent:
         self.metrics.events.labels(item.kind, item.type.value).inc()
         if item.type is EventType.SNAPSHOT:
             self._snapshot(item)
+            self.listed.add(item.kind)
         elif isinstance(item.obj, Key):
             self._remove(item.obj.kind, item.obj.id)
         elif item.obj is not None:
@@ -150,7 +155,7 @@ class Agent:
         return waiters
 
     def sync(self) -> bool:
-        if not self.source.synced():
+        if not self.source.synced() or len(self.listed) < len(KINDS):
             return False
         try:
             with self.metrics.apply.time():
