@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from ipaddress import IPv4Address
 from typing import ClassVar
 
 from policyc import setspecs as ss
@@ -50,9 +51,16 @@ DIRECTIONS = (Direction.INGRESS, Direction.EGRESS)
 
 
 def sort_key(elem: object) -> tuple[object, ...]:
-    if isinstance(elem, tuple):
-        return tuple(sort_key(e) for e in elem)
-    if isinstance(elem, str):  # interface names and protocols
+    """Elements in a stable order: strings (interface names, protocols) by
+    text, addresses by family then value, numbers (ports) by value; tuples
+    (concatenations) part by part.  Called once per element of every set
+    written, so the common types are tested first and by identity."""
+    t = type(elem)
+    if t is IPv4Address:
+        return (4, elem._ip)  # type: ignore[attr-defined]
+    if t is tuple:
+        return tuple(map(sort_key, elem))  # type: ignore[call-overload]
+    if t is str or isinstance(elem, str):
         return (0, elem)
     return (getattr(elem, "version", 0), int(elem))  # type: ignore[call-overload]
 
