@@ -24,6 +24,7 @@ from ipaddress import IPv4Address
 from typing import ClassVar
 
 from policyc import setspecs as ss
+from policyc.bulk import bulk
 from policyc.ir import (
     IFACE_ADDR,
     IFACES,
@@ -313,8 +314,10 @@ class Compiler:
     def load(self, cluster: Cluster) -> Compiler:
         """Put every object of ``cluster``: namespaces and nodes, then policies, then pods."""
         objs: list[Model] = [*cluster.namespaces.values(), *cluster.nodes.values()]
-        for obj in [*objs, *cluster.policies, *cluster.pods]:
-            self.put(obj)
+        objs += [*cluster.policies, *cluster.pods]
+        with bulk(len(objs)):
+            for obj in objs:
+                self.put(obj)
         return self
 
 

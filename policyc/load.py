@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from typing import Any
 
 import yaml
@@ -243,6 +243,9 @@ class Objects:
     def __iter__(self) -> Iterator[RawObject]:
         for part in self.parts:
             yield from part
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts if isinstance(part, Sized))
 
 
 def open_paths(

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from policyc.bulk import bulk
 from policyc.compiler import Compiler
 from policyc.errors import PolicycError
 from policyc.kinds import Key, Kind, Model
@@ -111,8 +112,9 @@ class Agent:
         """Put every object of the snapshot; remove what it no longer has (but
         not the objects it keeps: they exist and did not validate)."""
         seen = {Key.of(obj).id for obj in ev.objects} | {k.id for k in ev.kept}
-        for obj in ev.objects:
-            self._put(obj)
+        with bulk(len(ev.objects)):  # a list of 150k pods: no GC walks while it is built
+            for obj in ev.objects:
+                self._put(obj)
         for name in sorted(self.compiler.keys(ev.kind) - seen):
             self._remove(ev.kind, name)
 
