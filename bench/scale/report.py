@@ -89,8 +89,9 @@ def _watch(part: dict[str, Any]) -> list[str]:
         return [f"watch: {part['error']}"]
     st, ev = part["startup"], part["events"]
     out = [
-        f"watcher start-up (list pages -> first complete programming): {st['seconds']:.2f} s, "
-        f"peak RSS {st['rss_mib']:.0f} MiB, len(tx) {st['tx']}"
+        f"watcher start-up (list pages -> first complete programming): {st['seconds']:.2f} s "
+        f"(listed {st['listed_s']:.2f}, compute {st['compute_s']:.2f}, "
+        f"apply {st['apply_s']:.2f}), peak RSS {st['rss_mib']:.0f} MiB, len(tx) {st['tx']}"
     ]
     rows = []
     for name in ("pod_add", "pod_delete", "pod_label", "namespace_label", "policy_change"):

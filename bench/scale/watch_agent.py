@@ -11,6 +11,8 @@ sync is off: the scratch namespace has no underlay.
 
 Prints one JSON line per committed sync on stdout: ``t`` (``time.monotonic``
 when the kernel had it, CLOCK_MONOTONIC, comparable across processes),
+``begun`` (when the sync began), ``compute_s`` (builder changes, or graph,
+lower, render and diff) and ``apply_s`` (the kernel commit),
 ``tx`` (``len(tx)``), ``ops`` (what it changed, by verb and object; an
 element op counts its elements), ``ready``, ``pods`` (pods the builder
 holds), ``started`` (monotonic time the agent started) and ``rss_mib``
@@ -61,16 +63,23 @@ class Reporting(Dataplane):
 
     agent: Agent | None = None
     last: Any = None
+    computed = 0.0  # time.monotonic() when the last transaction was computed
 
     def transaction(self, builder: Compiler) -> Any:
         self.last = super().transaction(builder)
+        self.computed = time.monotonic()
         return self.last
 
     def sync(self, builder: Compiler) -> SyncResult:
+        begun = self.computed = time.monotonic()
         result = super().sync(builder)
         agent = self.agent
+        now = time.monotonic()
         row = {
-            "t": time.monotonic(),
+            "t": now,
+            "begun": begun,
+            "compute_s": round(self.computed - begun, 3),
+            "apply_s": round(now - self.computed, 3),
             "tx": result.commands,
             "ops": tx_ops(self.last),
             "ready": bool(agent and agent.source.synced()),
