@@ -21,9 +21,11 @@ import dataclasses
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from ipaddress import IPv4Address
 from typing import ClassVar
 
 from policyc import setspecs as ss
+from policyc.bulk import bulk
 from policyc.errors import NotEnforced
 from policyc.ir import (
     DISPATCH_MAP,
@@ -55,9 +57,16 @@ DIRECTIONS = (Direction.INGRESS, Direction.EGRESS)
 
 
 def sort_key(elem: object) -> tuple[object, ...]:
-    if isinstance(elem, tuple):
-        return tuple(sort_key(e) for e in elem)
-    if isinstance(elem, str):  # interface names and protocols
+    """Elements in a stable order: strings (interface names, protocols) by
+    text, addresses by family then value, numbers (ports) by value; tuples
+    (concatenations) part by part.  Called once per element of every set
+    written, so the common types are tested first and by identity."""
+    t = type(elem)
+    if t is IPv4Address:
+        return (4, elem._ip)  # type: ignore[attr-defined]
+    if t is tuple:
+        return tuple(map(sort_key, elem))  # type: ignore[call-overload]
+    if t is str or isinstance(elem, str):
         return (0, elem)
     return (getattr(elem, "version", 0), int(elem))  # type: ignore[call-overload]
 
@@ -383,8 +392,10 @@ class Compiler:
     def load(self, cluster: Cluster) -> Compiler:
         """Put every object of ``cluster``: namespaces and nodes, then policies, then pods."""
         objs: list[Model] = [*cluster.namespaces.values(), *cluster.nodes.values()]
-        for obj in [*objs, *cluster.cluster_policies, *cluster.policies, *cluster.pods]:
-            self.put(obj)
+        objs += [*cluster.cluster_policies, *cluster.policies, *cluster.pods]
+        with bulk(len(objs)):
+            for obj in objs:
+                self.put(obj)
         return self
 
 

@@ -40,12 +40,17 @@ class Ctx:
         """The value at ``path`` if it has type ``typ``; else record an error."""
         cur: Any = self.raw.data
         for part in path:
-            if isinstance(part, int):
+            # The hot path of validation: one type test per step.
+            if type(part) is int:
                 cur = cur[part] if isinstance(cur, list) and part < len(cur) else None
+            elif isinstance(cur, dict):
+                cur = cur.get(part)
             else:
-                cur = cur.get(part) if isinstance(cur, dict) else None
+                return default
             if cur is None:
                 return default
+        if type(cur) is typ:
+            return cur
         if typ is int and isinstance(cur, bool):
             self.err(path, "must be an integer")
             return default

@@ -7,9 +7,10 @@ are all collected before anything is returned: nothing is half-read.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 
 from policyc import validate as v
+from policyc.bulk import FREEZE_AT, bulk
 from policyc.ctx import Ctx
 from policyc.errors import InputError, InputErrors
 from policyc.kinds import Key, Kind, Model
@@ -226,7 +227,8 @@ def read_all(raws: Iterable[RawObject], warn: Warn | None = None) -> list[Model]
         except InputErrors as exc:
             errors.extend(exc.errors)
             if key is not None:
-                seen.setdefault(key, raw)  # a later copy is still a duplicate
+                # a later copy is still a duplicate
+                seen.setdefault(key, RawObject({}, raw.file, raw.locs, raw.prefix))
             continue
         if key is None:
             continue
@@ -239,7 +241,8 @@ def read_all(raws: Iterable[RawObject], warn: Warn | None = None) -> list[Model]
                 )
             )
             continue
-        seen[key] = raw
+        # Only where it stood: the object's data is not kept past validation.
+        seen[key] = RawObject({}, raw.file, raw.locs, raw.prefix)
         if obj is not None:
             out.append(obj)
     if errors:
@@ -250,7 +253,8 @@ def read_all(raws: Iterable[RawObject], warn: Warn | None = None) -> list[Model]
 def build_cluster(raws: Iterable[RawObject], warn: Warn | None = None) -> Cluster:
     """Validate every object (:func:`read_all`) and build the Cluster; raise
     InputErrors on any error."""
-    objs = read_all(raws, warn)
+    with bulk(len(raws) if isinstance(raws, Sized) else FREEZE_AT):
+        objs = read_all(raws, warn)
     namespaces = {o.name: o for o in objs if isinstance(o, Namespace)}
     nodes = {o.name: o for o in objs if isinstance(o, Node)}
     pods = sorted((o for o in objs if isinstance(o, Pod)), key=lambda p: (p.namespace, p.name))

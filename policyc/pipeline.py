@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from policyc.chains import Ruleset
 from policyc.compiler import compile_cluster
 from policyc.ir import RuleGraph
-from policyc.load import Reader, load_paths
+from policyc.load import Reader, open_paths
 from policyc.lower import lower
 from policyc.model import Cluster
 from policyc.parse import build_cluster
@@ -25,7 +25,7 @@ def read_cluster(
     fmt: str | None = None,
 ) -> Cluster:
     """The cluster in ``paths``; ``readers``/``fmt`` as for :func:`load_paths`."""
-    return build_cluster(load_paths(paths, readers, fmt), warn)
+    return build_cluster(open_paths(paths, readers, fmt), warn)
 
 
 def graph_of(cluster: Cluster, node: str | None = None, opt: bool = True) -> RuleGraph:

@@ -118,6 +118,9 @@ def test_agent_checks_the_node_before_programming(objects: tuple[object, ...], k
     for obj in objects:
         kind = Kind.NODE if isinstance(obj, Node) else Kind.POD
         agent.handle(Event(EventType.SNAPSHOT, kind, objects=(obj,)))  # type: ignore[arg-type]
+    for kind in Kind:  # the first sync waits for a snapshot of every kind
+        if kind not in agent.listed:
+            agent.handle(Event(EventType.SNAPSHOT, kind, objects=()))
     assert agent.node_known() is known
     if known:
         agent.sync()  # goes on to the dataplane (whose failure the agent logs)

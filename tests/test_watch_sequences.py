@@ -114,6 +114,9 @@ def start(backend: str) -> tuple[Agent, Dataplane, MemoryKernel]:
         (Kind.POD, CLUSTER.pods),
     ):
         agent.handle(Event(EventType.SNAPSHOT, kind, objects=tuple(objs)))
+    for kind in Kind:  # no ClusterNetworkPolicy objects: empty snapshots
+        if kind.cluster_policy:
+            agent.handle(Event(EventType.SNAPSHOT, kind, objects=()))
     assert agent.sync()
     assert kernel.held == batch(agent, dp)
     return agent, dp, kernel

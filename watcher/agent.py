@@ -15,13 +15,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from policyc.bulk import bulk
 from policyc.compiler import Compiler
 from policyc.errors import NotEnforced, PolicycError
 from policyc.kinds import Key, Kind, Model
 from policyc.model import Pod
 from watcher.metrics import Metrics
 from watcher.routes import RouteSync
-from watcher.sources.base import Event, EventType, Source
+from watcher.sources.base import KINDS, Event, EventType, Source
 
 log = logging.getLogger("policyc.watch")
 
@@ -64,6 +65,10 @@ class Agent:
         self.failures = 0
         self.cni_ips: dict[str, tuple[str, ...]] = {}  # pod key -> IPs from CNI ADD
         self.api_pods: dict[str, Pod] = {}
+        # Kinds whose first SNAPSHOT this agent has handled, not only received:
+        # the first sync waits for all of them, so that start-up programs the
+        # kernel once, whole, instead of once per kind listed so far.
+        self.listed: set[Kind] = set()
         self.routes: Any = None
         self.last_loop = time.monotonic()
         self.refused = ""  # why the agent stopped without programming (unknown node)
@@ -116,8 +121,9 @@ class Agent:
         """Put every object of the snapshot; remove what it no longer has (but
         not the objects it keeps: they exist and did not validate)."""
         seen = {Key.of(obj).id for obj in ev.objects} | {k.id for k in ev.kept}
-        for obj in ev.objects:
-            self._put(obj)
+        with bulk(len(ev.objects)):  # a list of 150k pods: no GC walks while it is built
+            for obj in ev.objects:
+                self._put(obj)
         for name in sorted(self.compiler.keys(ev.kind) - seen):
             self._remove(ev.kind, name)
 
@@ -132,6 +138,7 @@ class Agent:
         self.metrics.events.labels(item.kind, item.type.value).inc()
         if item.type is EventType.SNAPSHOT:
             self._snapshot(item)
+            self.listed.add(item.kind)
         elif isinstance(item.obj, Key):
             self._remove(item.obj.kind, item.obj.id)
         elif item.obj is not None:
@@ -180,7 +187,7 @@ class Agent:
         return True
 
     def sync(self) -> bool:
-        if not self.source.synced():
+        if not self.source.synced() or len(self.listed) < len(KINDS):
             return False
         if self._refuse_unknown_node():
             return False

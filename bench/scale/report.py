@@ -84,6 +84,35 @@ def _conn(part: dict[str, Any]) -> list[str]:
     ]
 
 
+def _watch(part: dict[str, Any]) -> list[str]:
+    if "error" in part:
+        return [f"watch: {part['error']}"]
+    st, ev = part["startup"], part["events"]
+    out = [
+        f"watcher start-up (list pages -> first complete programming): {st['seconds']:.2f} s "
+        f"(listed {st['listed_s']:.2f}, compute {st['compute_s']:.2f}, "
+        f"apply {st['apply_s']:.2f}), peak RSS {st['rss_mib']:.0f} MiB, len(tx) {st['tx']}"
+    ]
+    rows = []
+    for name in ("pod_add", "pod_delete", "pod_label", "namespace_label", "policy_change"):
+        e = ev[name]
+        ops = ", ".join(f"{k} {v}" for k, v in sorted(e["ops"].items()))
+        rows.append(
+            [
+                name,
+                f"{e['ms']['median']:.1f}",
+                f"{e['ms']['p99']:.1f}",
+                f"{e['syncs']}/{e['samples']}",
+                str(e["tx"]["max"]),
+                ops,
+            ]
+        )
+    head = ["change", "to kernel med ms", "p99", "syncs", "len(tx)", "changed"]
+    out += _grid(head, rows)
+    out.append(f"agent peak RSS {ev['rss_mib']:.0f} MiB; kernel equals: {part['kernel_matches']}")
+    return out
+
+
 def table(result: dict[str, Any]) -> str:
     s = result["size"]
     lines = [
@@ -93,7 +122,8 @@ def table(result: dict[str, Any]) -> str:
         f"cluster {result['cluster_bytes'] / 1e6:.1f} MB",
         "",
     ]
-    for key, fn in (("compile", _compile), ("events", _events), ("conn", _conn)):
+    parts = (("compile", _compile), ("events", _events), ("conn", _conn), ("watch", _watch))
+    for key, fn in parts:
         if key in result:
             lines += [*fn(result[key]), ""]
     return "\n".join(lines).rstrip()

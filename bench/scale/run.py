@@ -34,6 +34,7 @@ from bench.scale.report import table
 from bench.scale.stages import STAGES
 
 PARTS = ("compile", "events", "conn")
+EXTRA_PARTS = ("watch",)  # only when asked for: it holds the cluster twice
 
 
 def child(module: str, args: list[str], netns: str | None = None) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--backend", choices=("nftables", "iptables"), default="nftables")
     ap.add_argument("--no-opt", action="store_true", help="switch the optimiser passes off")
     ap.add_argument("--json", metavar="FILE", help="write the figures here")
-    ap.add_argument("--parts", default=",".join(PARTS), help="any of compile,events,conn")
+    ap.add_argument("--parts", default=",".join(PARTS), help="any of compile,events,conn,watch")
     ap.add_argument("--stop-after", choices=STAGES, default=STAGES[-1], help="last compile stage")
     ap.add_argument("--no-heap", action="store_true", help="skip the tracemalloc pass")
     ap.add_argument("--pods", type=int, help="override the size's pod count")
@@ -63,6 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cluster", metavar="FILE", help="write the cluster here (kept)")
     ap.add_argument("--samples", type=int, default=30, help="events of each kind")
+    ap.add_argument("--watch-samples", type=int, default=10, help="watcher changes of each kind")
     ap.add_argument("--rounds", type=int, default=5, help="connection-rate rounds per mode")
     ap.add_argument("--seconds", type=float, default=3.0, help="seconds per round")
     return ap.parse_args(argv)
@@ -89,6 +91,13 @@ def events_part(path: str, a: argparse.Namespace, opts: list[str]) -> dict[str, 
     with Scratch("ev") as scratch:
         ns = scratch.add("node")
         return child("bench.scale.events", [path, *opts, "--samples", str(a.samples)], ns)
+
+
+def watch_part(path: str, a: argparse.Namespace, opts: list[str]) -> dict[str, Any]:
+    with Scratch("wa") as scratch:
+        ns = scratch.add("node")
+        args = [path, *opts, "--samples", str(a.watch_samples)]
+        return child("bench.scale.watch", args, ns)
 
 
 def conn_part(path: str, a: argparse.Namespace) -> dict[str, Any]:
@@ -119,13 +128,15 @@ def run(a: argparse.Namespace, path: str) -> dict[str, Any]:
         result["events"] = events_part(path, a, opts)
     if "conn" in parts:
         result["conn"] = conn_part(path, a)
+    if "watch" in parts:
+        result["watch"] = watch_part(path, a, opts)
     return result
 
 
 def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
-    if os.geteuid() != 0 and set(a.parts.split(",")) & {"events", "conn"}:
-        sys.exit("events and conn need root (network namespaces); use --parts compile")
+    if os.geteuid() != 0 and set(a.parts.split(",")) & {"events", "conn", "watch"}:
+        sys.exit("events, conn and watch need root (network namespaces); use --parts compile")
     with tempfile.TemporaryDirectory(prefix="policyc-bench-") as tmp:
         path = a.cluster or os.path.join(tmp, f"cluster-{a.size}.json")
         result = run(a, path)

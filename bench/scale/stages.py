@@ -7,7 +7,8 @@ prints one JSON object: ``{"stages": [{"stage", "seconds", "peak_rss_mib",
 "heap_peak_mib"}...], "size": {...}, "text_bytes": n}``; the first row,
 ``start``, is the interpreter with the modules imported.  Stages, each the real module:
 
-    load      policyc.load.load_paths         file -> raw objects
+    load      policyc.load.open_paths         file -> raw objects (a List's
+                                              items decoded as validated)
     validate  policyc.parse.build_cluster     raw objects -> typed cluster
     build     Compiler(node).load(c).graph()  cluster -> rule graph
     passes    policyc.passes.optimise         (enabled=False with --no-opt)
@@ -46,14 +47,14 @@ def _stage_fns(path: str, backend: str, opt: bool, node: str) -> list[Callable[[
     """One function per stage, each taking the previous stage's result."""
     from backends import BACKENDS
     from policyc.compiler import Compiler
-    from policyc.load import load_paths
+    from policyc.load import open_paths
     from policyc.lower import lower
     from policyc.parse import build_cluster
     from policyc.passes import optimise
 
     b = BACKENDS[backend]
     return [
-        lambda _: load_paths([path]),
+        lambda _: open_paths([path]),
         build_cluster,
         lambda cluster: Compiler(node).load(cluster).graph(),
         lambda graph: optimise(graph, enabled=opt),

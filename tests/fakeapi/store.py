@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from .events import Bookmark, Close, Event, Item, WatchChannel, WatchExpired
 from .objects import apply_defaults, invalid, not_found
+from .paging import Overlay, SortedKeys, page
 from .resources import (
     CONTINUE_TOO_OLD,
     JSON,
@@ -54,6 +55,7 @@ class Store:
         self._cond = threading.Condition()
         self._rv = start_rv
         self._objects: dict[str, dict[str, JSON]] = {r.plural: {} for r in RESOURCES}
+        self._keys: dict[str, SortedKeys] = {r.plural: SortedKeys() for r in RESOURCES}
         self._history: deque[Event] = deque()
         self._history_limit = history_limit
         self._compacted_rv = start_rv
@@ -116,8 +118,10 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(self._rv)
         if kind == "DELETED":
             del self._objects[res.plural][key]
+            self._keys[res.plural].discard(key)
         else:
             self._objects[res.plural][key] = obj
+            self._keys[res.plural].add(key)
         ev = Event(self._rv, kind, res, key, obj, old)
         self._history.append(ev)
         while len(self._history) > self._history_limit:
@@ -191,19 +195,16 @@ class Store:
             return self._compacted_rv
 
     # ------------------------------------------------------------------ reads
-    def _state_at(self, res: ResourceType, rv: int) -> dict[str, JSON]:
-        """The collection as it was at ``rv`` (caller holds the lock, rv >= compacted)."""
-        state = dict(self._objects[res.plural])
+    def _overlay(self, res: ResourceType, rv: int) -> Overlay:
+        """What differs at ``rv`` from the live collection: key -> value then
+        (None: absent).  O(events since ``rv``); caller holds the lock."""
+        out: Overlay = {}
         for ev in reversed(self._history):
             if ev.rv <= rv:
                 break
-            if ev.resource is not res:
-                continue
-            if ev.type == "ADDED":
-                state.pop(ev.key, None)
-            elif ev.old is not None:
-                state[ev.key] = ev.old
-        return state
+            if ev.resource is res:
+                out[ev.key] = None if ev.type == "ADDED" else ev.old
+        return out
 
     def _wait_for_rv(self, rv: int) -> None:
         if not self._cond.wait_for(lambda: self._rv >= rv, self.too_large_wait):
@@ -212,9 +213,7 @@ class Store:
             details = {"causes": [cause], "retryAfterSeconds": 1}
             raise APIError(status(504, msg, "Timeout", details), {"Retry-After": "1"})
 
-    def _snapshot(
-        self, res: ResourceType, rv: str, match: str, limit: int
-    ) -> tuple[dict[str, JSON], int]:
+    def _snapshot(self, res: ResourceType, rv: str, match: str, limit: int) -> tuple[Overlay, int]:
         if match and not rv:
             raise APIError(
                 status(400, "resourceVersionMatch is forbidden unless resourceVersion is provided")
@@ -226,7 +225,7 @@ class Store:
                 raise APIError(
                     status(400, 'resourceVersionMatch "Exact" is forbidden for resourceVersion "0"')
                 )
-            return self._objects[res.plural], self._rv
+            return {}, self._rv
         try:
             wanted = int(rv)
         except ValueError:
@@ -236,8 +235,8 @@ class Store:
             if wanted < self._compacted_rv:
                 msg = "The resourceVersion for the provided list is too old."
                 raise APIError(status(410, msg, "Expired"))
-            return self._state_at(res, wanted), wanted
-        return self._objects[res.plural], self._rv
+            return self._overlay(res, wanted), wanted
+        return {}, self._rv
 
     def list_objects(
         self,
@@ -262,31 +261,26 @@ class Store:
                     )
                 start, token_rv = continue_decode(continue_token)
                 if token_rv < 0:  # explicitly inconsistent continuation
-                    state, list_rv = self._objects[res.plural], self._rv
+                    overlay, list_rv = {}, self._rv
                 elif token_rv < self._compacted_rv:
                     fresh = continue_encode(start, -1)
                     raise APIError(
                         status(410, CONTINUE_TOO_OLD, "Expired", metadata={"continue": fresh})
                     )
                 else:
-                    state, list_rv = self._state_at(res, token_rv), token_rv
+                    overlay, list_rv = self._overlay(res, token_rv), token_rv
             else:
-                state, list_rv = self._snapshot(res, resource_version, rv_match, limit)
-            state = dict(state)
-        matched = [
-            (key, obj)
-            for key, obj in sorted(state.items())
-            if key >= start
-            and (namespace is None or obj["metadata"].get("namespace") == namespace)
-            and selector.matches(obj)
-        ]
-        page = matched[:limit] if limit > 0 else matched
+                overlay, list_rv = self._snapshot(res, resource_version, rv_match, limit)
+            query = (start, namespace, res.namespaced, selector, limit)
+            got = page(self._keys[res.plural], self._objects[res.plural], overlay, query)
         meta: JSON = {"resourceVersion": str(list_rv)}
-        if len(page) < len(matched):
-            meta["continue"] = continue_encode(page[-1][0] + "\x00", list_rv)
-            if selector.empty:
-                meta["remainingItemCount"] = len(matched) - len(page)
-        items = [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for _, o in page]
+        if got.more:
+            meta["continue"] = continue_encode(got.items[-1][0] + "\x00", list_rv)
+            if got.remaining is not None:
+                meta["remainingItemCount"] = got.remaining
+        items = [
+            {k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for _, o in got.items
+        ]
         return {
             "kind": res.list_kind,
             "apiVersion": res.api_version,
