@@ -28,10 +28,8 @@ from policyc.model import (
 from policyc.parse_cnp import (
     INGRESS_PEER_FIELDS,
     NAMED_PORT_CEL,
-    UNSUPPORTED_DOMAIN_NAMES,
     _cel_named_port,
-    namespaced_pods,
-    networks,
+    peer_of,
     subject,
 )
 
@@ -94,20 +92,7 @@ def peer(ctx: Ctx, path: Path, egress: bool, banp: bool) -> CNPPeer | None:
     if egress:
         fields = ("namespaces", "pods", "nodes", "networks")
         fields = fields if banp else (*fields, "domainNames")
-    which = s.one_of(ctx, path, fields)
-    if which == "namespaces":
-        return CNPPeer(namespaces=s.selector(ctx, (*path, which)))
-    if which == "pods":
-        return CNPPeer(pods=namespaced_pods(ctx, (*path, which)))
-    if which == "nodes":
-        return CNPPeer(nodes=s.selector(ctx, (*path, which)))
-    if which == "networks":
-        nets = networks(ctx, (*path, which))
-        return CNPPeer(networks=nets) if nets else None
-    if which == "domainNames":
-        s.items(ctx, (*path, which), 1, 25)
-        ctx.err((*path, which), UNSUPPORTED_DOMAIN_NAMES)
-    return None
+    return peer_of(ctx, path, fields)
 
 
 def rule(ctx: Ctx, path: Path, egress: bool, banp: bool) -> CNPRule | None:

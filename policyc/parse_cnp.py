@@ -78,7 +78,12 @@ def networks(ctx: Ctx, path: Path) -> tuple[IPNetwork, ...]:
 
 def peer(ctx: Ctx, path: Path, egress: bool) -> CNPPeer | None:
     """ "Exactly one of the fields must be set for a given peer"."""
-    which = s.one_of(ctx, path, EGRESS_PEER_FIELDS if egress else INGRESS_PEER_FIELDS)
+    return peer_of(ctx, path, EGRESS_PEER_FIELDS if egress else INGRESS_PEER_FIELDS)
+
+
+def peer_of(ctx: Ctx, path: Path, fields: tuple[str, ...]) -> CNPPeer | None:
+    """The peer at ``path``, one of ``fields`` set (v1alpha2 and v1alpha1 share it)."""
+    which = s.one_of(ctx, path, fields)
     if which == "namespaces":
         return CNPPeer(namespaces=s.selector(ctx, (*path, which)))
     if which == "pods":
