@@ -285,12 +285,17 @@ def test_kill9_at_random_moments_leaves_a_consistent_ruleset(cluster: TwoNode) -
 
 
 # -- (d) drift -------------------------------------------------------------------
-def _handle(c: TwoNode, node: Node, chain: str, comment: str) -> int:
-    out = c.node_exec(node, "nft", "-a", "list", "chain", "inet", "policyc", chain).stdout
+def _handle(c: TwoNode, node: Node, comment: str) -> tuple[str, int]:
+    """The (chain, handle) of the rule whose comment holds ``comment``: the
+    rule sits in a group chain named by a hash (docs/dataplane.md)."""
+    out = c.node_exec(node, "nft", "-a", "list", "table", "inet", "policyc").stdout
+    chain = ""
     for line in out.splitlines():
+        if line.strip().startswith("chain "):
+            chain = line.split()[1]
         if comment in line and "# handle" in line:
-            return int(line.rsplit("# handle", 1)[1])
-    raise AssertionError(f"no rule {comment!r} in {chain}:\n{out}")
+            return chain, int(line.rsplit("# handle", 1)[1])
+    raise AssertionError(f"no rule {comment!r}:\n{out}")
 
 
 def test_resync_repairs_deleted_rule_and_set_element(cluster: TwoNode) -> None:
@@ -302,9 +307,9 @@ def test_resync_repairs_deleted_rule_and_set_element(cluster: TwoNode) -> None:
     before = a1.metric("policyc_repairs_total")
     ya = c.pods["y/a"].pod
     # behind the agent's back: the allow rule goes, and y/a's anti-spoof element
-    handle = _handle(c, n1, "ingress4", "x/from-y ingress[0]")
+    chain, handle = _handle(c, n1, "x/from-y ingress[0]")
     script = (
-        f"delete rule inet policyc ingress4 handle {handle}\n"
+        f"delete rule inet policyc {chain} handle {handle}\n"
         f'delete element bridge policyc spoof4 {{ "{ya.iface}" . {ya.ip4} }}\n'
     )
     c.node_exec(n1, "nft", "-f", "-", input=script)  # fails if either is missing
