@@ -17,6 +17,7 @@ from backends.sysctl import ensure_bridge_netfilter
 from policyc.errors import InputError, InputErrors, PolicycError, clipped, printable
 from policyc.load import RawObject, Reader
 from policyc.model import Cluster, Protocol
+from policyc.observe_cli import add_logs_arguments, add_status_arguments, run_logs, run_status
 from policyc.pipeline import read_cluster, ruleset_of
 from policyc.views_cli import add_graph_arguments, add_matrix_arguments, run_graph, run_matrix
 
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("graph", help="draw the rule graph (dot, svg or html)")
     _common(p)
     add_graph_arguments(p)
+    p = sub.add_parser("logs", help="follow and filter the agent's drop log (--log-drops)")
+    add_logs_arguments(p)
+    p = sub.add_parser("status", help="is this pod's policy in the kernel yet? (exit 0 yes, 3 no)")
+    add_status_arguments(p)
     p = sub.add_parser("watch", help="run the node agent (list/watch, incremental, atomic)")
     from watcher.main import add_arguments
 
@@ -190,6 +195,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"  egress allowed by {label}")
     for label in v.ingress_by:
         print(f"  ingress allowed by {label}")
+    if any(p.audit for p in cluster.policies):  # docs/observability.md, "Audit mode"
+        a = Evaluator(cluster, audited=True).allowed(src, dst, port, proto)
+        print(f"  audited (audit-mode policies enforced): {'ALLOWED' if a else 'DENIED'}")
+        if not a.allowed:
+            print(f"    {a.reason}")
     return 0 if v.allowed else 3
 
 
@@ -214,6 +224,8 @@ COMMANDS = {
     "matrix": cmd_matrix,
     "graph": cmd_graph,
     "watch": cmd_watch,
+    "logs": run_logs,
+    "status": run_status,
 }
 
 

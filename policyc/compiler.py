@@ -67,6 +67,8 @@ class Compiler:
         self.policies: dict[str, NetworkPolicy] = {}
         self.policy_nodes: dict[str, list[PolicyNode]] = {}
         self.policy_specs: dict[str, list[str]] = {}
+        # Audit-mode policies (``policyc.io/mode: audit``): held, never enforced.
+        self.audit: dict[str, NetworkPolicy] = {}
         self._rules_changed = True
         self._ns_labels: dict[str, dict[str, str]] = {}
         # Policies filed by the pods they select: isolation asks only those.
@@ -125,11 +127,27 @@ class Compiler:
         NetworkPolicy; ``policyc.parse.read_one`` makes them).  TypeError for
         anything else."""
         key = Key.of(obj)
-        self._APPLY[key.kind](self, key.id, obj)
+        held = self._file_audit(key.id, obj) if key.kind is Kind.NETWORK_POLICY else obj
+        self._APPLY[key.kind](self, key.id, held)
+
+    def _file_audit(self, key: str, obj: Model | None) -> Model | None:
+        """An audit policy "drops nothing because of it": it is held in
+        ``audit`` and, for enforcement, is as if absent (docs/observability.md)."""
+        was = self.audit.pop(key, None)
+        if isinstance(obj, NetworkPolicy) and obj.audit:
+            self.audit[key] = obj
+            if was != obj:
+                self._rules_changed = True  # the log rules of audit pods change
+            return None
+        if was is not None:
+            self._rules_changed = True
+        return obj
 
     def remove(self, kind: Kind, key: str) -> None:
         """Forget the object ``key`` (``Key.id``: ``namespace/name``, or the
         name of a Namespace or Node); a key not held is a no-op."""
+        if Kind(kind) is Kind.NETWORK_POLICY:
+            self._file_audit(key, None)
         self._APPLY[Kind(kind)](self, key, None)
 
     def keys(self, kind: Kind) -> set[str]:
@@ -140,6 +158,8 @@ class Compiler:
             Kind.POD: self.pods,
             Kind.NETWORK_POLICY: self.policies,
         }
+        if Kind(kind) is Kind.NETWORK_POLICY:
+            return set(self.policies) | set(self.audit)
         return set(held[Kind(kind)])
 
     def _pod(self, key: str, pod: Model | None) -> None:

@@ -37,10 +37,13 @@ class SyncResult:
 
 
 class Dataplane:
-    def __init__(self, backend: Backend[Any], opt: bool = True) -> None:
+    def __init__(
+        self, backend: Backend[Any], opt: bool = True, log_group: int | None = None
+    ) -> None:
         self.backend = backend
         self.name = backend.name
         self.opt = opt
+        self.log_group = log_group  # --log-drops: NFLOG group of the drop rules
         self.programmed: State | None = None  # what the kernel holds, as of our last commit
         self.adopt = True  # next full sync starts from what the kernel holds
 
