@@ -77,12 +77,30 @@ class Verb(StrEnum):
     RETURN = "return"
     JUMP = "jump"
     GOTO = "goto"
+    # Not a verdict: log the packet (NFLOG, rate-limited per pod) and go on
+    # to the next rule (docs/observability.md).
+    LOG = "log"
+
+
+@dataclass(frozen=True, slots=True)
+class LogSpec:
+    """A LOG action: NFLOG ``group`` with ``prefix`` (``policyc.logprefix``),
+    at most ``rate`` lines a second (and a burst of as many) per address in
+    ``key`` (the pod on the dropping side), counted in the meter ``meter``."""
+
+    group: int
+    prefix: str
+    key: Field
+    family: Family
+    rate: int
+    meter: str
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
     verb: Verb
     target: str = ""
+    log: LogSpec | None = None  # Verb.LOG only
 
 
 ACCEPT = Action(Verb.ACCEPT)

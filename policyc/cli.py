@@ -16,6 +16,7 @@ from backends.contract import Backend
 from backends.sysctl import ensure_bridge_netfilter
 from policyc.errors import InputError, InputErrors, PolicycError, clipped, printable
 from policyc.load import RawObject, Reader
+from policyc.lower_log import LogConfig
 from policyc.model import Cluster, Protocol
 from policyc.observe_cli import add_logs_arguments, add_status_arguments, run_logs, run_status
 from policyc.pipeline import read_cluster, ruleset_of
@@ -47,6 +48,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node", help="compile for the pods of this node (spec.nodeName)")
     p.add_argument("--backend", default="nftables", choices=sorted(BACKENDS))
     p.add_argument("--no-opt", action="store_true", help="skip the optimiser passes")
+    p.add_argument(
+        "--log-drops", action="store_true", help="log drops to NFLOG (docs/observability.md)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +116,8 @@ def _state(args: argparse.Namespace) -> tuple[Backend[Any], Any]:
     cluster = read_cluster(args.paths, readers=READERS)
     _warn_shared(cluster)
     backend = BACKENDS[args.backend]
-    return backend, backend.render(ruleset_of(cluster, args.node, not args.no_opt))
+    log = LogConfig() if args.log_drops else None
+    return backend, backend.render(ruleset_of(cluster, args.node, not args.no_opt, log))
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ from policyc.ir import (
     RuleNode,
     SetKind,
 )
+from policyc.lower_log import LogConfig, drop_end
 from policyc.model import Direction
 from policyc.names import BRIDGE_CHAIN, IFACE_PREFIX
 
@@ -110,7 +111,9 @@ def rule_variants(rule: RuleNode, kinds: dict[str, SetKind], selected: str) -> l
     return out
 
 
-def policy_chain(direction: Direction, family: Family, graph: RuleGraph) -> Chain:
+def policy_chain(
+    direction: Direction, family: Family, graph: RuleGraph, log: LogConfig | None = None
+) -> Chain:
     nodes: list[PolicyNode] = [
         p for p in graph.policies if p.direction is direction and p.family is family
     ]
@@ -119,8 +122,11 @@ def policy_chain(direction: Direction, family: Family, graph: RuleGraph) -> Chai
     for node in nodes:
         for rule in node.rules:
             rules.extend(rule_variants(rule, kinds, node.selected))
-    rules.append(Rule((), DROP, f"{WORD[direction]} not allowed by any policy"))
-    return Chain(chain_name(direction, family), tuple(rules))
+    name = chain_name(direction, family)
+    rules.extend(
+        drop_end(log, direction, family, name, f"{WORD[direction]} not allowed by any policy")
+    )
+    return Chain(name, tuple(rules))
 
 
 def bridge_chain() -> Chain:
@@ -138,11 +144,12 @@ def bridge_chain() -> Chain:
     return Chain(BRIDGE_CHAIN, tuple(rules), Hook.BRIDGE_PREROUTING)
 
 
-def lower(graph: RuleGraph) -> Ruleset:
+def lower(graph: RuleGraph, log: LogConfig | None = None) -> Ruleset:
+    """``log``: log each drop at an isolated pod's chain end (``--log-drops``)."""
     forward = [forward_chain()]
     for direction in (Direction.EGRESS, Direction.INGRESS):
         forward.append(dispatch_chain(direction))
-        forward.extend(policy_chain(direction, f, graph) for f in FAMILIES)
+        forward.extend(policy_chain(direction, f, graph, log) for f in FAMILIES)
     bridge_kinds = (SetKind.IFACE_ADDR, SetKind.IFACE)
     return Ruleset(
         forward=tuple(forward),
