@@ -131,7 +131,7 @@ def test_schema_validation_is_strict(mutate: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- RBAC
-def test_rbac_is_exactly_read_only_on_four_resources() -> None:
+def test_rbac_reads_four_resources_and_patches_only_pod_status() -> None:
     role = _one("ClusterRole")
     rules = {
         (group, resource): sorted(rule["verbs"])
@@ -144,6 +144,7 @@ def test_rbac_is_exactly_read_only_on_four_resources() -> None:
         ("", "namespaces"): ["get", "list", "watch"],
         ("", "nodes"): ["get", "list", "watch"],
         ("networking.k8s.io", "networkpolicies"): ["get", "list", "watch"],
+        ("", "pods/status"): ["patch"],  # watch --pod-condition
     }
     assert all(set(r) == {"apiGroups", "resources", "verbs"} for r in role["rules"])
     binding = _one("ClusterRoleBinding")

@@ -148,7 +148,8 @@ def test_tracker_times_from_the_first_pending_event() -> None:
     first = t.get("x/a")
     t.pending("x/a", ["10.244.1.10"])  # a second event before the commit
     assert t.get("x/a") == first and first is not None and not first.enforced
-    (lat,) = t.committed({"x/a": {"Ingress": ("x/deny",), "Egress": (), "audit": ()}})
+    ((pod, lat),) = t.committed({"x/a": {"Ingress": ("x/deny",), "Egress": (), "audit": ()}})
+    assert pod == "x/a"
     st = t.get("x/a")
     assert st is not None and st.enforced and st.latency == lat and lat >= 0
     assert st.ingress_policies == ("x/deny",)

@@ -23,6 +23,7 @@ from policyc.model import Direction, NetworkPolicy, Pod
 from watcher.droplog import Attributor, build_view
 from watcher.enforced import EnforceTracker
 from watcher.metrics import Metrics
+from watcher.podcondition import PodConditions
 from watcher.routes import RouteSync
 from watcher.sources.base import Event, EventType, Source
 
@@ -71,6 +72,7 @@ class Agent:
         # view the drop log attributes packets with.
         self.enforce = EnforceTracker()
         self.attributor: Attributor | None = None
+        self.conditions: PodConditions | None = None  # --pod-condition
         self.local_pods: dict[str, Pod] = {}
         self.pods_by_ip: dict[str, tuple[str, ...]] = {}
 
@@ -137,6 +139,8 @@ class Agent:
         if pod is None or not local:
             self.local_pods.pop(key, None)
             self.enforce.forget(key)
+            if self.conditions is not None:
+                self.conditions.forget(key)
             return
         self.local_pods[key] = pod
         if old is None or old.ips != pod.ips or old.labels != pod.labels:
@@ -160,8 +164,10 @@ class Agent:
                 Direction.EGRESS.value: iso.enforced[Direction.EGRESS],
                 "audit": tuple(audit),
             }
-        for latency in self.enforce.committed(shown):
+        for pod, latency in self.enforce.committed(shown):
             self.metrics.enforce.observe(latency)
+            if self.conditions is not None:
+                self.conditions.enforced(pod, latency)
 
     def _snapshot(self, ev: Event) -> None:
         """Put every object of the snapshot; remove what it no longer has (but

@@ -66,9 +66,9 @@ class EnforceTracker:
 
     def committed(
         self, policies: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None
-    ) -> list[float]:
+    ) -> list[tuple[str, float]]:
         """The kernel holds the rules of every pending pod: mark them enforced
-        and return their latencies (seconds).  ``policies``: pod -> {"Ingress",
+        and return (pod, latency in seconds) for each.  ``policies``: pod -> {"Ingress",
         "Egress", "audit": policy keys} to show on ``/pods``."""
         now, mono = time.time(), time.monotonic()
         out = []
@@ -85,7 +85,7 @@ class EnforceTracker:
                 if not st.enforced:
                     lat = mono - self._t0.pop(pod, mono)
                     st = replace(st, enforced=True, enforced_at=now, latency=lat)
-                    out.append(lat)
+                    out.append((pod, lat))
                 self._pods[pod] = st
         return out
 

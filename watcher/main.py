@@ -61,6 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "policies that dropped them, as JSON lines on stdout (docs/observability.md)",
     )
     p.add_argument(
+        "--pod-condition",
+        action="store_true",
+        help="set the Pod condition policyc.io/PolicyEnforced once a pod's rules are in "
+        "the kernel (k8s source; RBAC pods/status patch)",
+    )
+    p.add_argument(
         "--log-group",
         type=int,
         default=LOG_GROUP,
@@ -134,6 +140,15 @@ def run(args: argparse.Namespace) -> int:
         ),
         metrics,
     )
+    if args.pod_condition:
+        api = getattr(agent.source, "api_client", None)
+        if api is None:
+            print("policyc watch: --pod-condition needs --source k8s", file=sys.stderr)
+            return 2
+        from watcher.podcondition import PodConditions
+
+        agent.conditions = PodConditions(api)
+        agent.conditions.start()
     reader, bus = None, None
     if args.log_drops:
         try:

@@ -1,0 +1,300 @@
+"""The cost of ``--log-drops`` (issue 12): new TCP connections per second
+with logging on vs off, on allowed traffic alone and under a flood of denied
+traffic, and the agent's CPU (with its ulogd) while logging.
+
+    sudo .venv/bin/python -m bench.droplog_bench [--rounds 3] [--seconds 3]
+        [--backend nftables|iptables|both] [--out bench-droplog.json]
+
+Topology (scratch namespaces, ``bench.scale.netns``, deleted by name)::
+
+    <p>node  br0 10.96.0.1/24; ``policyc watch --source dir:`` runs here
+    <p>p0    10.96.0.2  pod ns-0/a0-0: the client, allowed to the server
+    <p>p1    10.96.0.3  pod ns-0/a0-1: the server, TCP 8080; isolated for
+             ingress (allow from app=client only)
+    <p>p2    10.96.0.4  pod ns-0/a0-2: the attacker, denied; in "flood"
+             rounds it sprays SYNs at the server as fast as Python can
+
+Each round starts the agent with or without ``--log-drops`` (ABBA order),
+waits for it to be ready, and runs the client's connect loop
+(``bench.scale.tcploop``) for ``seconds``, first alone ("allowed") then
+beside the flood ("flood").  Reported: the median rates per mode, their
+ratio (logging on / off), the SYNs the flood sent, the drop lines the agent
+printed, and the agent's CPU (user+system of it and its ulogd, in % of one
+core) during the flood.  Prints a table, writes JSON, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.scale.netns import Scratch, batch, sysctl
+from policyc.names import pod_iface
+
+PY = sys.executable
+POLICYC = str(Path(PY).with_name("policyc"))
+GATEWAY, PREFIX = "10.96.0.1", 24
+PODS = (
+    ("a0-0", "10.96.0.2", "client"),
+    ("a0-1", "10.96.0.3", "server"),
+    ("a0-2", "10.96.0.4", "x"),
+)
+PORT, LISTEN = 8080, "127.0.0.1:9799"
+FLOOD = """
+import socket, sys, time
+end, n = time.monotonic() + float(sys.argv[2]), 0
+while time.monotonic() < end:
+    s = socket.socket(); s.setblocking(False)
+    s.connect_ex((sys.argv[1], 8080)); s.close(); n += 1
+print(n)
+"""
+
+
+def cluster() -> list[dict[str, Any]]:
+    objs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns-0"}},
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "node-0"},
+            "spec": {"podCIDR": "10.96.0.0/24"},
+            "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}]},
+        },
+    ]
+    for name, ip, app in PODS:
+        objs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": "ns-0", "labels": {"app": app}},
+                "spec": {"nodeName": "node-0", "containers": [{"name": "c", "image": "x"}]},
+                "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]},
+            }
+        )
+    objs.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "server", "namespace": "ns-0"},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "server"}},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}],
+            },
+        }
+    )
+    return objs
+
+
+def build(scratch: Scratch) -> tuple[str, list[str]]:
+    node = scratch.add("node")
+    for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"):
+        sysctl(node, key, 1)
+    batch(
+        ["link add br0 type bridge", f"addr add {GATEWAY}/{PREFIX} dev br0", "link set br0 up"],
+        node,
+    )
+    pods = []
+    for i, (name, ip, _) in enumerate(PODS):
+        pod = scratch.add(f"p{i}")
+        iface = pod_iface("ns-0", name)
+        batch(
+            [
+                f"link add {iface} type veth peer name eth0 netns {pod}",
+                f"link set {iface} master br0 up",
+            ],
+            node,
+        )
+        batch([f"addr add {ip}/{PREFIX} dev eth0", "link set eth0 up"], pod)
+        batch([f"route add default via {GATEWAY}"], pod)
+        pods.append(pod)
+    return node, pods
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of ``pid`` and its children's threads (ulogd), in clock ticks."""
+    total = 0
+    pids = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            kids = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+            pids += [int(k) for k in kids]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+class Agent:
+    def __init__(self, node: str, src: Path, backend: str, log: bool, out: Path) -> None:
+        argv = ["ip", "netns", "exec", node, POLICYC, "watch", "--node", "node-0"]
+        argv += ["--source", f"dir:{src}", "--listen", LISTEN, "--cni-socket", ""]
+        argv += ["--backend", backend, "--no-routes"] + (["--log-drops"] if log else [])
+        self.out = out
+        self.fh = open(out, "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(argv, stdout=self.fh, stderr=subprocess.DEVNULL)
+        self.node = node
+
+    def ready(self, timeout: float = 30.0) -> None:
+        code = f"import urllib.request as u; u.urlopen('http://{LISTEN}/readyz', timeout=1)"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            probe = ["ip", "netns", "exec", self.node, PY, "-c", code]
+            if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+                time.sleep(0.5)  # ulogd connects after the agent listens
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"agent not ready: {self.out.read_text(errors='replace')[-2000:]}")
+
+    def lines(self) -> int:
+        return sum(
+            '"policy-drop"' in ln for ln in self.out.read_text(errors="replace").splitlines()
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(15)
+        self.fh.close()
+
+
+def connect_loop(pod: str, seconds: float) -> float:
+    argv = ["ip", "netns", "exec", pod, PY, "-m", "bench.scale.tcploop", "connect"]
+    out = subprocess.run(
+        [*argv, PODS[1][1], str(PORT), str(seconds)], capture_output=True, text=True, check=True
+    )
+    got = json.loads(out.stdout)
+    return float(got["connections"]) / float(got["seconds"])
+
+
+def one_round(
+    node: str, pods: list[str], src: Path, backend: str, log: bool, seconds: float, tmp: Path
+) -> dict[str, float]:
+    agent = Agent(
+        node, src, backend, log, tmp / f"agent-{backend}-{int(log)}-{time.monotonic_ns()}.log"
+    )
+    try:
+        agent.ready()
+        allowed = connect_loop(pods[0], seconds)
+        flood = subprocess.Popen(
+            ["ip", "netns", "exec", pods[2], PY, "-c", FLOOD, PODS[1][1], str(seconds + 0.5)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        c0, t0 = cpu_ticks(agent.proc.pid), time.monotonic()
+        under = connect_loop(pods[0], seconds)
+        cpu = (cpu_ticks(agent.proc.pid) - c0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
+        sent = int((flood.communicate()[0] or "0").strip() or 0)
+        time.sleep(0.5)
+        return {
+            "allowed": allowed,
+            "flood": under,
+            "syns": sent,
+            "lines": agent.lines(),
+            "cpu": cpu,
+        }
+    finally:
+        agent.stop()
+
+
+def measure(backend: str, rounds: int, seconds: float) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    with Scratch("droplog") as scratch, tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        src = tmp / "src"
+        src.mkdir()
+        (src / "cluster.yaml").write_text(yaml.safe_dump_all(cluster()))
+        node, pods = build(scratch)
+        server = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                pods[1],
+                PY,
+                "-m",
+                "bench.scale.tcploop",
+                "serve",
+                PODS[1][1],
+                str(PORT),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+            for r in range(rounds):
+                for mode in ("on", "off") if r % 2 == 0 else ("off", "on"):
+                    runs[mode].append(
+                        one_round(node, pods, src, backend, mode == "on", seconds, tmp)
+                    )
+        finally:
+            server.kill()
+            server.wait()
+    return summarise(runs, rounds, seconds)
+
+
+def summarise(
+    runs: dict[str, list[dict[str, float]]], rounds: int, seconds: float
+) -> dict[str, Any]:
+    med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
+    ratio = {
+        k: round(med["on"][k] / med["off"][k], 3) for k in ("allowed", "flood") if med["off"][k]
+    }
+    return {
+        "rounds": rounds,
+        "seconds": seconds,
+        "median": med,
+        "ratio_on_off": ratio,
+        "runs": runs,
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [
+        "backend   mode  allowed conn/s  under flood conn/s  flood SYN/s  drop lines  agent CPU"
+    ]
+    for backend, res in results.items():
+        for mode in ("off", "on"):
+            m = res["median"][mode]
+            rows.append(
+                f"{backend:9} {mode:4} {m['allowed']:15.0f} {m['flood']:19.0f} "
+                f"{m['syns'] / res['seconds']:12.0f} {m['lines']:11.0f} {m['cpu'] * 100:8.1f}%"
+            )
+        ratio = res["ratio_on_off"]
+        rows.append(
+            f"{backend:9} on/off ratio: allowed {ratio.get('allowed')}, "
+            f"under flood {ratio.get('flood')}"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--backend", choices=("nftables", "iptables", "both"), default="both")
+    p.add_argument("--out", default="bench-droplog.json")
+    a = p.parse_args(argv)
+    backends = ("nftables", "iptables") if a.backend == "both" else (a.backend,)
+    results = {b: measure(b, a.rounds, a.seconds) for b in backends}
+    print(table(results))
+    Path(a.out).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
