@@ -7,20 +7,22 @@ traffic, and the agent's CPU (with its ulogd) while logging.
 
 Topology (scratch namespaces, ``bench.scale.netns``, deleted by name)::
 
-    <p>node  br0 10.96.0.1/24; ``policyc watch --source dir:`` runs here
+    <p>node  br0 10.96.0.1/24; a programmer (the compiled ruleset with and
+             without ``--log-drops``) and the agent's log reader (ulogd +
+             ``watcher.droplog.Attributor``, NFLOG group 7) run here
     <p>p0    10.96.0.2  pod ns-0/a0-0: the client, allowed to the server
     <p>p1    10.96.0.3  pod ns-0/a0-1: the server, TCP 8080; isolated for
              ingress (allow from app=client only)
-    <p>p2    10.96.0.4  pod ns-0/a0-2: the attacker, denied; in "flood"
-             rounds it sprays SYNs at the server as fast as Python can
+    <p>p2    10.96.0.4  pod ns-0/a0-2: the attacker, denied; it sprays SYNs
+             at the server as fast as Python can during "flood" runs
 
-Each round starts the agent with or without ``--log-drops`` (ABBA order),
-waits for it to be ready, and runs the client's connect loop
-(``bench.scale.tcploop``) for ``seconds``, first alone ("allowed") then
-beside the flood ("flood").  Reported: the median rates per mode, their
-ratio (logging on / off), the SYNs the flood sent, the drop lines the agent
-printed, and the agent's CPU (user+system of it and its ulogd, in % of one
-core) during the flood.  Prints a table, writes JSON, asserts nothing.
+Rounds alternate logging on and off (ABBA; switching is one transaction,
+the reader keeps running); each runs the client's connect loop
+(``bench.scale.tcploop``) for ``seconds`` alone ("allowed"), then beside
+the flood ("flood").  Reported: the median rates per mode and their ratio
+(on / off), the flood's SYN rate, the drop lines the reader attributed, and
+the reader's CPU (it and its ulogd, % of one core) during the flood.
+Prints a table, writes JSON, asserts nothing.
 """
 
 from __future__ import annotations
@@ -139,36 +141,53 @@ def cpu_ticks(pid: int) -> int:
     return total
 
 
-class Agent:
-    def __init__(self, node: str, src: Path, backend: str, log: bool, out: Path) -> None:
-        argv = ["ip", "netns", "exec", node, POLICYC, "watch", "--node", "node-0"]
-        argv += ["--source", f"dir:{src}", "--listen", LISTEN, "--cni-socket", ""]
-        argv += ["--backend", backend, "--no-routes"] + (["--log-drops"] if log else [])
-        self.out = out
-        self.fh = open(out, "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(argv, stdout=self.fh, stderr=subprocess.DEVNULL)
-        self.node = node
+PROGRAM = """
+import sys
+from backends import BACKENDS
+from policyc.lower_log import LogConfig
+from policyc.pipeline import read_cluster, ruleset_of
+b = BACKENDS[sys.argv[2]]
+cl = read_cluster([sys.argv[1]])
+states = {m: b.render(ruleset_of(cl, "node-0", True, LogConfig() if m == "on" else None))
+          for m in ("on", "off")}
+print("ready", flush=True)
+for line in sys.stdin:
+    b.apply(b.diff(b.read_kernel(), states[line.strip()]))
+    print("ok", flush=True)
+b.remove()
+"""
+READER = """
+import sys, threading
+from watcher.droplog import Attributor
+from watcher.nflog import UlogdReader
+lines = []
+att = Attributor([lines.append])
+r = UlogdReader(7, att)
+r.start()
+r.connected.wait(10)
+print("ready", flush=True)
+sys.stdin.read()
+r.stop()
+print(len(lines), flush=True)
+"""
 
-    def ready(self, timeout: float = 30.0) -> None:
-        code = f"import urllib.request as u; u.urlopen('http://{LISTEN}/readyz', timeout=1)"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            probe = ["ip", "netns", "exec", self.node, PY, "-c", code]
-            if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
-                time.sleep(0.5)  # ulogd connects after the agent listens
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"agent not ready: {self.out.read_text(errors='replace')[-2000:]}")
 
-    def lines(self) -> int:
-        return sum(
-            '"policy-drop"' in ln for ln in self.out.read_text(errors="replace").splitlines()
-        )
+def _start(node: str, code: str, *args: str) -> subprocess.Popen[str]:
+    argv = ["ip", "netns", "exec", node, PY, "-c", code, *args]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        raise RuntimeError(f"helper did not start: {line!r}")
+    return proc
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(15)
-        self.fh.close()
+
+def _say(proc: subprocess.Popen[str], line: str) -> None:
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+    if proc.stdout.readline().strip() != "ok":
+        raise RuntimeError(f"programmer: {line} failed")
 
 
 def connect_loop(pod: str, seconds: float) -> float:
@@ -180,75 +199,50 @@ def connect_loop(pod: str, seconds: float) -> float:
     return float(got["connections"]) / float(got["seconds"])
 
 
-def one_round(
-    node: str, pods: list[str], src: Path, backend: str, log: bool, seconds: float, tmp: Path
-) -> dict[str, float]:
-    agent = Agent(
-        node, src, backend, log, tmp / f"agent-{backend}-{int(log)}-{time.monotonic_ns()}.log"
+def one_round(pods: list[str], reader: subprocess.Popen[str], seconds: float) -> dict[str, float]:
+    """The client alone, then beside the flood; the reader's CPU meanwhile."""
+    allowed = connect_loop(pods[0], seconds)
+    flood = subprocess.Popen(
+        ["ip", "netns", "exec", pods[2], PY, "-c", FLOOD, PODS[1][1], str(seconds + 0.3)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    try:
-        agent.ready()
-        allowed = connect_loop(pods[0], seconds)
-        flood = subprocess.Popen(
-            ["ip", "netns", "exec", pods[2], PY, "-c", FLOOD, PODS[1][1], str(seconds + 0.5)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        c0, t0 = cpu_ticks(agent.proc.pid), time.monotonic()
-        under = connect_loop(pods[0], seconds)
-        cpu = (cpu_ticks(agent.proc.pid) - c0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
-        sent = int((flood.communicate()[0] or "0").strip() or 0)
-        time.sleep(0.5)
-        return {
-            "allowed": allowed,
-            "flood": under,
-            "syns": sent,
-            "lines": agent.lines(),
-            "cpu": cpu,
-        }
-    finally:
-        agent.stop()
+    c0, t0 = cpu_ticks(reader.pid), time.monotonic()
+    under = connect_loop(pods[0], seconds)
+    cpu = (cpu_ticks(reader.pid) - c0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
+    sent = int((flood.communicate()[0] or "0").strip() or 0)
+    return {"allowed": allowed, "flood": under, "syn_per_s": sent / (seconds + 0.3), "cpu": cpu}
 
 
 def measure(backend: str, rounds: int, seconds: float) -> dict[str, Any]:
     runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     with Scratch("droplog") as scratch, tempfile.TemporaryDirectory() as tmpd:
-        tmp = Path(tmpd)
-        src = tmp / "src"
-        src.mkdir()
-        (src / "cluster.yaml").write_text(yaml.safe_dump_all(cluster()))
+        path = Path(tmpd) / "cluster.yaml"
+        path.write_text(yaml.safe_dump_all(cluster()))
         node, pods = build(scratch)
+        serve = [PY, "-m", "bench.scale.tcploop", "serve", PODS[1][1], str(PORT)]
         server = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                pods[1],
-                PY,
-                "-m",
-                "bench.scale.tcploop",
-                "serve",
-                PODS[1][1],
-                str(PORT),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
+            ["ip", "netns", "exec", pods[1], *serve], stdout=subprocess.PIPE, text=True
         )
+        prog = _start(node, PROGRAM, str(path), backend)
+        reader = _start(node, READER)
         try:
             assert server.stdout is not None and server.stdout.readline().strip() == "ready"
             for r in range(rounds):
                 for mode in ("on", "off") if r % 2 == 0 else ("off", "on"):
-                    runs[mode].append(
-                        one_round(node, pods, src, backend, mode == "on", seconds, tmp)
-                    )
+                    _say(prog, mode)
+                    runs[mode].append(one_round(pods, reader, seconds))
+            lines = int(reader.communicate("", timeout=15)[0].strip() or 0)
         finally:
-            server.kill()
-            server.wait()
-    return summarise(runs, rounds, seconds)
+            for p in (server, prog, reader):
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+    return summarise(runs, rounds, seconds, lines)
 
 
 def summarise(
-    runs: dict[str, list[dict[str, float]]], rounds: int, seconds: float
+    runs: dict[str, list[dict[str, float]]], rounds: int, seconds: float, lines: int
 ) -> dict[str, Any]:
     med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
     ratio = {
@@ -259,32 +253,31 @@ def summarise(
         "seconds": seconds,
         "median": med,
         "ratio_on_off": ratio,
+        "drop_lines": lines,
         "runs": runs,
     }
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = [
-        "backend   mode  allowed conn/s  under flood conn/s  flood SYN/s  drop lines  agent CPU"
-    ]
+    rows = ["backend   log  allowed conn/s  under flood conn/s  flood SYN/s  reader CPU"]
     for backend, res in results.items():
         for mode in ("off", "on"):
             m = res["median"][mode]
             rows.append(
                 f"{backend:9} {mode:4} {m['allowed']:15.0f} {m['flood']:19.0f} "
-                f"{m['syns'] / res['seconds']:12.0f} {m['lines']:11.0f} {m['cpu'] * 100:8.1f}%"
+                f"{m['syn_per_s']:12.0f} {m['cpu'] * 100:10.1f}%"
             )
         ratio = res["ratio_on_off"]
         rows.append(
-            f"{backend:9} on/off ratio: allowed {ratio.get('allowed')}, "
-            f"under flood {ratio.get('flood')}"
+            f"{backend:9} on/off: allowed {ratio.get('allowed')}, under flood "
+            f"{ratio.get('flood')}; {res['drop_lines']} drop lines in all"
         )
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--backend", choices=("nftables", "iptables", "both"), default="both")
     p.add_argument("--out", default="bench-droplog.json")

@@ -104,3 +104,21 @@ def test_status_without_an_agent(capsys: pytest.CaptureFixture[str]) -> None:
         port = s.getsockname()[1]
     assert main(["status", "x/a", "--agent", f"127.0.0.1:{port}"]) == 1
     assert "cannot reach the agent" in capsys.readouterr().err
+
+
+def test_drops_follow_streams_new_lines() -> None:
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bus = DropBus()
+    bus(REC)
+    http = serve(Metrics(), f"127.0.0.1:{port}", lambda: True, lambda: True, None, bus)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/drops?follow=1", timeout=10) as r:
+            assert json.loads(r.readline())["policies"] == ["x/deny"]
+            bus(AUDIT)
+            assert json.loads(r.readline())["verdict"] == "would-drop"
+    finally:
+        http.shutdown()
