@@ -67,8 +67,6 @@ class Compiler:
         self.policies: dict[str, NetworkPolicy] = {}
         self.policy_nodes: dict[str, list[PolicyNode]] = {}
         self.policy_specs: dict[str, list[str]] = {}
-        # Audit-mode policies (``policyc.io/mode: audit``): held, never enforced.
-        self.audit: dict[str, NetworkPolicy] = {}
         self._rules_changed = True
         self._ns_labels: dict[str, dict[str, str]] = {}
         # Policies filed by the pods they select: isolation asks only those.
@@ -110,11 +108,13 @@ class Compiler:
         return self.node is None or pod.node_name == self.node
 
     def isolated(self, pod: Pod, direction: Direction) -> bool:
-        """Does a policy of the pod's namespace select it for ``direction``?"""
+        """Does an enforced policy of the pod's namespace select it for
+        ``direction``?  An audit-mode one isolates nothing ("drop nothing
+        because of it", docs/observability.md)."""
         labels = pod.label_map
         for key in self.selecting.candidates(pod):
             pol = self.policies[key]
-            if direction in pol.policy_types and pol.pod_selector.matches(labels):
+            if not pol.audit and direction in pol.policy_types and pol.pod_selector.matches(labels):
                 return True
         return False
 
@@ -127,27 +127,11 @@ class Compiler:
         NetworkPolicy; ``policyc.parse.read_one`` makes them).  TypeError for
         anything else."""
         key = Key.of(obj)
-        held = self._file_audit(key.id, obj) if key.kind is Kind.NETWORK_POLICY else obj
-        self._APPLY[key.kind](self, key.id, held)
-
-    def _file_audit(self, key: str, obj: Model | None) -> Model | None:
-        """An audit policy "drops nothing because of it": it is held in
-        ``audit`` and, for enforcement, is as if absent (docs/observability.md)."""
-        was = self.audit.pop(key, None)
-        if isinstance(obj, NetworkPolicy) and obj.audit:
-            self.audit[key] = obj
-            if was != obj:
-                self._rules_changed = True  # the log rules of audit pods change
-            return None
-        if was is not None:
-            self._rules_changed = True
-        return obj
+        self._APPLY[key.kind](self, key.id, obj)
 
     def remove(self, kind: Kind, key: str) -> None:
         """Forget the object ``key`` (``Key.id``: ``namespace/name``, or the
         name of a Namespace or Node); a key not held is a no-op."""
-        if Kind(kind) is Kind.NETWORK_POLICY:
-            self._file_audit(key, None)
         self._APPLY[Kind(kind)](self, key, None)
 
     def keys(self, kind: Kind) -> set[str]:
@@ -158,8 +142,6 @@ class Compiler:
             Kind.POD: self.pods,
             Kind.NETWORK_POLICY: self.policies,
         }
-        if Kind(kind) is Kind.NETWORK_POLICY:
-            return set(self.policies) | set(self.audit)
         return set(held[Kind(kind)])
 
     def _pod(self, key: str, pod: Model | None) -> None:
@@ -275,7 +257,7 @@ class Compiler:
                 ports = tuple(pnames)
             rules.append(RuleNode(pol.key, direction, i, family, peers, ports))
         selected = ref(ss.selection(pol, family))
-        return PolicyNode(pol.key, direction, family, selected, tuple(rules))
+        return PolicyNode(pol.key, direction, family, selected, tuple(rules), pol.audit)
 
     def _node_sets(self) -> None:
         addrs: set[IPAddress] = set()

@@ -93,6 +93,9 @@ class PolicyNode:
     family: Family
     selected: str
     rules: tuple[RuleNode, ...]
+    # ``policyc.io/mode: audit``: its rules never allow and it isolates no
+    # pod; only an audit-only pod's log chain reads them (docs/observability.md).
+    audit: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,7 +115,7 @@ def policy_chain(
     direction: Direction, family: Family, graph: RuleGraph, log: LogConfig | None = None
 ) -> Chain:
     nodes: list[PolicyNode] = [
-        p for p in graph.policies if p.direction is direction and p.family is family
+        p for p in graph.policies if p.direction is direction and p.family is family and not p.audit
     ]
     kinds = {s.name: s.kind for s in graph.sets}  # one index, not a scan per rule
     rules: list[Rule] = []

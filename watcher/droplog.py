@@ -61,8 +61,8 @@ def _selects(pol: NetworkPolicy, pod: Pod, direction: Direction) -> bool:
 
 def isolation(compiler: Compiler, pod: Pod) -> Isolation:
     """The enforced and audit-mode policies selecting ``pod``, per direction."""
-    cands = [compiler.policies[k] for k in compiler.selecting.candidates(pod)]
-    audits = [p for p in compiler.audit.values() if p.namespace == pod.namespace]
+    pols = [compiler.policies[k] for k in compiler.selecting.candidates(pod)]
+    cands, audits = [p for p in pols if not p.audit], [p for p in pols if p.audit]
     enf = {d: tuple(sorted(p.key for p in cands if _selects(p, pod, d))) for d in DIRECTIONS}
     aud = {d: tuple(sorted(p.key for p in audits if _selects(p, pod, d))) for d in DIRECTIONS}
     return Isolation(pod.key, enf, aud)
