@@ -9,9 +9,12 @@ none; ``/pods`` says enforced only when a probe that must be denied is.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +103,28 @@ def test_rate_limit_bounds_a_flood(dl: DropLab) -> None:
     assert len(flood) >= 10 and 10 <= len(recs) <= 20, len(recs)
     assert len({r["src"]["port"] for r in recs}) == len(recs)  # one line per attempt
     dl.remove("z", "deny-all-in", "z/b")
+
+
+def _ulogd_pids(agent_pid: int) -> list[int]:
+    pids = []
+    for task in os.listdir(f"/proc/{agent_pid}/task"):
+        for kid in Path(f"/proc/{agent_pid}/task/{task}/children").read_text().split():
+            if Path(f"/proc/{kid}/comm").read_text().strip() == "ulogd":
+                pids.append(int(kid))
+    return pids
+
+
+def test_reader_restarts_when_ulogd_dies(dl: DropLab) -> None:
+    """ulogd killed: the agent starts another and drops are logged again."""
+    assert dl.agent.proc is not None
+    (old,) = _ulogd_pids(dl.agent.proc.pid)
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + WAIT
+    while not (new := _ulogd_pids(dl.agent.proc.pid)) or new == [old]:
+        assert time.monotonic() < deadline, "no new ulogd"
+        time.sleep(0.1)
+    time.sleep(1.0)  # it connects to the agent's socket
+    dl.put(pol("z", "deny-in-again", types=["Ingress"]), "z/a")
+    recs = dl.collect([(4, "y/c", "z/a", "udp", 81)], 1)
+    assert [r["policies"] for r in recs] == [["z/deny-in-again"]], recs
+    dl.remove("z", "deny-in-again", "z/a")
