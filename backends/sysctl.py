@@ -23,3 +23,23 @@ def ensure_bridge_netfilter(root: str = "/proc/sys") -> list[str]:
             fh.write("1\n")
         notes.append(f"set {key.replace('/', '.')}=1 in this network namespace")
     return notes
+
+
+CAP_NET_ADMIN = 12  # linux/capability.h
+
+
+def has_net_admin() -> bool:
+    """Does this process hold CAP_NET_ADMIN in its effective set?
+
+    capabilities(7): "CAP_NET_ADMIN  Perform various network-related
+    operations: [...] modify routing tables; [...] set promiscuous mode [...]"
+    (and netfilter).  Read from ``CapEff`` of /proc/self/status; euid 0 if
+    that cannot be read."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.geteuid() == 0

@@ -77,6 +77,9 @@ class Verb(StrEnum):
     RETURN = "return"
     JUMP = "jump"
     GOTO = "goto"
+    # nft(8) "VERDICT MAP": look the key up in the map ``target``; a hit is the
+    # element's verdict (``goto <group chain>``), a miss goes on to the next rule.
+    VMAP = "vmap"
     # Not a verdict: log the packet (NFLOG, rate-limited per pod) and go on
     # to the next rule (docs/observability.md).
     LOG = "log"
@@ -98,8 +101,13 @@ class LogSpec:
 
 @dataclass(frozen=True, slots=True)
 class Action:
+    """``target``: a chain (JUMP, GOTO) or a verdict map (VMAP).  ``key`` and
+    ``family``: what a VMAP looks up (``ip saddr vmap @disp_eg4``)."""
+
     verb: Verb
     target: str = ""
+    key: Field | None = None
+    family: Family | None = None
     log: LogSpec | None = None  # Verb.LOG only
 
 

@@ -17,13 +17,17 @@ same machine fed all at once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
 from policyc import setspecs as ss
+from policyc.errors import NotEnforced
 from policyc.ir import (
+    DISPATCH_MAP,
+    GROUP_PREFIX,
     IFACE_ADDR,
     IFACES,
     ISOLATED,
@@ -32,6 +36,7 @@ from policyc.ir import (
     Element,
     Endpoint,
     Family,
+    Group,
     PolicyNode,
     RuleGraph,
     RuleNode,
@@ -41,7 +46,7 @@ from policyc.ir import (
 from policyc.kinds import Key, Kind, Model
 from policyc.membership import Membership
 from policyc.model import Cluster, Direction, IPAddress, Namespace, NetworkPolicy, Node, Pod
-from policyc.names import pod_iface
+from policyc.names import pod_iface, short_hash
 from policyc.podindex import PodIndex
 from policyc.scopeindex import Scope, ScopeIndex
 
@@ -83,9 +88,23 @@ class Compiler:
                         functools.partial(self.isolated, direction=d),
                     )
                 )
+            for d, prefix in DISPATCH_MAP.items():
+                self.m.fixed(
+                    ss.dispatch(
+                        prefix + f.suffix,
+                        f,
+                        f"local pods -> their {d.value.lower()} group chain",
+                        functools.partial(self.group_of, direction=d, family=f),
+                    )
+                )
             self.m.fixed(ss.spoof(IFACE_ADDR + f.suffix, f))
         self.m.fixed(ss.ifaces(IFACES))
         self._node_sets()
+        # Every group a pod was put in, by chain name; ``_groups_used`` is the
+        # set of those some dispatch map element points to, as last reported.
+        self.group_defs: dict[str, Group] = {}
+        self._groups_used: frozenset[str] = frozenset()
+        self._shared = False  # shared addresses, as last reported
 
     @property
     def specs(self) -> dict[str, ss.SetSpec]:
@@ -118,6 +137,49 @@ class Compiler:
                 return True
         return False
 
+    def selecting_policies(
+        self, pod: Pod, direction: Direction, audit: bool = False
+    ) -> tuple[str, ...]:
+        """The keys of the enforced (``audit``: the audit-mode) policies
+        that select ``pod`` for ``direction``, sorted."""
+        labels = pod.label_map
+        return tuple(
+            sorted(
+                key
+                for key in self.selecting.candidates(pod)
+                if self.policies[key].audit is audit
+                and direction in self.policies[key].policy_types
+                and self.policies[key].pod_selector.matches(labels)
+            )
+        )
+
+    def group_of(self, pod: Pod, direction: Direction, family: Family) -> str | None:
+        """The chain of the group ``pod`` is in for ``direction`` and
+        ``family``: named by a hash of the policies selecting it, so pods
+        with identical policy sets share it.  None if no policy selects it.
+        Audit-mode policies count only when no enforced one selects the pod:
+        an extra policy can only open traffic for an isolated pod, so audit
+        "would drop" only what it newly isolates (docs/observability.md)."""
+        keys, audit = self.selecting_policies(pod, direction), False
+        if not keys:
+            keys, audit = self.selecting_policies(pod, direction, audit=True), True
+        if not keys:
+            return None
+        sig = ("audit " if audit else "") + f"{direction.value} " + " ".join(keys)
+        name = f"{GROUP_PREFIX[direction]}{family.suffix}_{short_hash(sig, 8)}"
+        if name not in self.group_defs:
+            self.group_defs[name] = Group(name, direction, family, keys, audit=audit)
+        return name
+
+    def groups_used(self) -> frozenset[str]:
+        """The group chains some dispatch map element points to: O(local pods)."""
+        return frozenset(
+            e[1]  # type: ignore[index]
+            for prefix in DISPATCH_MAP.values()
+            for f in FAMILIES
+            for e in self.members[prefix + f.suffix]
+        )
+
     def pods_in(self, ns: str | None) -> Iterable[Pod]:
         return self.index.pods_in(ns)
 
@@ -127,11 +189,16 @@ class Compiler:
         NetworkPolicy; ``policyc.parse.read_one`` makes them).  TypeError for
         anything else."""
         key = Key.of(obj)
+        if key.kind.cluster_policy:
+            # The tiers are not lowered yet: fail closed, never ignore them.
+            raise NotEnforced(str(key))
         self._APPLY[key.kind](self, key.id, obj)
 
     def remove(self, kind: Kind, key: str) -> None:
         """Forget the object ``key`` (``Key.id``: ``namespace/name``, or the
         name of a Namespace or Node); a key not held is a no-op."""
+        if Kind(kind).cluster_policy:
+            return  # never held (put refuses them)
         self._APPLY[Kind(kind)](self, key, None)
 
     def keys(self, kind: Kind) -> set[str]:
@@ -142,7 +209,7 @@ class Compiler:
             Kind.POD: self.pods,
             Kind.NETWORK_POLICY: self.policies,
         }
-        return set(held[Kind(kind)])
+        return set(held.get(Kind(kind), {}))
 
     def _pod(self, key: str, pod: Model | None) -> None:
         old = self.pods.get(key)
@@ -181,7 +248,12 @@ class Compiler:
         old = self.policies.get(key)
         if old == pol:
             return
-        iso = [self.specs[ISOLATED[d] + f.suffix] for d in DIRECTIONS for f in FAMILIES]
+        iso = [
+            self.specs[prefix[d] + f.suffix]
+            for prefix in (ISOLATED, DISPATCH_MAP)
+            for d in DIRECTIONS
+            for f in FAMILIES
+        ]
         # Only the pods the old or the new policy selects can change isolation.
         found = {
             p.key: p
@@ -276,7 +348,7 @@ class Compiler:
     def set_def(self, name: str, elements: bool = True) -> SetDef:
         spec = self.specs[name]
         elems = tuple(sorted(self.members[name], key=sort_key)) if elements else ()
-        return SetDef(name, spec.kind, spec.family, elems, spec.comment)
+        return SetDef(name, spec.kind, spec.family, elems, spec.comment, spec.canonical)
 
     def endpoints(self) -> list[Endpoint]:
         return [
@@ -295,6 +367,8 @@ class Compiler:
             endpoints=tuple(self.endpoints()),
             policies=tuple(nodes),
             sets=tuple(self.set_def(name, elements) for name in sorted(self.specs)),
+            groups=tuple(self.group_defs[n] for n in sorted(self.groups_used())),
+            shared=self.m.shared > 0,
         )
 
     def changes(self) -> Changes:
@@ -302,12 +376,25 @@ class Compiler:
         (policies) changed, and which set elements came and went."""
         out = self.m.take(rules=self._rules_changed)
         self._rules_changed = False
+        if (self.m.shared > 0) != self._shared:
+            self._shared = self.m.shared > 0  # the shared-address chains come or go
+            out = dataclasses.replace(out, rules=True)
+        maps = {prefix + f.suffix for prefix in DISPATCH_MAP.values() for f in FAMILIES}
+        if out.dirty & maps:
+            # A group chain appears or goes: a rules change (the chain itself),
+            # O(local pods) to find out.  Moving a pod between groups that
+            # exist stays a map-element change.
+            used = self.groups_used()
+            if used != self._groups_used:
+                self._groups_used = used
+                self.group_defs = {n: self.group_defs[n] for n in used}
+                out = dataclasses.replace(out, rules=True)
         return out
 
     def load(self, cluster: Cluster) -> Compiler:
         """Put every object of ``cluster``: namespaces and nodes, then policies, then pods."""
         objs: list[Model] = [*cluster.namespaces.values(), *cluster.nodes.values()]
-        for obj in [*objs, *cluster.policies, *cluster.pods]:
+        for obj in [*objs, *cluster.cluster_policies, *cluster.policies, *cluster.pods]:
             self.put(obj)
         return self
 

@@ -112,5 +112,17 @@ class InputErrors(PolicycError):
         return shown
 
 
+NOT_ENFORCED = "ClusterNetworkPolicy is not enforced by this dataplane yet"
+
+
+class NotEnforced(InputError):
+    """A ClusterNetworkPolicy (or v1alpha1 AdminNetworkPolicy or
+    BaselineAdminNetworkPolicy) reached a dataplane that cannot lower the
+    tiers yet: refused (exit 2), never silently ignored."""
+
+    def __init__(self, obj: str) -> None:
+        super().__init__(NOT_ENFORCED, obj=obj)
+
+
 class BackendError(PolicycError):
     """The kernel refused a ruleset or a tool is missing."""

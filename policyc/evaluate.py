@@ -17,6 +17,7 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from policyc.evaluate_tiers import Decider, Decision, Tiers
 from policyc.model import (
     Cluster,
     Direction,
@@ -27,15 +28,23 @@ from policyc.model import (
     PolicyRule,
     PortSpec,
     Protocol,
+    Tier,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """A connection's verdict.  ``egress``/``ingress`` name the deciding tier,
+    policy and rule of each direction (None: the direction has no pod, so
+    nothing decides it); ``egress_by``/``ingress_by`` are the NetworkPolicy
+    rules that allowed it (kept for older readers)."""
+
     allowed: bool
     reason: str
     egress_by: tuple[str, ...] = ()  # "ns/policy egress[i]" that allowed it
     ingress_by: tuple[str, ...] = ()
+    egress: Decision | None = None
+    ingress: Decision | None = None
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -50,6 +59,7 @@ class Evaluator:
         self.cluster = cluster
         self.audited = audited
         self.claimants: dict[IPAddress, tuple[Pod, ...]] = claimants_by_address(cluster.pods)
+        self.tiers = Tiers(cluster)
         self.node_ips: dict[str, set[IPAddress]] = {}
         for node in cluster.nodes.values():
             ips = set(node.addresses)
@@ -216,28 +226,84 @@ class Evaluator:
     ) -> Verdict:
         """Is a new connection src -> dst:port/proto allowed?
 
-        A shared address passes only what every one of its claimants would
+        Each direction is decided on its own (egress at the source pod,
+        ingress at the destination pod) through the tiers
+        (:meth:`decide`); the connection passes only if both allow.  A
+        shared address passes only what every one of its claimants would
         pass, as source and as destination (it may pass less).
         """
         src_ip, dst_ip = ipaddress.ip_address(src), ipaddress.ip_address(dst)
         proto = Protocol(proto.upper() if isinstance(proto, str) else proto)
         srcs, dsts = self.pods_at(src_ip), self.pods_at(dst_ip)
         exempt = self._exempt(src_ip, dst_ip, srcs, dsts)
-        if exempt is not None:
-            return exempt
-        e_ok, e_by = True, tuple[str, ...]()
+        if exempt is not None and (src_ip == dst_ip or not self.cluster.cluster_policies):
+            # Loopback never leaves the pod; without ClusterNetworkPolicy the
+            # node exemption decides the whole connection.
+            why = Decision(True, Decider.EXEMPT, rule=exempt.reason)
+            return Verdict(
+                True, exempt.reason, egress=why if srcs else None, ingress=why if dsts else None
+            )
+        # "traffic to and from the node where a Pod is running is always
+        # allowed" binds NetworkPolicy only (docs/clusternetworkpolicy.md).
+        np_exempt = exempt is not None
+        e = i = None
         if srcs:
-            e_ok, e_by = self._side(srcs, Direction.EGRESS, dst_ip, dsts, proto, port, dsts)
-        i_ok, i_by = True, tuple[str, ...]()
+            e = self.decide(srcs, Direction.EGRESS, dst_ip, dsts, proto, port, np_exempt)
         if dsts:
-            i_ok, i_by = self._side(dsts, Direction.INGRESS, src_ip, srcs, proto, port, dsts)
-        if not e_ok:
-            who = self._who(src_ip, srcs)
-            return Verdict(False, f"egress of {who} denied: no rule of its policies matches")
-        if not i_ok:
-            who = self._who(dst_ip, dsts)
-            return Verdict(False, f"ingress of {who} denied: no rule of its policies matches", e_by)
-        return Verdict(True, "allowed", e_by, i_by)
+            i = self.decide(dsts, Direction.INGRESS, src_ip, srcs, proto, port, np_exempt)
+        e_by = self._by(e)
+        if e is not None and not e[0].allowed:
+            return Verdict(False, self._denied(src_ip, srcs, "egress", e[0]), egress=e[0])
+        if i is not None and not i[0].allowed:
+            reason = self._denied(dst_ip, dsts, "ingress", i[0])
+            return Verdict(False, reason, e_by, egress=e and e[0], ingress=i[0])
+        reason = exempt.reason if exempt is not None and self._default(e, i) else "allowed"
+        return Verdict(True, reason, e_by, self._by(i), e and e[0], i and i[0])
+
+    @staticmethod
+    def _by(d: tuple[Decision, tuple[str, ...]] | None) -> tuple[str, ...]:
+        return d[1] if d is not None else ()
+
+    @staticmethod
+    def _default(*ds: tuple[Decision, tuple[str, ...]] | None) -> bool:
+        return all(d is None or d[0].tier in (Decider.DEFAULT, Decider.EXEMPT) for d in ds)
+
+    def _denied(self, ip: IPAddress, pods: tuple[Pod, ...], word: str, d: Decision) -> str:
+        who = self._who(ip, pods)
+        if d.tier is Decider.NETWORK_POLICY:
+            return f"{word} of {who} denied: no rule of its policies matches"
+        return f"{word} of {who} denied by the {d.tier} tier: {d.policy} {d.rule}"
+
+    def decide(
+        self,
+        pods: tuple[Pod, ...],
+        direction: Direction,
+        peer_ip: IPAddress,
+        peer: tuple[Pod, ...],
+        proto: Protocol,
+        port: int,
+        np_exempt: bool = False,
+    ) -> tuple[Decision, tuple[str, ...]]:
+        """One direction at the address held by ``pods``: Admin tier, then
+        NetworkPolicy if isolated (and not node traffic), then Baseline, then
+        allow.  Returns the decision and the NetworkPolicy rules that allowed."""
+        hit = self.tiers.verdict(Tier.ADMIN, pods, direction, peer_ip, peer, proto, port)
+        if hit is not None:
+            return hit, ()
+        dst = pods if direction is Direction.INGRESS else peer
+        if not np_exempt:
+            ok, by = self._side(pods, direction, peer_ip, peer, proto, port, dst)
+            if not ok:
+                isolating = {pol.key for p in pods for pol in self.selecting(p, direction)}
+                return Decision(False, Decider.NETWORK_POLICY, ", ".join(sorted(isolating))), ()
+            if by:
+                pol, _, rule = by[0].partition(" ")
+                return Decision(True, Decider.NETWORK_POLICY, pol, rule), by
+        hit = self.tiers.verdict(Tier.BASELINE, pods, direction, peer_ip, peer, proto, port)
+        if hit is not None:
+            return hit, ()
+        tier = Decider.EXEMPT if np_exempt else Decider.DEFAULT
+        return Decision(True, tier), ()
 
 
 def audit_verdicts(

@@ -49,6 +49,11 @@ def graph_text(graph: RuleGraph) -> str:
         for r in pol.rules:
             peers, ports = _names(r.peer_sets), _names(r.port_sets)
             lines.append(f"  rule {r.label} peers {peers} ports {ports}")
+    for g in graph.groups:
+        alias = f" -> {g.alias}" if g.alias else ""
+        lines.append(f"group {g.name} {g.direction} {g.family} " + " ".join(g.policies) + alias)
+    if graph.shared:
+        lines.append("shared addresses: shared-address chains")
     for s in graph.sets:
         lines.extend(set_text(s))
     return "\n".join(lines) + "\n"

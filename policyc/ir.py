@@ -35,21 +35,30 @@ class SetKind(StrEnum):
     NAMED = "named"  # address . protocol . port (resolved named ports)
     IFACE_ADDR = "iface_addr"  # pod interface . address (anti-spoofing)
     IFACE = "iface"  # pod interfaces
+    VMAP = "vmap"  # address -> the group chain that decides for it (dispatch)
 
 
 # Element shapes, by kind:
 #   ADDR: IPAddress; CIDR: (first, last); PORTS: (Protocol, lo, hi);
-#   NAMED: (IPAddress, Protocol, port); IFACE_ADDR: (iface, IPAddress); IFACE: iface
+#   NAMED: (IPAddress, Protocol, port); IFACE_ADDR: (iface, IPAddress); IFACE: iface;
+#   VMAP: (IPAddress, chain name) -- a verdict map: the address goes to that chain
 Element = object
 
 
 @dataclass(frozen=True, slots=True)
 class SetDef:
+    """A named set.  ``definition`` is the builder's canonical text of what
+    decides membership (``setspecs.SetSpec.canonical``): two sets with equal
+    kind, family and definition hold equal elements after every event, so
+    ``passes.hash_cons_sets`` may give them one name.  Empty: unknown (sets
+    made by hand or by a pass), never merged on it."""
+
     name: str
     kind: SetKind
     family: Family | None
     elements: tuple[Element, ...]
     comment: str = ""
+    definition: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +108,34 @@ class PolicyNode:
 
 
 @dataclass(frozen=True, slots=True)
+class Group:
+    """The local pods of one direction and family that exactly ``policies``
+    (keys ``namespace/name``, sorted) select: they share the chain ``name``,
+    which the dispatch map (``DISPATCH_MAP``) sends their addresses to.  The
+    name is a hash of (direction, policies), so it is stable across events."""
+
+    name: str
+    direction: Direction
+    family: Family
+    policies: tuple[str, ...]
+    # Another group whose chain holds the same rules (``passes.share_chains``):
+    # this group's chain is then one ``goto`` to it.
+    alias: str = ""
+    # Only audit-mode policies select these pods: the chain logs what they
+    # would drop and drops nothing (docs/observability.md, "Audit mode").
+    audit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RuleGraph:
     node: str
     endpoints: tuple[Endpoint, ...]
     policies: tuple[PolicyNode, ...]
     sets: tuple[SetDef, ...]
+    groups: tuple[Group, ...] = ()  # the groups some local pod is in, by name
+    # Some address has more than one live claimant: the lowering adds the
+    # shared-address chains, which read the policies' selected sets.
+    shared: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +159,9 @@ class Changes:
 # Well-known set names (per family suffix 4/6 where relevant).
 NODE = "node"  # the node's own addresses and bridge gateways
 ISOLATED = {Direction.INGRESS: "iso_in", Direction.EGRESS: "iso_eg"}
+# The dispatch verdict maps (VMAP): pod address -> its group chain.
+DISPATCH_MAP = {Direction.INGRESS: "disp_in", Direction.EGRESS: "disp_eg"}
+GROUP_PREFIX = {Direction.INGRESS: "in", Direction.EGRESS: "eg"}
 IFACE_ADDR = "spoof"  # pod interface . pod address
 IFACES = "ifaces"  # every known pod interface
 

@@ -1,4 +1,4 @@
-"""The four kinds policyc reads, their model objects, and the key that names one.
+"""The kinds policyc reads, their model objects, and the key that names one.
 
 A source hands the rule-graph builder either a validated model object (add or
 change) or a :class:`Key` (delete): deletes need no made-up object.
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from policyc.model import Namespace, NetworkPolicy, Node, Pod
+from policyc.model import ClusterNetworkPolicy, Namespace, NetworkPolicy, Node, Pod
 
-Model = Namespace | Node | Pod | NetworkPolicy
+Model = Namespace | Node | Pod | NetworkPolicy | ClusterNetworkPolicy
 
 
 class Kind(StrEnum):
@@ -23,6 +23,16 @@ class Kind(StrEnum):
     NODE = "Node"
     POD = "Pod"
     NETWORK_POLICY = "NetworkPolicy"
+    # policy.networking.k8s.io, all cluster-scoped ("scope=Cluster"); the
+    # v1alpha1 kinds are read into the ClusterNetworkPolicy model.
+    CLUSTER_NETWORK_POLICY = "ClusterNetworkPolicy"
+    ADMIN_NETWORK_POLICY = "AdminNetworkPolicy"
+    BASELINE_ADMIN_NETWORK_POLICY = "BaselineAdminNetworkPolicy"
+
+    @property
+    def cluster_policy(self) -> bool:
+        """One of the three kinds read into :class:`ClusterNetworkPolicy`."""
+        return self in CLUSTER_POLICY_KINDS
 
     @property
     def namespaced(self) -> bool:
@@ -31,11 +41,17 @@ class Kind(StrEnum):
     @classmethod
     def of(cls, obj: Model) -> Kind:
         """The kind of a model object; TypeError for anything else."""
+        if isinstance(obj, ClusterNetworkPolicy):
+            return cls(obj.origin.value)
         kind = _KIND_OF_TYPE.get(type(obj))
         if kind is None:
             raise TypeError(f"not a policyc model object: {type(obj).__name__}")
         return kind
 
+
+CLUSTER_POLICY_KINDS = frozenset(
+    {Kind.CLUSTER_NETWORK_POLICY, Kind.ADMIN_NETWORK_POLICY, Kind.BASELINE_ADMIN_NETWORK_POLICY}
+)
 
 _KIND_OF_TYPE: dict[type, Kind] = {
     Namespace: Kind.NAMESPACE,
@@ -55,7 +71,7 @@ class Key:
 
     @property
     def id(self) -> str:
-        """The builder's key: ``namespace/name``, or ``name`` for Namespace and Node."""
+        """The builder's key: ``namespace/name``, or ``name`` for cluster-scoped kinds."""
         return f"{self.namespace}/{self.name}" if self.kind.namespaced else self.name
 
     def __str__(self) -> str:

@@ -3,16 +3,25 @@
 Forward path (stateful; sees bridged traffic through br_netfilter, keyed on
 addresses because the ports are invisible there):
 
-    forward:  established -> accept; node traffic -> accept;
-              jump from_pods (egress); jump to_pods (ingress); accept
-    egressF:  for every policy rule: selected src . peer dst . port -> return
-              drop
+    forward:   established -> accept; node traffic -> accept;
+               jump from_pods (egress); jump to_pods (ingress); accept
+    from_pods: ip saddr vmap @disp_eg4 (-> goto eg4_<hash>); same for IPv6;
+               isolated but in no group (shared address) -> drop
+    eg4_<hash>: the group chain of the local pods that exactly the same
+               policies select: [NetworkPolicy section: each rule of those
+               policies, peer . port -> return; drop]
+
+One map lookup per direction finds a pod's group chain, which holds only
+the rules of the policies selecting the pod (docs/dataplane.md).
 
 Bridge path (stateless, per port): a frame from a pod port must carry that
 pod's address; frames from unknown ``pc*`` ports are dropped (fail closed).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from policyc.chains import (
     ACCEPT,
@@ -34,27 +43,27 @@ from policyc.chains import (
     Verb,
 )
 from policyc.ir import (
+    DISPATCH_MAP,
+    GROUP_PREFIX,
     IFACE_ADDR,
     IFACES,
     ISOLATED,
     NODE,
     Family,
+    Group,
     PolicyNode,
     RuleGraph,
     RuleNode,
     SetKind,
 )
-from policyc.lower_log import LogConfig, drop_end
+from policyc.logprefix import Tag
+from policyc.lower_log import LogConfig, drop_end, log_rule
 from policyc.model import Direction
 from policyc.names import BRIDGE_CHAIN, IFACE_PREFIX
 
 FAMILIES = (Family.V4, Family.V6)
 DISPATCH = {Direction.EGRESS: "from_pods", Direction.INGRESS: "to_pods"}
 WORD = {Direction.EGRESS: "egress", Direction.INGRESS: "ingress"}
-
-
-def chain_name(direction: Direction, family: Family) -> str:
-    return WORD[direction] + family.suffix
 
 
 def forward_chain() -> Chain:
@@ -72,28 +81,69 @@ def forward_chain() -> Chain:
     return Chain("forward", tuple(rules), Hook.FORWARD)
 
 
-def dispatch_chain(direction: Direction) -> Chain:
+def shared_chain_name(direction: Direction, family: Family) -> str:
+    return f"shared_{GROUP_PREFIX[direction]}{family.suffix}"
+
+
+def dispatch_chain(direction: Direction, shared: bool) -> Chain:
+    """One verdict-map lookup per family sends a pod's packet to its group
+    chain.  An isolated address with no group (its local claimants are in
+    different groups) goes to the shared-address chain when the graph has
+    shared addresses, else is dropped: fail closed either way."""
     own = Field.SADDR if direction is Direction.EGRESS else Field.DADDR
-    rules = tuple(
+    word = WORD[direction]
+    rules = [
         Rule(
-            (InSet(own, ISOLATED[direction] + f.suffix, f),),
-            Action(Verb.GOTO, chain_name(direction, f)),
-            f"{WORD[direction]}-isolated pods",
+            (),
+            Action(Verb.VMAP, DISPATCH_MAP[direction] + f.suffix, own, f),
+            f"{word} of local pods: to their group chain",
         )
         for f in FAMILIES
-    )
-    return Chain(DISPATCH[direction], rules)
+    ]
+    for f in FAMILIES:
+        iso = InSet(own, ISOLATED[direction] + f.suffix, f)
+        if shared:
+            target = Action(Verb.GOTO, shared_chain_name(direction, f))
+            rules.append(Rule((iso,), target, f"{word}-isolated shared address"))
+        else:
+            rules.append(Rule((iso,), DROP, f"{word}-isolated, no group: fail closed"))
+    return Chain(DISPATCH[direction], tuple(rules))
 
 
-def rule_variants(rule: RuleNode, kinds: dict[str, SetKind], selected: str) -> list[Rule]:
-    """One RuleNode -> one lowered rule per (peer set, port set) pair."""
+def shared_chain(
+    direction: Direction, family: Family, graph: RuleGraph, log: LogConfig | None = None
+) -> Chain:
+    """For an address held by local pods of different groups: every rule of
+    the node, each on behalf of the pods its policy selects (``@selected``
+    holds an address only if the policy selects every local claimant), so
+    only what every claimant's policies allow passes (docs/dataplane.md,
+    "Shared addresses")."""
+    kinds = {s.name: s.kind for s in graph.sets}
+    rules: list[Rule] = []
+    for node in graph.policies:
+        # An audit policy allows nothing (docs/observability.md).
+        if node.direction is direction and node.family is family and not node.audit:
+            for rule in node.rules:
+                rules.extend(rule_variants(rule, kinds, node.selected))
+    name = shared_chain_name(direction, family)
+    end = f"{WORD[direction]} not allowed by any policy"
+    rules.extend(drop_end(log, direction, family, name, end))
+    return Chain(name, tuple(rules))
+
+
+def rule_variants(
+    rule: RuleNode, kinds: dict[str, SetKind], selected: str | None = None
+) -> list[Rule]:
+    """One RuleNode -> one lowered rule per (peer set, port set) pair.  In a
+    group chain the chain stands for the pod's own side (``selected`` None);
+    the shared-address chain matches the own address in ``selected``."""
     f = rule.family
     own, other = (
         (Field.SADDR, Field.DADDR)
         if rule.direction is Direction.EGRESS
         else (Field.DADDR, Field.SADDR)
     )
-    base: Match = InSet(own, selected, f)
+    base: Match | None = None if selected is None else InSet(own, selected, f)
     peers: list[Match | None] = (
         [None] if rule.peer_sets is None else [InSet(other, s, f) for s in rule.peer_sets]
     )
@@ -111,22 +161,83 @@ def rule_variants(rule: RuleNode, kinds: dict[str, SetKind], selected: str) -> l
     return out
 
 
-def policy_chain(
-    direction: Direction, family: Family, graph: RuleGraph, log: LogConfig | None = None
-) -> Chain:
-    nodes: list[PolicyNode] = [
-        p for p in graph.policies if p.direction is direction and p.family is family and not p.audit
-    ]
-    kinds = {s.name: s.kind for s in graph.sets}  # one index, not a scan per rule
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One tier of a group chain: its rules, then ``end`` (None: fall
+    through to the next section).  NetworkPolicy is one section today;
+    ClusterNetworkPolicy's Admin and Baseline tiers will be two more."""
+
+    name: str
+    rules: tuple[Rule, ...]
+    end: Rule | None = None  # the section's default, e.g. drop when isolated
+
+
+def group_chain(name: str, sections: Sequence[Section]) -> Chain:
+    """A group chain from its ordered sections; a chain that falls off its
+    end returns (to ``forward``: the direction allows)."""
     rules: list[Rule] = []
-    for node in nodes:
-        for rule in node.rules:
-            rules.extend(rule_variants(rule, kinds, node.selected))
-    name = chain_name(direction, family)
-    rules.extend(
-        drop_end(log, direction, family, name, f"{WORD[direction]} not allowed by any policy")
-    )
+    for sec in sections:
+        rules.extend(sec.rules)
+        if sec.end is not None:
+            rules.append(sec.end)
     return Chain(name, tuple(rules))
+
+
+Nodes = dict[tuple[str, Direction, Family], PolicyNode]
+
+
+def _policy_rules(group: Group, nodes: Nodes, kinds: dict[str, SetKind]) -> list[Rule]:
+    rules: list[Rule] = []
+    for key in group.policies:
+        node = nodes.get((key, group.direction, group.family))
+        for rule in node.rules if node is not None else ():
+            rules.extend(rule_variants(rule, kinds))
+    return rules
+
+
+def network_policy_section(
+    group: Group, nodes: Nodes, kinds: dict[str, SetKind], log: LogConfig | None = None
+) -> Section:
+    """'If any NetworkPolicy selects a pod for a direction, the pod is
+    isolated for it; what the union of their rules allows is allowed.'
+    With ``log``, the drop is logged first (``--log-drops``)."""
+    rules = _policy_rules(group, nodes, kinds)
+    *logged, end = drop_end(
+        log,
+        group.direction,
+        group.family,
+        group.name,
+        f"{WORD[group.direction]} not allowed by any policy",
+    )
+    return Section("NetworkPolicy", (*rules, *logged), end)
+
+
+def audit_section(
+    group: Group, nodes: Nodes, kinds: dict[str, SetKind], log: LogConfig | None = None
+) -> Section:
+    """An audit-only group (``policyc.io/mode: audit``, no enforced policy
+    selects its pods): what the audit policies' rules allow returns; the
+    rest is logged as "would drop" (with ``log``) and falls off the chain's
+    end, which allows: audit "drops nothing because of it"."""
+    rules = _policy_rules(group, nodes, kinds)
+    if log is not None:
+        rules.append(log_rule(log, Tag.AUDIT, group.direction, group.family, group.name))
+    return Section("NetworkPolicy (audit)", tuple(rules))
+
+
+def group_chains(graph: RuleGraph, log: LogConfig | None = None) -> list[Chain]:
+    """One chain per group some local pod is in (``graph.groups``)."""
+    kinds = {s.name: s.kind for s in graph.sets}  # one index, not a scan per rule
+    nodes = {(p.policy, p.direction, p.family): p for p in graph.policies}
+    out = []
+    for g in graph.groups:
+        if g.alias:  # passes.share_chains: the same rules as g.alias
+            out.append(Chain(g.name, (Rule((), Action(Verb.GOTO, g.alias), "same rules"),)))
+        elif g.audit:
+            out.append(group_chain(g.name, [audit_section(g, nodes, kinds, log)]))
+        else:
+            out.append(group_chain(g.name, [network_policy_section(g, nodes, kinds, log)]))
+    return out
 
 
 def bridge_chain() -> Chain:
@@ -147,9 +258,11 @@ def bridge_chain() -> Chain:
 def lower(graph: RuleGraph, log: LogConfig | None = None) -> Ruleset:
     """``log``: log each drop at an isolated pod's chain end (``--log-drops``)."""
     forward = [forward_chain()]
-    for direction in (Direction.EGRESS, Direction.INGRESS):
-        forward.append(dispatch_chain(direction))
-        forward.extend(policy_chain(direction, f, graph, log) for f in FAMILIES)
+    directions = (Direction.EGRESS, Direction.INGRESS)
+    forward.extend(dispatch_chain(d, graph.shared) for d in directions)
+    forward.extend(group_chains(graph, log))
+    if graph.shared:
+        forward.extend(shared_chain(d, f, graph, log) for d in directions for f in FAMILIES)
     bridge_kinds = (SetKind.IFACE_ADDR, SetKind.IFACE)
     return Ruleset(
         forward=tuple(forward),

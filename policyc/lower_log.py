@@ -47,7 +47,7 @@ def log_rule(config: LogConfig, tag: Tag, direction: Direction, family: Family, 
         meter=meter_name(tag, direction, family),
     )
     word = "would drop (audit)" if tag is Tag.AUDIT else "dropped"
-    return Rule((), Action(Verb.LOG, spec.prefix, spec), f"log: {word}")
+    return Rule((), Action(Verb.LOG, spec.prefix, log=spec), f"log: {word}")
 
 
 def drop_end(

@@ -73,6 +73,11 @@ def parse_port(text: str) -> PortQuery:
     protos = {p.value for p in Protocol}
     proto = Protocol(proto_text.upper()) if proto_text.upper() in protos else None
     bad = f"port {clipped(printable(text))!r}: want PORT[/PROTO] or NAME[/PROTO]"
+    if proto_text.upper() in ("ICMP", "ICMPV6"):
+        raise InputError(
+            f"port {clipped(printable(text))!r}: NetworkPolicy does not match ICMP "
+            "(its protocols are TCP, UDP and SCTP)"
+        )
     if proto_text and proto is None:
         raise InputError(f"{bad}, PROTO tcp, udp or sctp")
     if port.isascii() and port.isdigit():

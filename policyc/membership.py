@@ -244,6 +244,8 @@ class Membership:
         self.specs[spec.name] = spec
         self.refs[spec.name] = 1
         self.members[spec.name] = Counter(elements)
+        if spec.claim is not Claim.ANY:
+            self.counts[spec.name] = Counter()
         if spec.member is not None:
             self.global_specs.add(spec.name)
         self._reset(spec.name)

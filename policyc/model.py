@@ -1,4 +1,5 @@
-"""The slim, validated model of the cluster objects policyc reads.
+"""The slim, validated model of the cluster objects policyc reads
+(NetworkPolicy and ClusterNetworkPolicy included).
 
 Only the fields that decide reachability are kept.  Everything is frozen and
 hashable so that the compiler can key caches and sets on it.
@@ -195,6 +196,164 @@ class Node:
     name: str
     addresses: tuple[IPAddress, ...] = ()
     pod_cidrs: tuple[IPNetwork, ...] = ()
+    # Read by ClusterNetworkPolicy ``nodes`` peers: "a way to select a set of
+    # nodes in the cluster (based on the node's labels)".
+    labels: Labels = ()
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+# -- ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) ---------------
+# v1alpha1 AdminNetworkPolicy and BaselineAdminNetworkPolicy objects are read
+# into the same model (policyc.parse_anp); ``origin`` keeps the kind they were
+# written as.  The quoted lines are from the API types of
+# kubernetes-sigs/network-policy-api, bundle v0.2.0
+# (apis/v1alpha2/clusternetworkpolicy_types.go).
+
+
+class Tier(StrEnum):
+    """ "Policy tiers are evaluated in the following order: Admin tier,
+    NetworkPolicy tier, Baseline tier"."""
+
+    ADMIN = "Admin"
+    BASELINE = "Baseline"
+
+
+class Action(StrEnum):
+    """``Accept`` and ``Deny`` are final; "Pass: Skips all further
+    ClusterNetworkPolicy rules in the current tier for the selected traffic,
+    and passes evaluation to the next tier"."""
+
+    ACCEPT = "Accept"
+    DENY = "Deny"
+    PASS = "Pass"
+
+
+class Origin(StrEnum):
+    """The kind an object was written as (its API ``kind``)."""
+
+    CNP = "ClusterNetworkPolicy"
+    ANP = "AdminNetworkPolicy"
+    BANP = "BaselineAdminNetworkPolicy"
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacedPods:
+    """ "NamespacedPod allows the user to select a given set of pod(s) in
+    selected namespace(s)": both selectors must match."""
+
+    namespace_selector: Selector
+    pod_selector: Selector
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """ "Exactly one field must be set.  Note that host-networked pods are not
+    included in subject selection."  ``pods`` is None when ``namespaces`` is set."""
+
+    namespaces: Selector | None = None
+    pods: NamespacedPods | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CNPPeer:
+    """One element of ``from``/``to``: exactly one field is set (``networks``
+    counts as set when non-empty).  ``nodes`` and ``networks`` are egress only."""
+
+    namespaces: Selector | None = None
+    pods: NamespacedPods | None = None
+    nodes: Selector | None = None
+    networks: tuple[IPNetwork, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolPort:
+    """One element of ``protocols``.
+
+    ``protocol`` and the inclusive range ``first``..``last`` for ``tcp``,
+    ``udp`` or ``sctp`` (``destinationPort.number`` gives first == last;
+    a v1alpha1 port with no number never occurs: its schema requires one).
+    ``named`` for ``destinationNamedPort``: "selects a destination port on a
+    pod based on the ContainerPort name"; then ``protocol`` is None and the
+    container port's own protocol applies.
+    """
+
+    protocol: Protocol | None
+    first: int = 0
+    last: int = 0
+    named: str = ""
+
+    def matches(self, proto: Protocol, port: int, dst: Pod | None) -> bool:
+        """Does a packet to ``port``/``proto`` of ``dst`` (None: no pod) match?"""
+        if self.named:
+            if dst is None:
+                return False
+            return any(
+                cp.name == self.named and cp.protocol == proto and cp.port == port
+                for cp in dst.ports
+            )
+        return self.protocol == proto and self.first <= port <= self.last
+
+    def __str__(self) -> str:
+        if self.named:
+            return f"port {self.named}"
+        span = str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+        return f"{self.protocol}/{span}"
+
+
+@dataclass(frozen=True, slots=True)
+class CNPRule:
+    """One ingress or egress rule.  ``protocols`` None: "If unspecified,
+    protocol-specific attributes will not be used to match traffic"."""
+
+    name: str
+    action: Action
+    peers: tuple[CNPPeer, ...]
+    protocols: tuple[ProtocolPort, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNetworkPolicy:
+    """A validated ClusterNetworkPolicy (or a converted v1alpha1 object).
+
+    ``priority`` is 0..1000: "Policies with lower priority values have higher
+    precedence".  Rules keep their written order: "a rule that appears at the
+    top of the ingress rules would take the highest precedence".
+    """
+
+    name: str
+    tier: Tier
+    priority: int
+    subject: Subject
+    ingress: tuple[CNPRule, ...] = ()
+    egress: tuple[CNPRule, ...] = ()
+    origin: Origin = Origin.CNP
+
+    @property
+    def key(self) -> str:
+        """``Kind name``: the object's identity (cluster-scoped, per kind)."""
+        return f"{self.origin} {self.name}"
+
+    @property
+    def order(self) -> tuple[int, str, str]:
+        """The evaluation order inside a tier: ascending priority, then, for
+        equal priorities (left undefined upstream), the name in code-point
+        order, then the origin kind (docs/clusternetworkpolicy.md)."""
+        return (self.priority, self.name, str(self.origin))
+
+    def rule_label(self, direction: str, index: int) -> str:
+        """``ingress[2] "name"``: how explain names a rule."""
+        rules = self.ingress if direction == "ingress" else self.egress
+        name = rules[index].name
+        return f'{direction}[{index}] "{name}"' if name else f"{direction}[{index}]"
+
+
+def contains_any(networks: tuple[IPNetwork, ...], ip: IPAddress) -> bool:
+    """Does one of ``networks`` hold ``ip``?  ("cluster-internal traffic will
+    be checked against the rule as well": pod addresses match too.)"""
+    return any(ip.version == n.version and ip in n for n in networks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +362,9 @@ class Cluster:
     pods: tuple[Pod, ...] = ()
     nodes: Mapping[str, Node] = field(default_factory=dict)
     policies: tuple[NetworkPolicy, ...] = ()
+    # ClusterNetworkPolicies (and converted v1alpha1 objects), in tier order
+    # (:attr:`ClusterNetworkPolicy.order`).
+    cluster_policies: tuple[ClusterNetworkPolicy, ...] = ()
 
     def namespace(self, name: str) -> Namespace:
         """Namespaces named by pods but absent from the input still carry the

@@ -24,6 +24,14 @@ DEFAULT_AGENT = "127.0.0.1:9743"
 EXIT_PENDING = 3  # status: the pod's rules are not in the kernel yet
 
 
+def agent_address(text: str) -> str:
+    """``--agent``: HOST:PORT (an IPv6 host in brackets), as ``watch --listen``."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or len(text) > 300:
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: want HOST:PORT, e.g. 127.0.0.1:9743")
+    return text
+
+
 def add_logs_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "paths",
@@ -31,19 +39,29 @@ def add_logs_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="files of the agent's JSON lines, or - for stdin (default: ask the agent)",
     )
-    p.add_argument("--agent", default=DEFAULT_AGENT, help="the agent's --listen HOST:PORT")
+    p.add_argument(
+        "--agent",
+        type=agent_address,
+        default=DEFAULT_AGENT,
+        help="the agent's --listen HOST:PORT",
+    )
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-n", "--namespace", help="only drops to or from pods of this namespace")
     p.add_argument("--pod", help="only drops to or from this pod (NAMESPACE/NAME or NAME)")
     p.add_argument("--policy", help="only drops attributed to this policy (NAMESPACE/NAME or NAME)")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
 
 
 def add_status_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pod", metavar="POD", help="NAMESPACE/NAME (NAME: in --namespace)")
-    p.add_argument("--agent", default=DEFAULT_AGENT, help="the agent's --listen HOST:PORT")
-    p.add_argument("-n", "--namespace", default="default")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--agent",
+        type=agent_address,
+        default=DEFAULT_AGENT,
+        help="the agent's --listen HOST:PORT",
+    )
+    p.add_argument("-n", "--namespace", default="default", help="the namespace of a bare NAME")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
 
 
 def _url(agent: str, path: str) -> str:

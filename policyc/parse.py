@@ -16,6 +16,7 @@ from policyc.kinds import Key, Kind, Model
 from policyc.load import Path, RawObject
 from policyc.model import (
     Cluster,
+    ClusterNetworkPolicy,
     ContainerPort,
     IPAddress,
     Namespace,
@@ -25,6 +26,8 @@ from policyc.model import (
     Protocol,
     labels_of,
 )
+from policyc.parse_anp import parse_anp, parse_banp
+from policyc.parse_cnp import parse_cnp
 from policyc.parse_policy import parse_policy
 
 KNOWN = {
@@ -32,6 +35,15 @@ KNOWN = {
     "Namespace": "v1",
     "Pod": "v1",
     "Node": "v1",
+    "ClusterNetworkPolicy": "policy.networking.k8s.io/v1alpha2",
+    "AdminNetworkPolicy": "policy.networking.k8s.io/v1alpha1",
+    "BaselineAdminNetworkPolicy": "policy.networking.k8s.io/v1alpha1",
+}
+# The readers of the policy.networking.k8s.io kinds (model: policyc.model).
+CLUSTER_READERS: dict[str, Callable[[Ctx], ClusterNetworkPolicy]] = {
+    "ClusterNetworkPolicy": parse_cnp,
+    "AdminNetworkPolicy": parse_anp,
+    "BaselineAdminNetworkPolicy": parse_banp,
 }
 
 
@@ -123,7 +135,7 @@ def _container_port(ctx: Ctx, path: Path) -> ContainerPort | None:
 
 def parse_node(ctx: Ctx) -> Node:
     name = ctx.name(v.dns1123_subdomain)
-    ctx.labels(("metadata", "labels"))
+    labels = ctx.labels(("metadata", "labels"))
     addrs: list[IPAddress] = []
     for i, _ in enumerate(ctx.get(("status", "addresses"), list, [])):
         kind = ctx.get(("status", "addresses", i, "type"), str, "")
@@ -145,7 +157,7 @@ def parse_node(ctx: Ctx) -> Node:
             ctx.err(path, msg)
         elif net not in cidrs:
             cidrs.append(net)
-    return Node(name, tuple(addrs), tuple(cidrs))
+    return Node(name, tuple(addrs), tuple(cidrs), labels_of(labels))
 
 
 Warn = Callable[[str], None]
@@ -190,6 +202,8 @@ def read_one(raw: RawObject, warn: Warn | None = None) -> Model | None:
         obj = parse_node(ctx)
     elif kind == "Pod":
         obj = parse_pod(ctx)
+    elif kind in CLUSTER_READERS:
+        obj = CLUSTER_READERS[kind](ctx)
     else:
         obj = parse_policy(ctx)
     if ctx.errors:
@@ -243,9 +257,11 @@ def build_cluster(raws: Iterable[RawObject], warn: Warn | None = None) -> Cluste
     policies = sorted(
         (o for o in objs if isinstance(o, NetworkPolicy)), key=lambda p: (p.namespace, p.name)
     )
+    tiers = sorted((o for o in objs if isinstance(o, ClusterNetworkPolicy)), key=lambda p: p.order)
     return Cluster(
         namespaces=dict(sorted(namespaces.items())),
         pods=tuple(pods),
         nodes=dict(sorted(nodes.items())),
         policies=tuple(policies),
+        cluster_policies=tuple(tiers),
     )

@@ -16,6 +16,17 @@ from policyc.errors import Location, printable
 
 Path = tuple[str | int, ...]
 
+# Kinds without a namespace: an error names them ``Kind name``.
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace",
+        "Node",
+        "ClusterNetworkPolicy",
+        "AdminNetworkPolicy",
+        "BaselineAdminNetworkPolicy",
+    }
+)
+
 
 class Locator(Protocol):
     """Where a value stood: ``path`` -> Location, or None if unknown."""
@@ -65,7 +76,7 @@ class RawObject:
         ns = meta.get("namespace")
         kind = self.kind or "<no kind>"
         name, ns = _text(name), _text(ns)
-        if self.kind in ("Namespace", "Node") or not ns:
+        if self.kind in CLUSTER_SCOPED or not ns:
             return f"{printable(kind)} {name}"
         return f"{printable(kind)} {ns}/{name}"
 

@@ -30,6 +30,7 @@ from policyc.model import (
     Pod,
     PortSpec,
     Protocol,
+    Requirement,
     Selector,
 )
 from policyc.names import pod_iface, short_hash
@@ -80,11 +81,21 @@ class SetSpec:
     # Only an index: ``member`` stays the authority.
     scopes: tuple[Scope, ...] | None = None
     claim: Claim = Claim.ANY
+    # ``definition`` in a normal form (selectors' requirements sorted, peers
+    # deduplicated, a peer another covers left out): sets equal here have one
+    # member function, so equal elements after every event.  Empty: as
+    # ``definition``.  Read by ``passes.hash_cons_sets`` (through ``SetDef``).
+    normal: str = ""
+
+    @property
+    def canonical(self) -> str:
+        return self.normal or self.definition
 
     def address_of(self, elem: Element) -> IPAddress:
         """The pod address an element of an ``EVERY*`` set is keyed on:
-        ADDR elements are addresses, NAMED ones ``(address, proto, port)``."""
-        if self.kind is SetKind.NAMED:
+        ADDR elements are addresses, NAMED ones ``(address, proto, port)``,
+        VMAP ones ``(address, chain)``."""
+        if self.kind in (SetKind.NAMED, SetKind.VMAP):
             return elem[0]  # type: ignore[index,no-any-return]
         return elem  # type: ignore[return-value]
 
@@ -115,7 +126,58 @@ def selection(pol: NetworkPolicy, family: Family) -> SetSpec:
         member,
         scopes=(Scope(sel, ns),),
         claim=Claim.EVERY_LOCAL,
+        normal=f"select {ns} {normal_selector(sel)}",
     )
+
+
+def _requirement_text(req: Requirement) -> str:
+    if req.op is Op.EXISTS:
+        return req.key
+    if req.op is Op.DOES_NOT_EXIST:
+        return "!" + req.key
+    word = "in" if req.op is Op.IN else "notin"
+    return f"{req.key} {word} ({','.join(sorted(set(req.values)))})"
+
+
+def normal_selector(sel: Selector | None) -> str:
+    """A selector's normal text: "*" when it matches everything (None or
+    empty: "An empty label selector matches all objects"), else its
+    requirements (ANDed, so their order is immaterial) sorted, once each."""
+    if sel is None or not sel.requirements:
+        return "*"
+    return ",".join(sorted({_requirement_text(r) for r in sel.requirements}))
+
+
+NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def _normal_namespace(sel: Selector | None, policy_ns: str) -> str:
+    """``<own>`` for the policy's namespace: no namespaceSelector, or one that
+    names it by the label "The Kubernetes control plane sets ... on all
+    namespaces" (``parse.parse_namespace`` and the builder's defaults set it
+    to the name, always); "*" for every namespace; else the selector."""
+    if sel is None:
+        return "<own>"
+    reqs = sel.requirements
+    if len(reqs) == 1 and reqs[0].key == NAME_LABEL and reqs[0].op is Op.IN:
+        if set(reqs[0].values) == {policy_ns}:
+            return "<own>"
+    return normal_selector(sel)
+
+
+def _normal_peers(peers: Iterable[Peer], policy_ns: str) -> list[tuple[str, str]]:
+    """(namespace part, pod part) of each peer, once each, leaving out a peer
+    that another selects a superset of: the same or every namespace, and
+    the same or every pod ("<own>" is the policy's namespace)."""
+    found = {
+        (_normal_namespace(p.namespace_selector, policy_ns), normal_selector(p.pod_selector))
+        for p in peers
+    }
+
+    def covers(a: tuple[str, str], b: tuple[str, str]) -> bool:
+        return a != b and a[0] in ("*", b[0]) and a[1] in ("*", b[1])
+
+    return sorted(q for q in found if not any(covers(p, q) for p in found))
 
 
 def peer_matches(peer: Peer, policy_ns: str, pod: Pod, ns_labels: NsLabels) -> bool:
@@ -201,6 +263,9 @@ def peer_pods(peers: list[Peer], policy_ns: str, family: Family) -> SetSpec:
     # (hash-consed by definition: pod events still change elements only).
     own = any(p.namespace_selector is None for p in peers)
     definition = f"pods {policy_ns if own else '*'} {text}"
+    normal = _normal_peers(peers, policy_ns)
+    normal_own = any(ns == "<own>" for ns, _ in normal)
+    normal_text = " | ".join(f"ns[{ns}] pod[{pod}]" for ns, pod in normal)
     return SetSpec(
         spec_name("peer", definition, family),
         SetKind.ADDR,
@@ -210,6 +275,7 @@ def peer_pods(peers: list[Peer], policy_ns: str, family: Family) -> SetSpec:
         member,
         scopes=tuple(_peer_scope(p, policy_ns) for p in peers),
         claim=Claim.EVERY,
+        normal=f"pods {policy_ns if normal_own else '*'} {normal_text}",
     )
 
 
@@ -235,6 +301,13 @@ def peer_blocks(blocks: list[IPBlock], family: Family) -> SetSpec | None:
     )
 
 
+def ports_definition(elems: Iterable[tuple[Protocol, int, int]]) -> str:
+    """The definition of a PORTS set: its ``(protocol, lo, hi)`` elements, which
+    must already be maximal intervals sorted by protocol and port.  A pass
+    that makes a port set names it by this too, so equal sets share a name."""
+    return "ports " + " ".join(f"{p}:{lo}-{hi}" for p, lo, hi in elems)
+
+
 def numeric_ports(specs: list[PortSpec]) -> SetSpec:
     raw = []
     for s in specs:
@@ -249,8 +322,7 @@ def numeric_ports(specs: list[PortSpec]) -> SetSpec:
         elems.extend(
             (proto, lo, hi) for lo, hi in union((lo, hi) for p, lo, hi in raw if p is proto)
         )
-    text = " ".join(f"{p}:{lo}-{hi}" for p, lo, hi in elems)
-    definition = f"ports {text}"
+    definition = ports_definition(elems)
     return SetSpec(
         spec_name("port", definition, None),
         SetKind.PORTS,
@@ -299,6 +371,25 @@ def isolation(name: str, family: Family, comment: str, isolated: Callable[[Pod],
         return _ips(pod, family) if world.is_local(pod) and isolated(pod) else ()
 
     return SetSpec(name, SetKind.ADDR, family, comment, name, member)
+
+
+def dispatch(
+    name: str, family: Family, comment: str, group: Callable[[Pod], str | None]
+) -> SetSpec:
+    """The verdict map ``address -> group chain`` of the local pods that
+    ``group`` puts in a group (None: no policy decides for the pod).
+
+    Claimed by every local claimant (``EVERY_LOCAL``): two local pods holding
+    one address in different groups give no element; the dispatch chain then
+    drops what the isolation set still holds (fail closed)."""
+
+    def member(pod: Pod, world: World) -> Iterable[Element]:
+        if not world.is_local(pod):
+            return ()
+        chain = group(pod)
+        return [(ip, chain) for ip in _ips(pod, family)] if chain else ()
+
+    return SetSpec(name, SetKind.VMAP, family, comment, name, member, claim=Claim.EVERY_LOCAL)
 
 
 def spoof(name: str, family: Family) -> SetSpec:

@@ -136,6 +136,19 @@ def _in_set(m: InSet, sets: Mapping[str, SetDef], p: Packet) -> bool:
     return hit != m.negate
 
 
+def _vmap(
+    key: Field | None, family: Family | None, s: SetDef | None, name: str, p: Packet
+) -> str | None:
+    """The chain a verdict map sends ``p`` to (``ip saddr vmap @m``), or None."""
+    if s is None or s.kind is not SetKind.VMAP or key not in (Field.SADDR, Field.DADDR):
+        raise TraceError(f"rule looks up verdict map {name!r}, which is no address map")
+    if family is not None and family is not p.family:
+        return None
+    addr = p.src if key is Field.SADDR else p.dst
+    elements = cast(tuple[tuple[IPAddress, str], ...], s.elements)
+    return next((chain for a, chain in elements if a == addr), None)
+
+
 def matches(m: Match, sets: Mapping[str, SetDef], p: Packet) -> bool:
     """Does ``p`` satisfy ``m``?  Raises ``TraceError`` for a match it does not know."""
     if isinstance(m, InSet):
@@ -182,6 +195,12 @@ def _walk(hook: Hook, chains: tuple[Chain, ...], sets: Mapping[str, SetDef], p: 
             i += 1
             continue
         verb, target = rule.action.verb, rule.action.target
+        if verb is Verb.VMAP:
+            hit = _vmap(rule.action.key, rule.action.family, sets.get(target), target, p)
+            if hit is None:  # nft(8): no element, no verdict: the next rule
+                i += 1
+                continue
+            verb, target = Verb.GOTO, hit
         steps.append(Step(hook, chain.name, i, rule.comment, verb, target))
         if verb in (Verb.ACCEPT, Verb.DROP):
             return Trace(Verdict(verb.value), tuple(steps))

@@ -98,7 +98,7 @@ def test_bad_input_writes_no_output_file(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "out.nft"
-    code, out, _ = run(["compile", "-o", str(target), str(BADINPUT / name)], capsys)
+    code, out, _ = run(["compile", "--output-file", str(target), str(BADINPUT / name)], capsys)
     assert code == 2
     assert out == ""
     assert not target.exists()

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CASE = str(ROOT / "fixtures" / "ipblock-except")
 
 
-@pytest.mark.parametrize("cmd", [["matrix", CASE], ["compile", CASE]])
+@pytest.mark.parametrize("cmd", [["matrix", CASE], ["compile", "--node", "node-1", CASE]])
 def test_closed_stdout_is_quiet(cmd: list[str]) -> None:
     read, write = os.pipe()
     os.close(read)

@@ -22,18 +22,27 @@ def test_nftables_output_dir_gets_policyc_nft(tmp_path: Path, existing: bool) ->
     if existing:
         out.mkdir()
     target = str(out) if existing else f"{out}/"
-    assert main(["compile", "-o", target, str(CASE)]) == 0
+    assert main(["compile", "--output-dir", target, str(CASE)]) == 0
     assert [p.name for p in out.iterdir()] == ["policyc.nft"]
     assert (out / "policyc.nft").read_text() == (CASE / "expected.nft").read_text()
 
 
-@pytest.mark.parametrize("where", ["missing/x.nft", "file/", "file/x.nft"])
+@pytest.mark.parametrize(
+    "flag, where",
+    [
+        ("--output-file", "missing/x.nft"),
+        ("--output-dir", "file/"),
+        ("--output-file", "file/x.nft"),
+    ],
+)
 def test_unwritable_output_is_an_error_line_not_a_traceback(
-    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, flag: str, where: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Trial: -o into a missing folder, or a folder path that is a file,
-    raised FileNotFoundError / FileExistsError tracebacks."""
+    raised FileNotFoundError / FileExistsError tracebacks.  The path is
+    checked before compiling: a bad argument, exit 2."""
     (tmp_path / "file").write_text("")
-    assert main(["compile", "-o", f"{tmp_path}/{where}", str(CASE)]) == 1
+    assert main(["compile", flag, f"{tmp_path}/{where}", str(CASE)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("policyc: error: cannot write ") and "Traceback" not in err
+    assert err.startswith(f"policyc: error: {flag} ") and "Traceback" not in err
+    assert err.count("\n") == 1

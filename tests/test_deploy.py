@@ -32,6 +32,7 @@ import yaml
 
 from tests.fakeapi import FakeAPIServer
 from tests.fakeapi import objects as o
+from watcher.sources.k8s_watch import KIND_SPECS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -131,7 +132,9 @@ def test_schema_validation_is_strict(mutate: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- RBAC
-def test_rbac_reads_four_resources_and_patches_only_pod_status() -> None:
+def test_rbac_is_exactly_read_only_on_the_watched_resources() -> None:
+    """Read-only on exactly what the k8s source lists and watches (KIND_SPECS),
+    and patch on pods/status (the optional Pod condition)."""
     role = _one("ClusterRole")
     rules = {
         (group, resource): sorted(rule["verbs"])
@@ -144,8 +147,16 @@ def test_rbac_reads_four_resources_and_patches_only_pod_status() -> None:
         ("", "namespaces"): ["get", "list", "watch"],
         ("", "nodes"): ["get", "list", "watch"],
         ("networking.k8s.io", "networkpolicies"): ["get", "list", "watch"],
+        ("policy.networking.k8s.io", "clusternetworkpolicies"): ["get", "list", "watch"],
+        ("policy.networking.k8s.io", "adminnetworkpolicies"): ["get", "list", "watch"],
+        ("policy.networking.k8s.io", "baselineadminnetworkpolicies"): ["get", "list", "watch"],
         ("", "pods/status"): ["patch"],  # watch --pod-condition
     }
+    rules.pop(("", "pods/status"))  # watch --pod-condition patches it; not watched
+    watched = {tuple(spec.path.rsplit("/", 1)) for spec in KIND_SPECS}
+    assert {
+        (p.removeprefix("/apis/").removeprefix("/api/").split("/")[0], r) for p, r in watched
+    } == {("v1" if g == "" else g, r) for g, r in rules}
     assert all(set(r) == {"apiGroups", "resources", "verbs"} for r in role["rules"])
     binding = _one("ClusterRoleBinding")
     sa = _one("ServiceAccount")

@@ -207,14 +207,18 @@ def test_audit_policy_enforces_nothing_and_the_evaluator_audits_it() -> None:
     assert not audited.allowed("10.244.1.13", "10.244.1.10", 80, "TCP").allowed
     # the compiled chains are those of no policy at all, and nobody is isolated
     none = ruleset_of(cluster_of(), NODE)
-    got = ruleset_of(cl, NODE)
-    assert got.forward == none.forward and got.bridge == none.bridge
+    got = ruleset_of(cl, NODE, log=LogConfig(7))
+    extra = [c for c in got.forward if c not in none.forward]
+    assert {c.name[:3] for c in extra} == {"in4", "in6"}  # the audit-only group chains
+    for c in extra:  # they log "would drop" and drop nothing
+        (log,) = c.rules
+        assert log.action.verb is Verb.LOG and log.action.target.startswith("pc:audit:I:")
     assert all(not s.elements for s in got.sets if s.name.startswith("iso_"))
     enforced_sets = ruleset_of(cluster_of(deny), NODE).sets
     assert any(s.elements for s in enforced_sets if s.name.startswith("iso_in"))
-    c = Compiler(NODE).load(cl)
-    assert c.keys("NetworkPolicy") == {"x/deny"} and c.policies["x/deny"].audit  # type: ignore[arg-type]
-    assert all(n.audit for n in c.graph().policies)
+    comp = Compiler(NODE).load(cl)
+    assert comp.keys("NetworkPolicy") == {"x/deny"} and comp.policies["x/deny"].audit  # type: ignore[arg-type]
+    assert all(n.audit for n in comp.graph().policies)
 
 
 def test_unknown_mode_is_an_input_error() -> None:
@@ -251,3 +255,32 @@ def test_iptables_target_with_options_reads_back_whole() -> None:
     rule = _split_rule(words)
     assert rule.target == ("-j", "NFLOG", "--nflog-prefix", "pc:drop:E", "--nflog-group", "7")
     assert _split_rule(["-s", "10.0.0.1", "-j", "DROP"]).target == ("-j", "DROP")
+
+
+def test_traced_ruleset_with_audit_and_logging_is_the_enforced_verdict() -> None:
+    """Audit groups, audit policies beside enforced ones and log rules: the
+    compiled ruleset (traced) passes exactly what the enforced evaluator does."""
+    from policyc.model import Protocol
+    from policyc.trace import Packet, trace
+
+    cl = cluster_of(
+        audit(pol("x", "lock", types=["Ingress", "Egress"])),  # x: audit only
+        pol("y", "web", labels(pod="a"), ingress=[{"ports": [{"port": 80}]}]),
+        audit(pol("y", "tight", labels(pod="a"), ingress=[{"ports": [{"port": 81}]}])),
+        audit(pol("z", "dup", labels(pod="b"), ingress=[{"ports": [{"port": 80}]}])),
+        pol("z", "dup-enforced", labels(pod="b"), ingress=[{"ports": [{"port": 80}]}]),
+    )
+    ev = Evaluator(cl)
+    for opt in (True, False):
+        rs = ruleset_of(cl, NODE, opt, LogConfig(7))
+        for src in cl.pods:
+            for dst in (p for p in cl.pods if p is not src):  # loopback never leaves the pod
+                for port in (80, 81):
+                    s, d = src.ips[0], dst.ips[0]
+                    want = ev.allowed(s, d, port, "TCP").allowed
+                    assert trace(rs, Packet(s, d, Protocol.TCP, port)).allowed == want, (
+                        src.key,
+                        dst.key,
+                        port,
+                        opt,
+                    )

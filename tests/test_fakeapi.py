@@ -210,7 +210,7 @@ def test_list_at_exact_resource_version(api: FakeAPIServer, core: client.CoreV1A
 def test_discovery(api: FakeAPIServer, ac: client.ApiClient) -> None:
     assert client.CoreApi(ac).get_api_versions().versions == ["v1"]
     groups = client.ApisApi(ac).get_api_versions().groups
-    assert [g.name for g in groups] == ["networking.k8s.io"]
+    assert [g.name for g in groups] == ["networking.k8s.io", "policy.networking.k8s.io"]
     core_res = client.CoreV1Api(ac).get_api_resources()
     assert {x.name for x in core_res.resources} == {"pods", "namespaces", "nodes"}
     net_res = client.NetworkingV1Api(ac).get_api_resources()

@@ -375,7 +375,7 @@ def test_compile_output_dir_writes_three_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     case = Path(__file__).resolve().parent.parent / "fixtures" / "ipblock-except"
-    assert main(["compile", "--backend", "iptables", "-o", str(out), str(case)]) == 0
+    assert main(["compile", "--backend", "iptables", "--output-dir", str(out), str(case)]) == 0
     names = {p.name for p in out.iterdir()}
     assert names == {"ip6tables.rules", "iptables.rules", "ipset.restore", "ebtables.rules"}
     assert "*filter" in (out / "iptables.rules").read_text()

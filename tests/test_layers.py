@@ -1,7 +1,7 @@
 """The layers, kept by walking the imports (issue 8).
 
 Data flows one way: sources -> model -> IR -> passes -> lowered -> backend
--> kernel.  ``policyc/cli.py`` is the composition root and the only module
+-> kernel.  ``policyc/cli/`` (the CLI package) is the composition root and the only module
 allowed to know every layer.
 """
 
@@ -19,7 +19,8 @@ PACKAGES = ("policyc", "backends", "watcher", "cni", "grammar")
 BACKEND_MAY_USE = {"policyc.chains", "policyc.ir", "policyc.names", "policyc.errors"}
 # Imports inside functions are allowed only where a measured start-up cost
 # requires them (the CNI plugin's exec path) or in a composition root.
-LAZY_OK = {"cni/main.py", "cni/plugin.py", "policyc/cli.py", "watcher/main.py"}
+LAZY_OK = {"cni/main.py", "cni/plugin.py", "watcher/main.py"}
+LAZY_OK_UNDER = ("policyc/cli/",)  # the CLI package: the composition root
 
 
 def modules() -> dict[str, Path]:
@@ -77,7 +78,7 @@ def top(name: str) -> str:
 def test_compiler_core_imports_no_outer_layer() -> None:
     assert not violations(
         "policyc",
-        lambda me, t: me == "policyc.cli" or top(t) == "policyc",
+        lambda me, t: me == "policyc.cli" or me.startswith("policyc.cli.") or top(t) == "policyc",
     )
 
 
@@ -111,7 +112,7 @@ def test_grammar_imports_only_model_level_pieces() -> None:
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_hidden_function_level_imports(name: str) -> None:
     path = MODULES[name]
-    if rel(path) in LAZY_OK:
+    if rel(path) in LAZY_OK or rel(path).startswith(LAZY_OK_UNDER):
         return
     nested = [f"{rel(path)}:{line}: {t}" for t, inner, line in imports(path) if inner]
     assert not nested

@@ -69,9 +69,9 @@ def listing(cmds: list[dict[str, Any]], family: str) -> list[dict[str, Any]]:
         ((kind, obj),) = body.items()
         if verb != "add" or kind == "table" or obj["family"] != family:
             continue
-        if kind == "set":
+        if kind in ("set", "map"):
             sets[obj["name"]] = dict(obj)
-            items.append({"set": sets[obj["name"]]})
+            items.append({kind: sets[obj["name"]]})
         elif kind == "element":
             sets[obj["name"]].setdefault("elem", []).extend(obj["elem"])
         else:

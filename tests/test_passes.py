@@ -29,8 +29,16 @@ from policyc.trace import Packet, trace
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "passes"
 NODE = "node-1"
-PORTS = (79, 80, 81, 82, 443)
-OUTSIDE = ("192.0.2.99", "198.51.100.1", "2001:db8:99::1")
+PORTS = (79, 80, 81, 82, 83, 443)
+OUTSIDE = (
+    "192.0.2.99",
+    "192.0.2.200",
+    "192.0.2.201",
+    "198.51.100.1",
+    "2001:db8:99::1",
+    "2001:db8:98::1",
+    "2001:db8:98::100",
+)
 
 
 def pass_input(name: str, graph: RuleGraph) -> RuleGraph:
@@ -99,9 +107,25 @@ def test_drop_unused_sets(update_golden: bool) -> None:
     check_pass("drop_unused_sets", update_golden)
 
 
+def test_hash_cons_sets(update_golden: bool) -> None:
+    check_pass("hash_cons_sets", update_golden)
+
+
+def test_merge_port_intervals(update_golden: bool) -> None:
+    check_pass("merge_port_intervals", update_golden)
+
+
+def test_aggregate_cidrs(update_golden: bool) -> None:
+    check_pass("aggregate_cidrs", update_golden)
+
+
 @pytest.mark.parametrize("case", ["allow-from-same-namespace", "named-ports"])
 def test_graph_text_is_deterministic(case: str) -> None:
     fixtures = ROOT.parent / case
     files = sorted(str(p) for p in fixtures.glob("*.yaml"))
     texts = {graph_text(compile_cluster(read_cluster(order))) for order in (files, files[::-1])}
     assert len(texts) == 1
+
+
+def test_share_chains(update_golden: bool) -> None:
+    check_pass("share_chains", update_golden)

@@ -1,10 +1,12 @@
 """The rule graph and the evaluator agree on shared addresses, without a kernel.
 
 A packet is walked through the rule graph the way ``policyc.lower`` chains
-it (node addresses, then egress of an isolated source, then ingress of an
-isolated destination, a rule passing when the own address is in the policy's
-selected set, the peer in one of its peer sets and the port in one of its
-port sets), over random policies and worlds in which guest pods share the
+it (node addresses, then egress of the source, then ingress of the
+destination, each through the dispatch map to its group's policies, or for
+an isolated address in no group through the shared-address chain, where a
+rule passes when the own address is in the policy's selected set; then the
+peer must be in one of the rule's peer sets and the port in one of its port
+sets), over random policies and worlds in which guest pods share the
 base pods' addresses, on two nodes.  A packet passes if every node that holds
 a claimant of its source or destination lets it through (each node enforces
 its own pods).  Every cell must match the reference evaluator.
@@ -19,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policyc.evaluate import Evaluator
-from policyc.ir import ISOLATED, NODE, Family, RuleGraph, RuleNode, SetKind
+from policyc.ir import DISPATCH_MAP, ISOLATED, NODE, Family, RuleGraph, RuleNode, SetKind
 from policyc.model import Direction, IPAddress, Protocol
 from policyc.pipeline import graph_of
 from tests.support.randpol import policies
@@ -62,17 +64,30 @@ class Trace:
             for s in rule.port_sets
         )
 
+    def _group(self, direction: Direction, own: IPAddress) -> tuple[str, ...] | None:
+        """The policies of the group chain the dispatch map sends ``own`` to."""
+        name = DISPATCH_MAP[direction] + Family.of(own).suffix
+        chain = next((c for a, c in self.sets.get(name, ()) if a == own), None)
+        if chain is None:
+            return None
+        return next(g.policies for g in self.graph.groups if g.name == chain)
+
     def allowed(self, src: IPAddress, dst: IPAddress, proto: str, port: int) -> bool:
         f = Family.of(src)
         if self.has(NODE + f.suffix, src) or self.has(NODE + f.suffix, dst):
             return True
         for direction, own, peer in ((Direction.EGRESS, src, dst), (Direction.INGRESS, dst, src)):
-            if not self.has(ISOLATED[direction] + f.suffix, own):
+            group = self._group(direction, own)
+            if group is None and not self.has(ISOLATED[direction] + f.suffix, own):
                 continue
+            if group is None and not self.graph.shared:
+                return False  # isolated, in no group: fail closed
             if not any(
                 self._rule(rule, peer, dst, proto, port)
                 for node in self.graph.policies
-                if node.direction is direction and node.family is f and self.has(node.selected, own)
+                if node.direction is direction
+                and node.family is f
+                and (node.policy in group if group is not None else self.has(node.selected, own))
                 for rule in node.rules
             ):
                 return False

@@ -26,8 +26,9 @@ from tests.fakeapi import FakeAPIServer, api_client, write_kubeconfig
 from tests.fakeapi import objects as o
 from watcher.sources.base import Event, EventType
 from watcher.sources.k8s import KubernetesSource
-from watcher.sources.k8s_watch import backoff_delay
+from watcher.sources.k8s_watch import KIND_SPECS, backoff_delay
 
+N_KINDS = len(KIND_SPECS)  # one list and one watch per kind
 FAST: dict[str, Any] = {"backoff": (0.05, 0.3), "watch_timeout": 30}
 
 
@@ -174,9 +175,9 @@ def hold_pod_watch_down(api: FakeAPIServer) -> None:
     kinds' watches are back."""
     before = api.request_count("watch", resource="pods")
     api.fail_next(1, 503, verb="watch", resource="pods", retry_after=1)
-    assert api.drop_watches() == 4
+    assert api.drop_watches() == N_KINDS
     assert api.wait_for_requests(before + 1, "watch", resource="pods", timeout=3.0)
-    assert api.wait_for_watches(3, timeout=3.0)
+    assert api.wait_for_watches(N_KINDS - 1, timeout=3.0)
 
 
 # ------------------------------------------------------------------- tests
@@ -186,8 +187,8 @@ def test_initial_list_paginated_snapshots(
     seed(api)
     run = start(page_size=2, node_name="n1")
     events = run.wait_synced()
-    assert len(events) == 4 and all(e.type is EventType.SNAPSHOT for e in events)
-    assert sorted(e.kind for e in events) == ["Namespace", "NetworkPolicy", "Node", "Pod"]
+    assert len(events) == N_KINDS and all(e.type is EventType.SNAPSHOT for e in events)
+    assert sorted(e.kind for e in events) == sorted(spec.kind for spec in KIND_SPECS)
     for ev in events:
         # Exactly the API's objects, validated, all pods of all nodes.
         assert list(ev.objects) == models(api, ev.kind), ev.kind
@@ -202,14 +203,14 @@ def test_initial_list_paginated_snapshots(
     assert [r.query.get("limit") for r in lists] == ["2", "2", "2"]
     assert "continue" not in lists[0].query and all("continue" in r.query for r in lists[1:])
     # Each watch starts at its list's resourceVersion, with bookmarks and a timeout.
-    assert api.wait_for_watches(4)
+    assert api.wait_for_watches(N_KINDS)
     watches = [r for r in api.requests if r.verb == "watch"]
     assert {r.query["resourceVersion"] for r in watches} == {api.resource_version}
     assert all(
         r.query["allowWatchBookmarks"] == "true" and r.query["timeoutSeconds"] == "30"
         for r in watches
     )
-    assert run.source.stats["lists"] == 4 and run.source.stats["relists"] == 0
+    assert run.source.stats["lists"] == N_KINDS and run.source.stats["relists"] == 0
     assert len(run.emit_threads) == 1
     run.close()
 
@@ -220,13 +221,13 @@ def test_changes_arrive_in_order_after_snapshot(
     seed(api)
     run = start(node_name="n1")
     run.wait_synced()
-    assert api.wait_for_watches(4)
+    assert api.wait_for_watches(N_KINDS)
     added = api.create(o.pod("new", "default", node="elsewhere", labels={"app": "x"}))
     mod = api.upsert(o.pod("new", "default", node="elsewhere", labels={"app": "y"}))
     api.create(o.namespace("staging"))
     gone = api.delete("Pod", "default", "new")
     api.delete("NetworkPolicy", "prod", "deny")
-    events = run.wait(lambda ev: len(ev) >= 9)
+    events = run.wait(lambda ev: len(ev) >= N_KINDS + 5)
     assert changes(events, "Pod") == [("ADDED", "new"), ("MODIFIED", "new"), ("DELETED", "new")]
     pod_events = [e for e in events if e.kind == "Pod"]
     assert pod_events[0].type is EventType.SNAPSHOT
@@ -246,33 +247,34 @@ def test_bookmark_advances_rv_and_saves_a_relist(
     seed(api)
     run = start()
     run.wait_synced()
-    assert api.wait_for_watches(4)
+    assert api.wait_for_watches(N_KINDS)
     list_rv = api.resource_version
     for i in range(3):  # other kinds move the global resourceVersion; pods do not change
         api.create(o.namespace(f"ns{i}"))
     bookmark_rv = api.resource_version
     assert int(bookmark_rv) > int(list_rv)
-    assert api.send_bookmark() == 4
+    assert api.send_bookmark() == N_KINDS
     # The Namespace reflector already holds bookmark_rv from its ADDED events:
     # wait for every bookmark too, not only for the resourceVersions.
     run.wait(
         lambda _: (
             set(run.source.resource_versions().values()) == {bookmark_rv}
-            and run.source.stats["bookmarks"] >= 4
+            and run.source.stats["bookmarks"] >= N_KINDS
         )
     )
-    assert run.source.stats["bookmarks"] == 4
+    assert run.source.stats["bookmarks"] == N_KINDS
     # History before the bookmark is gone: resuming from the list's RV would be a 410.
     api.compact()
     api.drop_watches()
-    assert api.wait_for_requests(8, "watch", timeout=3.0) and api.wait_for_watches(4)
+    assert api.wait_for_requests(2 * N_KINDS, "watch", timeout=3.0)
+    assert api.wait_for_watches(N_KINDS)
     assert watch_rvs(api, "pods") == [list_rv, bookmark_rv]
     assert watch_rvs(api, "nodes") == [list_rv, bookmark_rv]
     api.create(o.pod("late", "prod"))
     events = run.wait(lambda ev: ("ADDED", "late") in changes(ev, "Pod"))
-    assert len([e for e in events if e.type is EventType.SNAPSHOT]) == 4  # no relist
+    assert len([e for e in events if e.type is EventType.SNAPSHOT]) == N_KINDS  # no relist
     assert run.source.stats["relists"] == 0
-    assert api.request_count("list") == 4
+    assert api.request_count("list") == N_KINDS
     run.close()
 
 
@@ -282,7 +284,7 @@ def test_410_relists_with_changes_made_while_disconnected(
     seed(api)
     run = start()
     run.wait_synced()
-    assert api.wait_for_watches(4)
+    assert api.wait_for_watches(N_KINDS)
     list_rv = api.resource_version
     hold_pod_watch_down(api)
     # While the pods watch is down: a deletion, a change, an addition, then compaction.
@@ -301,7 +303,7 @@ def test_410_relists_with_changes_made_while_disconnected(
     assert changes(events, "Pod") == []
     assert run.source.stats["relists"] == 1
     # The watch that got 410 resumed from the old RV; the next starts at the relist's RV.
-    assert api.wait_for_watches(4)
+    assert api.wait_for_watches(N_KINDS)
     rvs = watch_rvs(api, "pods")
     assert rvs[:3] == [list_rv, list_rv, list_rv] and rvs[-1] == api.resource_version
     statuses = [r.status for r in api.requests if r.resource == "pods"]
@@ -318,7 +320,7 @@ def test_dropped_connection_resumes_with_exactly_the_missed_events(
     seed(api)
     run = start()
     run.wait_synced()
-    assert api.wait_for_watches(4)
+    assert api.wait_for_watches(N_KINDS)
     api.create(o.pod("before", "default"))
     run.wait(lambda ev: changes(ev, "Pod") == [("ADDED", "before")])
     last_rv = run.source.resource_versions()["Pod"]
@@ -342,7 +344,7 @@ def test_dropped_connection_resumes_with_exactly_the_missed_events(
     assert [e.obj for e in events[2:]] == [*map(model, missed[:2]), pod_key("prod", "p2")]
     rvs = watch_rvs(api, "pods")
     assert rvs[-2:] == [last_rv, last_rv]  # the 503, then the resumed watch
-    assert run.source.stats["relists"] == 0 and api.request_count("list") == 4
+    assert run.source.stats["relists"] == 0 and api.request_count("list") == N_KINDS
     assert run.source.stats["errors"] >= 2  # the cut and the 503
     run.close()
 
@@ -364,10 +366,10 @@ def test_list_failures_back_off_then_succeed(
         500,
         200,
     ]
-    events = run.wait(lambda ev: len(ev) == 4)
+    events = run.wait(lambda ev: len(ev) == N_KINDS)
     assert [e.kind for e in events][-1] == "Pod"  # the other kinds did not wait for pods
     assert list(events[-1].objects) == models(api, "Pod")
-    assert run.source.stats["errors"] == 3 and run.source.stats["lists"] == 4
+    assert run.source.stats["errors"] == 3 and run.source.stats["lists"] == N_KINDS
     run.close()
 
 
@@ -377,7 +379,7 @@ def test_stop_is_prompt_when_idle_and_while_backing_off(
     seed(api)
     run = start(watch_timeout=300)
     run.wait_synced()
-    assert api.wait_for_watches(4)
+    assert api.wait_for_watches(N_KINDS)
     assert run.close() < 1.0
     assert loops_alive() == []  # every list/watch loop has ended, not just ``run``
     api.fail_next(1000, 503, verb="list")
@@ -417,7 +419,7 @@ def test_emit_failure_resyncs_the_kind(api: FakeAPIServer) -> None:
         deadline = time.monotonic() + 5.0
         while not src.synced() and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert api.wait_for_watches(4)
+        assert api.wait_for_watches(N_KINDS)
         api.create(o.pod("lost", "default"))
         while len(snapshots(got, "Pod")) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -474,7 +476,7 @@ def test_invalid_objects_are_skipped_and_kept(
     assert "bad" not in [p.name for p in pods.objects] and len(pods.objects) == 5
     assert pods.kept == (pod_key("default", "bad"),)
     assert "/api/v1/pods:1:1: Pod default/bad: status.podIPs[0].ip: must be" in caplog.text
-    assert api.wait_for_watches(4)
+    assert api.wait_for_watches(N_KINDS)
     good = api.upsert(o.pod("bad", "default", node="n1", ip="10.9.0.9"))
     api.upsert(o.pod("bad", "default", node="n1", ip="not-an-ip"))  # skipped
     api.upsert(o.network_policy("web", "default", ingress=[{"ports": [o.port(70000)]}]))
@@ -501,7 +503,7 @@ def test_finished_pod_is_a_delete(api: FakeAPIServer, start: Callable[..., Runni
     events = run.wait_synced()
     pods = snapshots(events, "Pod")[0]
     assert "done" not in [p.name for p in pods.objects] and pods.kept == ()
-    assert api.wait_for_watches(4)
+    assert api.wait_for_watches(N_KINDS)
     api.upsert(o.pod("p2", "prod", node="n1", ip="10.9.0.2", phase="Failed"))
     events = run.wait(lambda ev: changes(ev, "Pod") == [("DELETED", "p2")])
     assert events[-1].obj == pod_key("prod", "p2") and events[-1].type is EventType.DELETED

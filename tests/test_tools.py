@@ -22,14 +22,16 @@ def test_explain_names_the_allowing_rule(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["explain", "y/a", "x/a", "80/tcp", case]) == 0
     out = capsys.readouterr().out
     assert "ALLOWED" in out
-    assert "ingress allowed by x/allow-80-from-y ingress[0]" in out
+    assert "ingress of x/a: isolated by " in out
+    assert "      allowed by x/allow-80-from-y ingress[0]" in out
 
 
 def test_explain_denied_exit_code_and_reason(capsys: pytest.CaptureFixture[str]) -> None:
     case = str(ROOT / "multi-policy-union")
     assert main(["explain", "y/a", "x/a", "81/tcp", case]) == 3
     out = capsys.readouterr().out
-    assert "DENIED" in out and "ingress of x/a denied" in out
+    assert "DENIED" in out and "ingress of x/a: isolated by " in out
+    assert "denied: no rule of these policies admits it" in out
 
 
 def test_explain_unknown_pod_is_an_input_error(capsys: pytest.CaptureFixture[str]) -> None:

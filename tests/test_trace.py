@@ -20,6 +20,7 @@ import functools
 import ipaddress
 import itertools
 import os
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -41,19 +42,21 @@ from policyc.chains import (
     Ruleset,
     Verb,
 )
+from policyc.compiler import compile_cluster
 from policyc.evaluate import Evaluator
 from policyc.ir import Family, SetDef, SetKind
 from policyc.load import parse_text
 from policyc.model import Cluster, Pod, Protocol
 from policyc.names import pod_iface
 from policyc.parse import build_cluster
+from policyc.passes import PASSES
 from policyc.pipeline import ruleset_of
 from policyc.trace import Packet, TraceError, Verdict, trace
 from tests.support.figures import count
 from tests.support.randworld import NODE2, Draw, clusters, packets
 from tests.support.world import dump, world
 
-EXAMPLES = int(os.environ.get("POLICYC_TRACE_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("POLICYC_TRACE_EXAMPLES", "100"))
 NODES = ("node-1", "node-2")
 # Shrinking recompiles the world for each try and stops after hypothesis's
 # five minutes; the unshrunk world and the failing packet are printed anyway.
@@ -126,6 +129,37 @@ def test_evaluator_equals_trace_of_both_rulesets(
     mine = [ip for ip in pod_ips if ip.version == version]
     for src, dst, proto, port in itertools.product(mine, mine, Protocol, (79, 80, 81, 82)):
         check(ev, rulesets, Draw(src, dst, proto, port, spoof=False))
+
+
+def test_random_worlds_exercise_every_pass() -> None:
+    """The worlds the property test draws (the same examples, derandomized)
+    give every pass in ``PASSES`` something to change, so the equivalence
+    above covers each: port ranges and same peers on other ports, ipBlocks
+    with except in rules on the same ports, sets of one definition, covered
+    and repeated rules, sets no rule reads."""
+    fired: Counter[str] = Counter()
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        phases=(Phase.generate,),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(world=clusters())
+    def run(world: tuple[list[dict[str, Any]], int]) -> None:
+        cluster = build_cluster(parse_text(dump(world[0]), "<random>"), warn=lambda m: None)
+        for node in NODES:
+            graph = compile_cluster(cluster, node)
+            for p in PASSES:
+                after = p(graph)
+                fired[p.__name__] += after != graph
+                graph = after
+
+    run()
+    for p in PASSES:
+        count(f"trace_pass_{p.__name__}", fired[p.__name__])
+    assert all(fired[p.__name__] for p in PASSES), dict(fired)
 
 
 # -- the walk itself, on hand-made rulesets ---------------------------------

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policyc.compiler import Compiler
-from policyc.errors import PolicycError
+from policyc.errors import NotEnforced, PolicycError
 from policyc.kinds import Key, Kind, Model
 from policyc.logprefix import LOG_GROUP
 from policyc.model import Direction, NetworkPolicy, Pod
@@ -37,6 +37,10 @@ class Options:
     resync_interval: float = 30.0
     backoff: tuple[float, float] = (0.1, 5.0)
     routes: bool = True
+    # Refuse to program the kernel when, after the first complete list, the
+    # node is neither a Node nor any pod's spec.nodeName (a typo in --node
+    # would otherwise drop every pod interface of the node).
+    require_node: bool = False
     log_drops: bool = False  # --log-drops: log group ``log_group`` at each drop
     log_group: int = LOG_GROUP
 
@@ -68,6 +72,11 @@ class Agent:
         self.api_pods: dict[str, Pod] = {}
         self.routes: Any = None
         self.last_loop = time.monotonic()
+        self.refused = ""  # why the agent stopped without programming (unknown node)
+        # Set when the loop stops on its own for a reason the exit code tells
+        # (2: a ClusterNetworkPolicy this dataplane cannot enforce yet).
+        self.exit_code = 0
+        self.fatal = ""
         # Observability (docs/observability.md): the enforced signal, and the
         # view the drop log attributes packets with.
         self.enforce = EnforceTracker()
@@ -111,6 +120,8 @@ class Agent:
             self._track_pod(obj.key, obj)
         elif isinstance(obj, NetworkPolicy):
             self._namespace_pending(obj.namespace)
+        elif Key.of(obj).kind.cluster_policy:  # a ClusterNetworkPolicy: every pod may change
+            self._namespace_pending(None)
         self.compiler.put(obj)
 
     def _remove(self, kind: Kind, key: str) -> None:
@@ -120,6 +131,8 @@ class Agent:
             self._track_pod(key, None)
         elif kind == Kind.NETWORK_POLICY:
             self._namespace_pending(key.partition("/")[0])
+        elif Kind(kind).cluster_policy:
+            self._namespace_pending(None)
         self.compiler.remove(kind, key)
 
     # -- the enforced signal and the drop log's view ---------------------
@@ -146,9 +159,10 @@ class Agent:
         if old is None or old.ips != pod.ips or old.labels != pod.labels:
             self.enforce.pending(key, (str(ip) for ip in pod.ips))
 
-    def _namespace_pending(self, namespace: str) -> None:
+    def _namespace_pending(self, namespace: str | None) -> None:
+        """A policy of ``namespace`` (None: a cluster-scoped one) changed."""
         for key, pod in self.local_pods.items():
-            if pod.namespace == namespace:
+            if namespace is None or pod.namespace == namespace:
                 self.enforce.pending(key, (str(ip) for ip in pod.ips))
 
     def _committed(self) -> None:
@@ -219,8 +233,31 @@ class Agent:
         self.metrics.shared_addresses.set(self.compiler.m.shared)
         return waiters
 
+    def node_known(self) -> bool:
+        node = self.opts.node
+        if node in self.compiler.nodes:
+            return True
+        return any(p.node_name == node for p in self.compiler.pods.values())
+
+    def _refuse_unknown_node(self) -> bool:
+        """Before the first programming: stop (``refused`` says why) if the
+        listed cluster does not know the node.  Later a node that goes away
+        only logs: the rules in force stay."""
+        if self.programmed_once or not self.opts.require_node or self.node_known():
+            return False
+        self.refused = (
+            f"node {self.opts.node!r} is neither a Node object nor any pod's spec.nodeName "
+            f"in the listed cluster ({len(self.compiler.nodes)} nodes); "
+            "refusing to program the kernel (check --node)"
+        )
+        log.error("%s", self.refused)
+        self.stop.set()
+        return True
+
     def sync(self) -> bool:
         if not self.source.synced():
+            return False
+        if self._refuse_unknown_node():
             return False
         try:
             with self.metrics.apply.time():
@@ -272,6 +309,18 @@ class Agent:
             self.pending = True
 
     def run(self) -> None:
+        """The loop; a ClusterNetworkPolicy (which the dataplane cannot lower
+        yet) stops it with ``exit_code`` 2, the previous rules in force:
+        refused, never silently ignored."""
+        try:
+            self._run()
+        except NotEnforced as exc:
+            self.fatal = str(exc)
+            self.exit_code = 2
+            log.error("%s; stopping, previous rules stay in force", exc)
+            self.stop.set()
+
+    def _run(self) -> None:
         threading.Thread(
             target=self.source.run, args=(self.emit, self.stop), name="source", daemon=True
         ).start()

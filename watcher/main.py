@@ -11,7 +11,10 @@ import sys
 import threading
 from typing import Any
 
+import yaml
+
 from backends import BACKENDS
+from policyc.errors import InputError, clipped, printable
 from policyc.logprefix import LOG_GROUP
 from watcher.dataplane import Dataplane
 
@@ -34,18 +37,44 @@ class JsonFormatter(logging.Formatter):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--node", required=True, help="this node's name (spec.nodeName)")
-    p.add_argument("--backend", default="nftables", choices=sorted(BACKENDS))
-    p.add_argument("--source", default="k8s", help="k8s (default) or dir:PATH")
-    p.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then ~/.kube)")
+    p.add_argument(
+        "--node",
+        required=True,
+        metavar="NAME",
+        help="this node's name (spec.nodeName); after the first list it must be a Node "
+        "or some pod's spec.nodeName, or watch exits 2 without touching the kernel",
+    )
+    p.add_argument(
+        "--backend",
+        default="nftables",
+        choices=sorted(BACKENDS),
+        help="dataplane: nftables (default) or iptables",
+    )
+    p.add_argument("--source", default="k8s", metavar="SOURCE", help="k8s (default) or dir:PATH")
+    p.add_argument(
+        "--kubeconfig", metavar="FILE", help="kubeconfig file (default: in-cluster, then ~/.kube)"
+    )
+    p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
     p.add_argument("--listen", default="127.0.0.1:9743", help="metrics and health endpoint")
     p.add_argument(
         "--cni-socket",
         default="/run/policyc/cni.sock",
         help="unix socket policyc-cni hands ADD/DEL to ('' disables it)",
     )
-    p.add_argument("--resync-interval", type=float, default=30.0)
-    p.add_argument("--batch-window", type=float, default=0.02)
+    p.add_argument(
+        "--resync-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="check the kernel for drift this often (default: 30)",
+    )
+    p.add_argument(
+        "--batch-window",
+        type=float,
+        default=0.02,
+        metavar="SECONDS",
+        help="fold events arriving within this window into one transaction (default: 0.02)",
+    )
     p.add_argument("--no-routes", action="store_true", help="do not program host-gw routes")
     p.add_argument("--no-opt", action="store_true", help="skip the optimiser passes")
     p.add_argument(
@@ -53,7 +82,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="on SIGTERM remove policyc's rules (default: leave them, fail safe)",
     )
-    p.add_argument("--log-format", choices=("json", "text"), default="json")
+    p.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default="json",
+        help="json lines (default) or text",
+    )
     p.add_argument(
         "--log-drops",
         action="store_true",
@@ -75,19 +109,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def make_source(spec: str, kubeconfig: str | None) -> Any:
+def make_source(spec: str, kubeconfig: str | None, context: str | None = None) -> Any:
+    """The event source; InputError (exit 2) for a bad --source or kubeconfig."""
     if spec.startswith("dir:"):
         from watcher.sources.directory import DirectorySource
 
         if not os.path.isdir(spec[4:]):  # an empty state would drop every pod
-            print(f"policyc watch: --source {spec}: not a directory", file=sys.stderr)
-            raise SystemExit(2)
+            raise InputError(f"--source {printable(spec)}: not a directory")
         return DirectorySource(spec[4:])
     if spec == "k8s":
+        from kubernetes.config.config_exception import ConfigException
+
         from watcher.sources.k8s import KubernetesSource
 
-        return KubernetesSource.from_config(kubeconfig=kubeconfig)
-    raise SystemExit(f"policyc watch: unknown source {spec!r} (k8s or dir:PATH)")
+        try:
+            return KubernetesSource.from_config(kubeconfig=kubeconfig, context=context)
+        except ConfigException as exc:
+            where = f"--kubeconfig {kubeconfig}" if kubeconfig else "kubeconfig"
+            raise InputError(f"{where}: {clipped(printable(str(exc)))}") from None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as exc:
+            where = kubeconfig or "kubeconfig"
+            raise InputError(f"{where}: cannot use it: {clipped(printable(str(exc)))}") from None
+    raise InputError(f"--source {printable(spec)!r}: unknown (k8s or dir:PATH)")
 
 
 def make_dataplane(backend: str, opt: bool, log_group: int | None = None) -> Dataplane:
@@ -124,19 +167,25 @@ def run(args: argparse.Namespace) -> int:
     if args.log_format == "json":
         handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    from backends.sysctl import ensure_bridge_netfilter
+    source = make_source(args.source, args.kubeconfig, args.context)  # before the kernel
+    from backends.sysctl import ensure_bridge_netfilter, has_net_admin
+
+    if not has_net_admin():
+        print("policyc: error: watch needs root (CAP_NET_ADMIN)", file=sys.stderr)
+        return 1
 
     for note in ensure_bridge_netfilter():
         log.info("%s", note)
     metrics = Metrics()
     agent = Agent(
-        make_source(args.source, args.kubeconfig),
+        source,
         make_dataplane(args.backend, not args.no_opt, args.log_group if args.log_drops else None),
         Options(
             node=args.node,
             batch_window=args.batch_window,
             resync_interval=args.resync_interval,
             routes=not args.no_routes,
+            require_node=True,
         ),
         metrics,
     )
@@ -183,6 +232,12 @@ def run(args: argparse.Namespace) -> int:
     if reader is not None:
         reader.stop()
     http.shutdown()
+    if agent.refused:  # --node unknown to the cluster: nothing was programmed
+        print(f"policyc: error: {agent.refused}", file=sys.stderr)
+        return 2
+    if agent.exit_code:
+        print(f"policyc watch: error: {agent.fatal}", file=sys.stderr)
+        return agent.exit_code
     if not agent.stop.is_set():  # the loop ended without SIGTERM: it raised
         log.error("agent loop died (traceback above); rules left in place, exiting 1")
         return 1

@@ -233,13 +233,40 @@ def rule_variants(ctx: Ctx, rule: Rule) -> list[tuple[str, ...]]:
     return variants
 
 
-def _targets(chain: Chain, family: Family) -> Iterable[str]:
+def map_targets(ctx: Ctx, rule: Rule) -> list[str]:
+    """The group chains a VMAP rule's map sends to, sorted ([] for another
+    family's map)."""
+    if rule.action.family not in (None, ctx.family):
+        return []
+    s = ctx.sets.get(rule.action.target)
+    if s is None:
+        raise BackendError(f"rule looks up an unknown map {rule.action.target!r}")
+    return sorted({e[1] for e in s.elements})  # type: ignore[index]
+
+
+def map_rules(ctx: Ctx, rule: Rule) -> list[tuple[tuple[str, ...], tuple[str, str]]]:
+    """A VMAP rule as one ``-m set --match-set <group> src -g <group chain>``
+    per group: iptables has no verdict map, so the dispatch costs one set
+    lookup per group of the node (never per policy)."""
+    dirs = {Field.SADDR: "src", Field.DADDR: "dst"}.get(rule.action.key or Field.IIF)
+    if dirs is None:
+        raise BackendError(f"Unsupported verdict map key for iptables: {rule.action.key}")
+    tail = ("-m", "comment", "--comment", comment_text(rule.comment)) if rule.comment else ()
+    return [
+        (("-m", "set", "--match-set", set_name(c), dirs, *tail), ("-g", chain_name(Chain(c, ()))))
+        for c in map_targets(ctx, rule)
+    ]
+
+
+def _targets(ctx: Ctx, chain: Chain) -> Iterable[str]:
     for r in chain.rules:
-        if r.action.verb in (Verb.JUMP, Verb.GOTO) and rule_family(r) in (None, family):
+        if r.action.verb is Verb.VMAP:
+            yield from map_targets(ctx, r)
+        elif r.action.verb in (Verb.JUMP, Verb.GOTO) and rule_family(r) in (None, ctx.family):
             yield r.action.target
 
 
-def reachable(chains: tuple[Chain, ...], family: Family) -> list[Chain]:
+def reachable(chains: tuple[Chain, ...], ctx: Ctx) -> list[Chain]:
     """The chains a family's hooks can reach, in the ruleset's order."""
     by_name = {c.name: c for c in chains}
     seen: set[str] = set()
@@ -251,5 +278,5 @@ def reachable(chains: tuple[Chain, ...], family: Family) -> list[Chain]:
         if name not in by_name:
             raise BackendError(f"jump to an unknown chain {name!r}")
         seen.add(name)
-        todo.extend(_targets(by_name[name], family))
+        todo.extend(_targets(ctx, by_name[name]))
     return [c for c in chains if c.name in seen]

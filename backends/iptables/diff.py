@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from backends.iptables.dialect import FAMILIES
-from backends.iptables.ipset import ipsets, maxelem_for, old_name
+from backends.iptables.ipset import group_sets, ipsets, maxelem_for, old_name, set_name
 from backends.iptables.state import EMPTY, Chain, HookJump, IpSet, IptablesState, Table, Tool
 from policyc.ir import Changes, Element, SetDef, SetKind
 
@@ -226,6 +226,35 @@ def _element_strings(ir: SetDef, elems: frozenset[Element], fam: str) -> list[st
     return out
 
 
+def _patch_groups(new_sets: dict[str, IpSet], ir: SetDef, changes: Changes) -> bool:
+    """A dispatch map's changes as member changes of its group ipsets
+    (in ``new_sets``); False when a group has no programmed ipset (a new
+    group is a new chain: a rules change)."""
+    if ir.name in changes.reset:
+        fresh = group_sets(ir)
+        if any(s.name not in new_sets for s in fresh):
+            return False
+        new_sets.update((s.name, s) for s in fresh)
+        return True
+    delta: dict[str, tuple[set[str], set[str]]] = {}
+    removed, added = (
+        changes.removed.get(ir.name, frozenset()),
+        changes.added.get(ir.name, frozenset()),
+    )
+    for elems, i in ((removed, 0), (added, 1)):
+        for e in elems:
+            assert isinstance(e, tuple)
+            delta.setdefault(set_name(str(e[1])), (set(), set()))[i].add(str(e[0]))
+    for live, (gone, came) in sorted(delta.items()):
+        old = new_sets.get(live)
+        if old is None:
+            return False
+        kept = tuple(v for v in old.elements if v not in gone)
+        members = kept + tuple(sorted(v for v in came if v not in old.elements))
+        new_sets[live] = replace(old, elements=members, maxelem=maxelem_for(len(members)))
+    return True
+
+
 def patch(
     programmed: IptablesState, changes: Changes, sets: Mapping[str, SetDef]
 ) -> Transaction | None:
@@ -236,6 +265,10 @@ def patch(
         ir = sets.get(name)
         if ir is None or ir.kind in EXPANDED:
             return None
+        if ir.kind is SetKind.VMAP:
+            if not _patch_groups(new_sets, ir, changes):
+                return None
+            continue
         for live in ipsets(replace(ir, elements=()), FAMILIES):
             old = new_sets.get(live.name)
             if old is None:

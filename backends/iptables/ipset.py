@@ -7,6 +7,9 @@ that comes or goes changes set members, never a rule.  Kinds map to types:
     CIDR        hash:net         10.244.0.0/16 and ``nomatch`` entries for excepts
     NAMED       hash:ip,port     10.244.1.10,udp:81       (matched dst,dst)
 
+    VMAP        one hash:ip per group chain: the addresses it sends there
+                (``policyc-eg4_1a2b3c4d``), matched ``src -g POLICYC-EG4-1A2B3C4D``
+
 PORTS sets have no ipset: the iptables renderer expands them into
 ``-m multiport`` rule variants (their size depends on the policy, not on pods).
 IFACE and IFACE_ADDR sets (bridge port, anti-spoofing) have none either: the
@@ -145,10 +148,29 @@ def _element(s: SetDef, e: object) -> str:
     raise BackendError(f"Unsupported set kind for ipset: {s.kind}")
 
 
+def group_sets(s: SetDef) -> list[IpSet]:
+    """A verdict map (VMAP) as one ``hash:ip`` per group chain it sends to,
+    named after the chain, sorted by name: the dispatch grows with the
+    node's groups, a pod moving between groups is a member change."""
+    assert s.family is not None
+    by_chain: dict[str, list[str]] = {}
+    for e in s.elements:
+        assert isinstance(e, tuple)
+        by_chain.setdefault(e[1], []).append(str(e[0]))
+    return [
+        IpSet(
+            set_name(c), TYPES[SetKind.ADDR], IPSET_FAMILY[s.family], maxelem_for(len(v)), tuple(v)
+        )
+        for c, v in sorted(by_chain.items())
+    ]
+
+
 def ipsets(s: SetDef, families: tuple[Family, ...]) -> list[IpSet]:
     """The ipsets for one IR set, for the families whose rules use it."""
     if s.kind in (SetKind.PORTS, SetKind.IFACE, SetKind.IFACE_ADDR):
         return []  # rendered as multiport / physdev rule variants
+    if s.kind is SetKind.VMAP:
+        return group_sets(s)
     out = []
     for f in families if s.family is None else (s.family,):
         if s.kind is SetKind.CIDR:

@@ -18,6 +18,7 @@ from backends.iptables.dialect import (
     TABLE_ORDER,
     Ctx,
     chain_name,
+    map_rules,
     reachable,
     render_action,
     rule_family,
@@ -26,7 +27,7 @@ from backends.iptables.dialect import (
 from backends.iptables.ipset import ipsets
 from backends.iptables.state import Chain, HookJump, IpSet, IptablesState, Note, Rule, Table, Tool
 from policyc.chains import Chain as LoweredChain
-from policyc.chains import Ruleset
+from policyc.chains import Ruleset, Verb
 from policyc.errors import BackendError
 from policyc.ir import Family, SetDef
 
@@ -37,6 +38,14 @@ def render_chain(ctx: Ctx, chain: LoweredChain) -> Chain:
     """One lowered chain -> its iptables rules for ``ctx.family``."""
     body: list[Rule | Note] = []
     for r in chain.rules:
+        if r.action.verb is Verb.VMAP:
+            if r.action.family not in (None, ctx.family):
+                continue
+            dispatch = map_rules(ctx, r)
+            if not dispatch:
+                body.append(Note(f"no group (empty map): {chain.name}: {r.comment}"))
+            body.extend(Rule(args, target) for args, target in dispatch)
+            continue
         fam = rule_family(r)
         if fam == ARP:
             body.append(Note(f"not for iptables (ARP): {chain.name}: {r.comment}"))
@@ -53,7 +62,7 @@ def family_tables(ruleset: Ruleset, ctx: Ctx) -> list[Table]:
     groups = {"filter": ruleset.forward, "raw": ruleset.bridge}
     out = []
     for table in TABLE_ORDER:
-        chains = reachable(groups[table], ctx.family)
+        chains = reachable(groups[table], ctx)
         if not chains:
             continue
         hooks = tuple(

@@ -34,6 +34,8 @@ from backends.nftables.objects import (
     Table,
     Value,
     Verdict,
+    VerdictElem,
+    VMap,
 )
 from policyc.chains import Verb
 
@@ -96,7 +98,9 @@ def stmt(js: dict[str, Any]) -> Stmt:
                 left = expr(body["left"])
                 types = ("ifname",) if left == Meta("iifname") else ()
                 return Match(Op(body["op"]), left, expr(body["right"], types))
-            if key in VERBS:
+            if key == "vmap" and str(body["data"]).startswith("@"):
+                return VMap(expr(body["key"]), body["data"][1:])
+            if key in VERBS and key != Verb.VMAP:
                 return Verdict(Verb(key), body["target"] if body else "")
             if key == "log" and set(body) == {"prefix", "group"}:
                 return Log(str(body["prefix"]), int(body["group"]))
@@ -109,6 +113,16 @@ def stmt(js: dict[str, Any]) -> Stmt:
     except (KeyError, TypeError, ValueError):
         pass
     return Raw(json.dumps(js, sort_keys=True))
+
+
+def _map_elem(js: Any, types: tuple[str, ...]) -> Value:
+    """``[key, {"goto": {"target": c}}]``: a verdict map's element; anything
+    else decodes to a value no rendered map holds (drift)."""
+    if isinstance(js, list) and len(js) == 2 and isinstance(js[1], dict) and len(js[1]) == 1:
+        ((verb, body),) = js[1].items()
+        if verb in VERBS and isinstance(body, dict) and "target" in body:
+            return VerdictElem(value(js[0], types), Verb(verb), str(body["target"]))
+    return json.dumps(js, sort_keys=True)
 
 
 def _types(body: dict[str, Any]) -> tuple[str, ...]:
@@ -133,6 +147,12 @@ def table(items: list[dict[str, Any]], family: str, name: str) -> Table:
                 # kernel's per-key state, never ours to compare.
                 flags, elems = ("dynamic",), {}
             sets[s["name"]] = Set(family, name, s["name"], types, flags, elems)
+        elif "map" in item:
+            s = item["map"]
+            types = _types(s)
+            melems = dict.fromkeys(_map_elem(e, types) for e in s.get("elem", []))
+            flags = tuple(s.get("flags", ()))
+            sets[s["name"]] = Set(family, name, s["name"], types, flags, melems, "", s["map"])
         elif "chain" in item:
             c = item["chain"]
             hook = (c["type"], c["hook"], c["prio"], c["policy"]) if "hook" in c else ()

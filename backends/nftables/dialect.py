@@ -35,8 +35,11 @@ from backends.nftables.objects import (
     Stmt,
     Value,
     Verdict,
+    VerdictElem,
+    VMap,
 )
 from policyc import chains as low
+from policyc.chains import Verb
 from policyc.errors import BackendError
 from policyc.ir import PROTO_NAMES, Family, SetDef, SetKind
 
@@ -137,7 +140,14 @@ def meter_set(name: str, family: Family, table_family: str, table: str) -> Set:
 
 def rule(r: low.Rule, family: str, table: str, chain: str) -> Rule:
     stmts = tuple(s for m in r.matches for s in statements(m))
-    stmts += action(r.action)
+    a = r.action
+    if a.verb is low.Verb.VMAP:
+        # nft(8): "ip saddr vmap @map": the element's verdict, if any.
+        if a.key is None:
+            raise BackendError(f"Unsupported verdict map without a key: {r!r}")
+        stmts += (VMap(FIELDS[a.key](_addr(a.family)), a.target),)
+    else:
+        stmts += action(a)
     return Rule(family, table, chain, stmts, comment(r.comment, RULE_COMMENT_MAX))
 
 
@@ -157,6 +167,7 @@ def _set_types(addr: str) -> dict[SetKind, tuple[tuple[str, ...], tuple[str, ...
         SetKind.NAMED: ((addr, "inet_proto", "inet_service"), ()),
         SetKind.IFACE_ADDR: (("ifname", addr), ()),
         SetKind.IFACE: (("ifname",), ()),
+        SetKind.VMAP: ((addr,), ()),
     }
 
 
@@ -204,7 +215,10 @@ ELEMENTS: dict[SetKind, Callable[[Any], Value]] = {
     SetKind.NAMED: lambda e: Concat((addr(e[0]), PROTO_NAMES[e[1]], e[2])),
     SetKind.IFACE_ADDR: lambda e: Concat((Iface(e[0]), addr(e[1]))),
     SetKind.IFACE: Iface,
+    # "map m { type ipv4_addr : verdict; elements = { 10.0.0.1 : goto c } }"
+    SetKind.VMAP: lambda e: VerdictElem(addr(e[0]), Verb.GOTO, e[1]),
 }
+MAP_TYPE = {SetKind.VMAP: "verdict"}
 
 
 def element(kind: SetKind, e: object) -> Value:
@@ -215,4 +229,5 @@ def set_(s: SetDef, family: str, table: str) -> Set:
     typ, flags = set_type(s)
     encode = ELEMENTS[s.kind]
     elements = dict.fromkeys(map(encode, s.elements))
-    return Set(family, table, s.name, typ, flags, elements, comment(s.comment, SET_COMMENT_MAX))
+    text = comment(s.comment, SET_COMMENT_MAX)
+    return Set(family, table, s.name, typ, flags, elements, text, MAP_TYPE.get(s.kind, ""))

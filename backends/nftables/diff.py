@@ -25,10 +25,15 @@ from policyc.ir import Changes, SetDef
 def _replace(tx: Transaction, t: Table) -> None:
     head = t.header()
     tx.add(head).delete(head).add(head)
-    for s in sorted(t.sets.values(), key=lambda s: s.name):
-        tx.add(s)
+    ordered = sorted(t.sets.values(), key=lambda s: s.name)
+    for s in ordered:
+        if not s.map:
+            tx.add(s)
     for c in t.chains.values():  # all chains first: rules may jump to later ones
         tx.add(c.header())
+    for s in ordered:  # a verdict map's elements name chains: after them
+        if s.map:
+            tx.add(s)
     for c in t.chains.values():
         for r in c.rules:
             tx.add(r)
@@ -57,16 +62,21 @@ def _converge(tx: Transaction, old: Table, new: Table) -> None:
     new_chains = [c for n, c in new.chains.items() if n not in old.chains]
     for name in changed + gone_chains:  # flush first: nothing refers to what goes next
         tx.flush(old.chains[name].header())
-    for name in gone_chains:
-        tx.delete(old.chains[name].header())
-    for name in sorted(new.sets.keys() - old.sets.keys()):
-        tx.add(new.sets[name])
+    new_sets = sorted(new.sets.keys() - old.sets.keys())
+    for name in new_sets:
+        if not new.sets[name].map:
+            tx.add(new.sets[name])
     for c in new_chains:
         tx.add(c.header())
+    for name in new_sets:  # a verdict map's elements name chains: after them
+        if new.sets[name].map:
+            tx.add(new.sets[name])
     _elements(tx, old, new)
     for c in [new.chains[n] for n in changed] + new_chains:
         for r in c.rules:
             tx.add(r)
+    for name in gone_chains:  # once no map element sends to them
+        tx.delete(old.chains[name].header())
     for name in sorted(old.sets.keys() - new.sets.keys()):
         tx.delete(old.sets[name].header())
 
@@ -117,6 +127,8 @@ def patch(programmed: State, changes: Changes, sets: Mapping[str, SetDef]) -> Tr
             return None
         have = table.sets[name]
         if dialect.set_type(sdef) != (have.type, have.flags):
+            return None
+        if dialect.MAP_TYPE.get(sdef.kind, "") != have.map:
             return None
         encode = dialect.ELEMENTS[sdef.kind]
         if name in changes.reset:

@@ -47,8 +47,17 @@ class Concat:
     parts: tuple[Expr, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class VerdictElem:
+    """``key : goto chain``: an element of a verdict map (nft(8) "VERDICT MAP")."""
+
+    key: Value
+    verb: Verb
+    target: str
+
+
 # A constant: an address or a symbol (bare str), a number, an interface name.
-Value = str | int | Iface | Prefix | Range | Concat
+Value = str | int | Iface | Prefix | Range | Concat | VerdictElem
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +136,15 @@ class Raw:
 
 
 @dataclass(frozen=True, slots=True)
+class VMap:
+    """``ip saddr vmap @disp_eg4``: the verdict of the map's element for the
+    key; no element, no verdict (the next statement's rule runs)."""
+
+    key: Expr
+    map: str
+
+
+@dataclass(frozen=True, slots=True)
 class Log:
     """nft(8) LOG STATEMENT: ``log prefix "…" group N`` (NFLOG: the kernel
     hands a copy to userspace and the packet goes on at once)."""
@@ -147,7 +165,7 @@ class SetLimit:
     burst: int
 
 
-Stmt = Match | Verdict | Log | SetLimit | Raw
+Stmt = Match | Verdict | VMap | Log | SetLimit | Raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +180,15 @@ class Rule:
         return tuple(s.target for s in self.stmts if isinstance(s, Verdict) and s.target)
 
     def sets(self) -> tuple[str, ...]:
-        return tuple(
-            s.right.name for s in self.stmts if isinstance(s, Match) and isinstance(s.right, SetRef)
-        ) + tuple(s.set for s in self.stmts if isinstance(s, SetLimit))
+        return (
+            tuple(
+                s.right.name
+                for s in self.stmts
+                if isinstance(s, Match) and isinstance(s.right, SetRef)
+            )
+            + tuple(s.map for s in self.stmts if isinstance(s, VMap))
+            + tuple(s.set for s in self.stmts if isinstance(s, SetLimit))
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +212,9 @@ class Chain:
 
 @dataclass(frozen=True, slots=True)
 class Set:
-    """A named set.  ``elements`` is an ordered set (a mapping to None): text
-    output keeps its order, equality ignores it."""
+    """A named set, or a map when ``map`` names its value type (``verdict``:
+    a verdict map, elements ``VerdictElem``).  ``elements`` is an ordered set
+    (a mapping to None): text output keeps its order, equality ignores it."""
 
     family: str
     table: str
@@ -198,9 +223,12 @@ class Set:
     flags: tuple[str, ...] = ()
     elements: Mapping[Value, None] = field(default_factory=dict)
     comment: str = field(default="", compare=False)
+    map: str = ""
 
     def header(self) -> Set:
-        return Set(self.family, self.table, self.name, self.type, self.flags, {}, self.comment)
+        return Set(
+            self.family, self.table, self.name, self.type, self.flags, {}, self.comment, self.map
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +316,7 @@ class _Work:
         for n, elems in self.elements.items():
             if n in sets:
                 s = sets[n]
-                sets[n] = Set(s.family, s.table, n, s.type, s.flags, elems, s.comment)
+                sets[n] = Set(s.family, s.table, n, s.type, s.flags, elems, s.comment, s.map)
         chains = dict(self.chains)
         for n, rules in self.rules.items():
             if n in chains:
@@ -348,6 +376,9 @@ class Transaction:
             # any rules or be used as jump target."
             _need(obj.name in w.chains, f"delete chain {obj.name}: no such chain")
             _need(not self._rules(w, obj.name), f"delete chain {obj.name}: not empty")
+            _need(
+                not self._mapped(w, obj.name), f"delete chain {obj.name}: a map element sends to it"
+            )
             del w.wchains()[obj.name]
             w.rules.pop(obj.name, None)
         elif isinstance(obj, Element):
@@ -389,6 +420,13 @@ class Transaction:
             elems = self._elements(w, obj.set)
             width = len(w.sets[obj.set].type)
             for v in obj.values:
+                _need(
+                    isinstance(v, VerdictElem) == bool(w.sets[obj.set].map),
+                    f"element {v!r} for {'map' if w.sets[obj.set].map else 'set'} {obj.set}",
+                )
+                if isinstance(v, VerdictElem):
+                    _need(v.target in w.chains, f"map element to chain {v.target}: no such chain")
+                    v = v.key
                 parts = len(v.parts) if isinstance(v, Concat) else 1
                 _need(parts == width, f"element {v!r} for set {obj.set} of {width} fields")
             w.elements[obj.set] = elems.changed(add=obj.values)
@@ -406,6 +444,15 @@ class Transaction:
         if name not in w.elements:
             w.elements[name] = ElementSet.of(w.sets[name].elements)
         return w.elements[name]
+
+    @staticmethod
+    def _mapped(w: _Work, chain: str) -> bool:
+        for name, s in w.sets.items():
+            if s.map:
+                elems = w.elements.get(name, s.elements)
+                if any(isinstance(v, VerdictElem) and v.target == chain for v in elems):
+                    return True
+        return False
 
     @staticmethod
     def _rules(w: _Work, name: str) -> list[Rule]:

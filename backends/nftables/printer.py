@@ -36,6 +36,8 @@ from backends.nftables.objects import (
     Table,
     Transaction,
     Verdict,
+    VerdictElem,
+    VMap,
 )
 
 Json = dict[str, Any]
@@ -56,6 +58,7 @@ TEXT: dict[type, Callable[[Any], str]] = {
     SetRef: lambda e: f"@{e.name}",
     AnonSet: lambda e: "{ " + ", ".join([expr_text(i) for i in e.items]) + " }",
     Flags: lambda e: ",".join(e.names),
+    VerdictElem: lambda e: f"{expr_text(e.key)} : {e.verb.value} {e.target}",
 }
 
 
@@ -70,6 +73,8 @@ def stmt_text(s: Stmt) -> str:
         return f"{expr_text(s.left)} {op}{expr_text(s.right)}"
     if isinstance(s, Verdict):
         return s.verb.value + (f" {s.target}" if s.target else "")
+    if isinstance(s, VMap):
+        return f"{expr_text(s.key)} vmap @{s.map}"
     if isinstance(s, Log):
         return f'log prefix "{s.prefix}" group {s.group}'
     if isinstance(s, SetLimit):
@@ -89,7 +94,8 @@ def set_text(s: Set) -> list[str]:
     # A '#' line, not a set comment: libnftables' JSON parser (1.0.6) drops
     # set comments, and the agent's JSON must program the same table.
     lines = [f"\t# {s.comment}"] if s.comment else []
-    lines += [f"\tset {s.name} {{", f"\t\ttype {' . '.join(s.type)}"]
+    word, value = ("map", f" : {s.map}") if s.map else ("set", "")
+    lines += [f"\t{word} {s.name} {{", f"\t\ttype {' . '.join(s.type)}{value}"]
     if s.flags:
         lines.append(f"\t\tflags {', '.join(s.flags)}")
     if s.elements:
@@ -117,10 +123,14 @@ def table_text(t: Table, skip: tuple[str, ...] = ()) -> list[str]:
     head = f"table {t.family} {t.name}"
     lines = [head, f"delete {head}", head + " {"]
     for s in t.sets.values():
-        lines.extend(set_text(s))
+        if not s.map:
+            lines.extend(set_text(s))
     for c in t.chains.values():
         if c.name not in skip:
             lines.extend(chain_text(c))
+    for s in t.sets.values():  # a verdict map's elements name chains: after them
+        if s.map:
+            lines.extend(set_text(s))
     lines.append("}")
     return lines
 
@@ -154,6 +164,8 @@ def expr_json(e: Expr) -> Any:
         return f"@{e.name}"
     if isinstance(e, AnonSet):
         return {"set": [expr_json(i) for i in e.items]}
+    if isinstance(e, VerdictElem):
+        return [expr_json(e.key), {e.verb.value: {"target": e.target}}]
     return list(e.names)
 
 
@@ -162,6 +174,8 @@ def stmt_json(s: Stmt) -> Json:
         return {"match": {"op": s.op.value, "left": expr_json(s.left), "right": expr_json(s.right)}}
     if isinstance(s, Verdict):
         return {s.verb.value: {"target": s.target} if s.target else None}
+    if isinstance(s, VMap):
+        return {"vmap": {"key": expr_json(s.key), "data": f"@{s.map}"}}
     if isinstance(s, Log):
         return {"log": {"prefix": s.prefix, "group": s.group}}
     if isinstance(s, SetLimit):
@@ -170,7 +184,7 @@ def stmt_json(s: Stmt) -> Json:
     raise ValueError(f"a statement read from the kernel is never written: {s.json}")
 
 
-def obj_json(obj: Obj) -> Json:
+def obj_json(obj: Obj, keys_only: bool = False) -> Json:
     """The object as libnftables JSON (``{"table": {...}}``, ``{"rule": {...}}``...)."""
     if isinstance(obj, Table):
         return {"table": {"family": obj.family, "name": obj.name}}
@@ -187,6 +201,9 @@ def obj_json(obj: Obj) -> Json:
             # libnftables 1.0.6 JSON refuses the "dynamic" flag; a set with a
             # size that a rule adds to is made dynamic by nft itself.
             out["size"] = DYNAMIC_SIZE
+        if obj.map:
+            out["map"] = obj.map
+            return {"map": out}
         return {"set": out}
     if isinstance(obj, Chain):
         out = {**where, "name": obj.name}
@@ -194,7 +211,9 @@ def obj_json(obj: Obj) -> Json:
             out.update(type=obj.type, hook=obj.hook, prio=obj.prio, policy=obj.policy)
         return {"chain": out}
     if isinstance(obj, Element):
-        return {"element": {**where, "name": obj.set, "elem": [expr_json(v) for v in obj.values]}}
+        # A map's elements are deleted by key.
+        vals = [v.key if keys_only and isinstance(v, VerdictElem) else v for v in obj.values]
+        return {"element": {**where, "name": obj.set, "elem": [expr_json(v) for v in vals]}}
     out = {**where, "chain": obj.chain, "expr": [stmt_json(s) for s in obj.stmts]}
     if obj.comment:
         out["comment"] = obj.comment
@@ -208,7 +227,7 @@ def commands(tx: Transaction) -> list[Json]:
     """The transaction as one libnftables JSON command list (``json_cmd``)."""
     out: list[Json] = []
     for verb, obj in tx.ops:
-        out.append({verb.value: obj_json(obj)})
+        out.append({verb.value: obj_json(obj, keys_only=verb.value == "delete")})
         if isinstance(obj, Set) and obj.elements and verb.value == "add":
             elem = Element(obj.family, obj.table, obj.name, tuple(obj.elements))
             out.append({"add": obj_json(elem)})

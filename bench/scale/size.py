@@ -1,10 +1,9 @@
 """Ruleset size of a backend state: rules, sets, map entries, elements.
 
 ``State.size()`` (``backends.contract``) gives rules, sets and elements.
-Map entries are counted apart: an nftables set whose type ends in a data
-part (``... : verdict`` — a verdict map) or an ipset used as a dispatch map
-has none today, so ``maps``/``map_entries`` stay 0 until the dispatch of
-issue 9 (Deliver 3) lands; the count then follows without a change here.
+Map entries are counted apart: an nftables verdict map (``Set.map``, the
+dispatch maps ``disp_*``).  On iptables the dispatch map is one ipset per
+group chain; those count as sets.
 """
 
 from __future__ import annotations
@@ -15,6 +14,8 @@ MAP_MARKERS = ("verdict", "map")
 
 
 def _is_map(s: Any) -> bool:
+    if getattr(s, "map", ""):
+        return True
     kind = getattr(s, "type", ())
     parts = kind if isinstance(kind, tuple) else (str(kind),)
     flags = tuple(getattr(s, "flags", ()))

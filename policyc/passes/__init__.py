@@ -7,11 +7,27 @@ optimised and unoptimised rulesets on the kernel and against the evaluator.
 from __future__ import annotations
 
 from policyc.ir import RuleGraph
+from policyc.passes.aggregate_cidrs import aggregate_cidrs
 from policyc.passes.dedupe_rules import dedupe_rules
 from policyc.passes.drop_unused_sets import drop_unused_sets
+from policyc.passes.hash_cons_sets import hash_cons_sets
+from policyc.passes.merge_port_intervals import merge_port_intervals
+from policyc.passes.share_chains import share_chains
 from policyc.passes.subsume_rules import subsume_rules
 
-PASSES = (subsume_rules, dedupe_rules, drop_unused_sets)
+# Names first (so equal sets compare equal), then unions of static sets (so
+# more rules coincide), then exact copies (cheap, by key), then rules
+# another covers (pairwise), then group chains whose rules coincide, then
+# the sets no rule reads any more.
+PASSES = (
+    hash_cons_sets,
+    merge_port_intervals,
+    aggregate_cidrs,
+    dedupe_rules,
+    subsume_rules,
+    share_chains,
+    drop_unused_sets,
+)
 
 
 def optimise(graph: RuleGraph, enabled: bool = True) -> RuleGraph:

@@ -1,19 +1,21 @@
 """Sets no rule reads are dead weight in the kernel; the fixed sets (node,
-isolation, anti-spoofing) are always read by the dispatch chains."""
+isolation, dispatch maps, anti-spoofing) are always read by the dispatch
+chains.  A policy's selected-pods set is read only by the shared-address
+chains (``graph.shared``): elsewhere the dispatch map stands for the pod's
+own side."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from policyc.ir import RuleGraph
-
-FIXED_PREFIXES = ("node", "iso_", "spoof", "ifaces")
+from policyc.passes.setpool import FIXED_PREFIXES
 
 
 def drop_unused_sets(graph: RuleGraph) -> RuleGraph:
     used: set[str] = set()
     for node in graph.policies:
-        if node.rules:
+        if node.rules and graph.shared:
             used.add(node.selected)
         for rule in node.rules:
             used.update(rule.peer_sets or ())

@@ -71,6 +71,8 @@ class ServerState:
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     failures: list[FailureRule] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Plurals not served (CRDs not installed): 404 as for an unknown path.
+    absent: set[str] = field(default_factory=set)
 
     def record(self, rec: RequestRecord) -> FailureRule | None:
         """Count a request; returns the injected failure it must answer with, if any."""
@@ -184,6 +186,8 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         rt = route(url.path, query, self.state.address)
+        if rt.resource is not None and rt.resource.plural in self.state.absent:
+            rt = Route("unknown", error=APIError(r.not_found_path()))
         verb = rt.verb if method == "GET" else _HTTP_VERBS.get(method, "unknown")
         plural = rt.resource.plural if rt.resource else None
         rec = RequestRecord(method, url.path, query, verb, plural, rt.namespace)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 JSON = dict[str, Any]
+POLICY_GROUP = "policy.networking.k8s.io"
 
 # The reason a real apiserver puts in a Status for each HTTP code it emits.
 REASONS: dict[int, str] = {
@@ -103,6 +104,32 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("namespaces", "Namespace", "", "v1", False, ("ns",), ("status.phase",)),
     ResourceType("nodes", "Node", "", "v1", False, ("no",), ("spec.unschedulable",)),
     ResourceType("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
+    # The CRDs of kubernetes-sigs/network-policy-api (cluster-scoped): v1alpha2
+    # ClusterNetworkPolicy (bundle v0.2.0) and the v1alpha1 kinds clusters still carry.
+    ResourceType(
+        "clusternetworkpolicies",
+        "ClusterNetworkPolicy",
+        POLICY_GROUP,
+        "v1alpha2",
+        False,
+        ("cnp",),
+    ),
+    ResourceType(
+        "adminnetworkpolicies", "AdminNetworkPolicy", POLICY_GROUP, "v1alpha1", False, ("anp",)
+    ),
+    ResourceType(
+        "baselineadminnetworkpolicies",
+        "BaselineAdminNetworkPolicy",
+        POLICY_GROUP,
+        "v1alpha1",
+        False,
+        ("banp",),
+    ),
+)
+# The plurals served by CRDs: FakeAPIServer(crds=False) answers them 404, as a
+# cluster without the CRDs installed does.
+CRD_PLURALS = frozenset(
+    {"clusternetworkpolicies", "adminnetworkpolicies", "baselineadminnetworkpolicies"}
 )
 
 

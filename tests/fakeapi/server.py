@@ -22,7 +22,7 @@ from collections import Counter
 from types import TracebackType
 
 from .handler import FailureRule, FakeHTTPServer, RequestRecord, ServerState
-from .resources import JSON
+from .resources import CRD_PLURALS, JSON
 from .store import Store
 
 
@@ -36,6 +36,8 @@ class FakeAPIServer:
     :param default_watch_timeout: stream lifetime when a watch sends no ``timeoutSeconds``
         (None: until dropped or the server stops).
     :param too_large_wait: how long a list for a future resourceVersion waits before 504.
+    :param crds: serve the policy.networking.k8s.io CRD kinds (False: 404, as a cluster
+        without them); :meth:`set_crds` changes it while running.
     """
 
     def __init__(
@@ -46,11 +48,13 @@ class FakeAPIServer:
         start_rv: int = 1,
         default_watch_timeout: float | None = None,
         too_large_wait: float = 0.25,
+        crds: bool = True,
     ) -> None:
         self.store = Store(
             history_limit=history_limit, start_rv=start_rv, too_large_wait=too_large_wait
         )
         self._state = ServerState(self.store, bookmark_interval, default_watch_timeout)
+        self.set_crds(crds)
         self._httpd = FakeHTTPServer(("127.0.0.1", 0), self._state)
         self.host, self.port = "127.0.0.1", int(self._httpd.server_address[1])
         self._state.address = f"{self.host}:{self.port}"
@@ -140,6 +144,11 @@ class FakeAPIServer:
     def send_bookmark(self) -> int:
         """Send a BOOKMARK at the current resourceVersion to every watch that allows them."""
         return self.store.bookmark()
+
+    def set_crds(self, installed: bool) -> None:
+        """Install (serve) or remove (404) the policy.networking.k8s.io CRD kinds."""
+        with self._state.cond:
+            self._state.absent = set() if installed else set(CRD_PLURALS)
 
     def fail_next(
         self,

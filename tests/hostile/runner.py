@@ -115,7 +115,7 @@ def compile_input(
     names = write_input(inp, directory)
     argv = [POLICYC, "compile", "--backend", backend, *inp.args]
     if backend == "iptables":
-        argv += ["-o", OUT_DIR + "/"]
+        argv += ["--output-dir", OUT_DIR + "/"]
     return run([*argv, *names], cwd=directory, bounds=bounds)
 
 
@@ -124,5 +124,8 @@ def apply_input(
 ) -> Outcome:
     """``policyc apply --backend B`` inside ``netns``."""
     names = write_input(inp, directory)
-    argv = [POLICYC, "apply", "--backend", backend, *inp.args, *names]
+    # Every generated cluster has Node node-1 (clusters.py); apply refuses to
+    # run without --node, and on an input with no objects (issue 11).
+    node = () if "--node" in inp.args else ("--node", "node-1", "--allow-empty")
+    argv = [POLICYC, "apply", "--backend", backend, *node, *inp.args, *names]
     return run(argv, cwd=directory, netns=netns, bounds=bounds)

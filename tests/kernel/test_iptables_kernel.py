@@ -554,7 +554,7 @@ def test_compiled_files_restored_by_hand_touch_nothing_else(tmp_path: Path) -> N
     out.mkdir()
     assert (
         main(
-            ["compile", "--backend", "iptables", "--node", "node-1", "-o", f"{out}/"]
+            ["compile", "--backend", "iptables", "--node", "node-1", "--output-dir", f"{out}/"]
             + [str(tmp_path / "c.yaml")]
         )
         == 0

@@ -108,6 +108,7 @@ def port(protocols: tuple[str | None, ...] = PROTOCOLS) -> st.SearchStrategy[Obj
 
 
 def rule(peers_key: str, protocols: tuple[str | None, ...] = PROTOCOLS) -> st.SearchStrategy[Obj]:
+
     def make(peers: list[Obj] | None, ports: list[Obj] | None) -> Obj:
         out: Obj = {}
         if peers is not None:
@@ -123,17 +124,70 @@ def rule(peers_key: str, protocols: tuple[str | None, ...] = PROTOCOLS) -> st.Se
     )
 
 
+def respell(peers: list[Obj], ns: str) -> list[Obj]:
+    """The same peers written otherwise: ``podSelector: {}`` added to or taken
+    from a peer with a namespaceSelector, the policy's namespace ``ns`` named
+    by its ``kubernetes.io/metadata.name`` label, and the first peer twice."""
+    out = []
+    for p in peers:
+        q = dict(p)
+        if "namespaceSelector" in q and q.get("podSelector") == {}:
+            del q["podSelector"]
+        elif "namespaceSelector" in q and "podSelector" not in q:
+            q["podSelector"] = {}
+        elif "podSelector" in q and "namespaceSelector" not in q:
+            q["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
+        out.append(q)
+    return out + out[:1]
+
+
+def _blocks() -> st.SearchStrategy[list[Obj]]:
+    return st.lists(st.one_of(_cidr4(), _cidr6()), min_size=1, max_size=2)
+
+
 @st.composite
-def policy(draw: st.DrawFn, index: int = 0, protocols: tuple[str | None, ...] = PROTOCOLS) -> Obj:
+def rules(
+    draw: st.DrawFn, peers_key: str, protocols: tuple[str | None, ...], reuse: bool, ns: str
+) -> list[Obj]:
+    """Up to two rules; with ``reuse`` up to three, the second often sharing
+    something with the first: its peers (as they are or respelled), its
+    ports, or its ports with ipBlocks only on both sides, so that the passes
+    that merge rules and sets find something to merge."""
+    drawn = draw(st.lists(rule(peers_key, protocols), max_size=3 if reuse else 2))
+    if reuse and len(drawn) > 1:
+        first, second = dict(drawn[0]), dict(drawn[1])
+        how = draw(st.sampled_from(["respelled", "blocks", "ports", "peers", "none"]))
+        if how in ("respelled", "peers"):
+            first.setdefault(peers_key, draw(st.lists(peer(), min_size=1, max_size=2)))
+            peers = first[peers_key] or draw(st.lists(peer(), min_size=1, max_size=2))
+            first[peers_key] = peers
+            second[peers_key] = respell(peers, ns) if how == "respelled" else list(peers)
+        elif how in ("blocks", "ports"):
+            if how == "blocks":
+                first[peers_key], second[peers_key] = draw(_blocks()), draw(_blocks())
+            second.pop("ports", None)
+            if "ports" in first:
+                second["ports"] = list(first["ports"])
+        drawn[0], drawn[1] = first, second
+    return drawn
+
+
+@st.composite
+def policy(
+    draw: st.DrawFn,
+    index: int = 0,
+    protocols: tuple[str | None, ...] = PROTOCOLS,
+    reuse: bool = False,
+) -> Obj:
     ns = draw(st.sampled_from(NAMESPACES))
     spec: Obj = {"podSelector": draw(selector("pod", PODS))}
     types = draw(st.sampled_from([None, ["Ingress"], ["Egress"], ["Ingress", "Egress"]]))
     if types is not None:
         spec["policyTypes"] = types
     if draw(st.booleans()):
-        spec["ingress"] = draw(st.lists(rule("from", protocols), max_size=2))
+        spec["ingress"] = draw(rules("from", protocols, reuse, ns))
     if draw(st.booleans()):
-        spec["egress"] = draw(st.lists(rule("to", protocols), max_size=2))
+        spec["egress"] = draw(rules("to", protocols, reuse, ns))
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -148,6 +202,8 @@ def policies(
     min_size: int = 1,
     max_size: int = 3,
     protocols: tuple[str | None, ...] = PROTOCOLS,
+    reuse: bool = False,
 ) -> list[Obj]:
+    """``reuse``: rules that share peers or ports (see :func:`rules`)."""
     n = draw(st.integers(min_size, max_size))
-    return [draw(policy(i, protocols)) for i in range(n)]
+    return [draw(policy(i, protocols, reuse)) for i in range(n)]

@@ -73,7 +73,7 @@ def clusters(draw: st.DrawFn) -> tuple[list[Obj], int]:
         relabel[("Namespace", "", ns)] = {"ns": draw(st.sampled_from(NAMESPACES))}
         for pod in PODS:
             relabel[("Pod", ns, pod)] = {"pod": draw(label)}
-    pols = draw(policies(max_size=4, protocols=PROTOCOLS))
+    pols = draw(policies(max_size=4, protocols=PROTOCOLS, reuse=True))
     objs = world(pols, relabel) + [NODE2]
     objs += [_pod(ns, name, node, o, ports, draw(label)) for ns, name, node, o, ports in EXTRA_PODS]
     return objs, len(pols)

@@ -1,6 +1,8 @@
 """The Kubernetes API source of ``policyc watch``: list, then watch, through the official client.
 
-Four loops, one per kind (Namespace, Node, Pod, NetworkPolicy; see :mod:`.k8s_watch`), each
+One loop per kind (Namespace, Node, Pod, NetworkPolicy and the policy.networking.k8s.io
+kinds ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy; see
+:mod:`.k8s_watch`; a missing CRD is an empty collection, retried), each
 on its own thread, feed one bounded queue; :meth:`KubernetesSource.run` drains it and calls
 ``emit`` on the caller's thread only, so per-kind order is kept and ``emit`` never runs
 concurrently.  While the API is unreachable nothing is emitted: the consumer keeps enforcing

@@ -15,13 +15,14 @@ keeps its last good version.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,8 @@ log = logging.getLogger("policyc.watch.k8s")
 
 JSON = dict[str, Any]
 HTTP_GONE = 410
+HTTP_NOT_FOUND = 404
+POLICY_GROUP = "policy.networking.k8s.io"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,29 @@ class KindSpec:
     api_version: str
     path: str
     lister: Callable[[client.ApiClient], Callable[..., Any]]
+    # A CRD kind: 404 means "the CRD is not installed", which is an empty
+    # collection (policyc keeps enforcing the rest) and is retried.
+    optional: bool = False
+
+
+def _custom(version: str, plural: str) -> KindSpec:
+    """A cluster-scoped kind of the policy.networking.k8s.io CRDs, listed and
+    watched through the client's CustomObjectsApi."""
+    api_version = f"{POLICY_GROUP}/{version}"
+    kind = {
+        "clusternetworkpolicies": Kind.CLUSTER_NETWORK_POLICY,
+        "adminnetworkpolicies": Kind.ADMIN_NETWORK_POLICY,
+        "baselineadminnetworkpolicies": Kind.BASELINE_ADMIN_NETWORK_POLICY,
+    }[plural]
+    return KindSpec(
+        kind,
+        api_version,
+        f"/apis/{api_version}/{plural}",
+        lambda ac: functools.partial(
+            client.CustomObjectsApi(ac).list_cluster_custom_object, POLICY_GROUP, version, plural
+        ),
+        optional=True,
+    )
 
 
 KIND_SPECS: tuple[KindSpec, ...] = (
@@ -67,6 +93,9 @@ KIND_SPECS: tuple[KindSpec, ...] = (
         "/apis/networking.k8s.io/v1/networkpolicies",
         lambda ac: client.NetworkingV1Api(ac).list_network_policy_for_all_namespaces,
     ),
+    _custom("v1alpha2", "clusternetworkpolicies"),
+    _custom("v1alpha1", "adminnetworkpolicies"),
+    _custom("v1alpha1", "baselineadminnetworkpolicies"),
 )
 
 
@@ -79,7 +108,7 @@ class Settings:
 
 
 class Stats:
-    """Thread-safe counters shared by the four loops (exported as metrics by the agent)."""
+    """Thread-safe counters shared by the loops (exported as metrics by the agent)."""
 
     KEYS = (
         "lists",
@@ -103,6 +132,31 @@ class Stats:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
+
+
+def list_pages(
+    lister: Callable[..., Any], page_size: int, timeout: tuple[float, float]
+) -> Iterator[JSON]:
+    """The pages of one paginated list call, as the API serves them (raw JSON).
+
+    "The server may return fewer results than limit ... and a continue token
+    that can be used to retrieve the next set of results" (ListMeta.continue);
+    ``lister`` is a client list function (``CoreV1Api.list_node``...).  Raises
+    the client's ApiException and urllib3/OSError transport errors.
+    """
+    token: str | None = None
+    while True:
+        resp = lister(
+            limit=page_size, _continue=token, _preload_content=False, _request_timeout=timeout
+        )
+        try:
+            body = json.loads(resp.data)
+        finally:
+            resp.release_conn()
+        yield body
+        token = (body.get("metadata") or {}).get("continue") or None
+        if token is None:
+            return
 
 
 class Expired(Exception):
@@ -158,6 +212,7 @@ class KindWatcher:
         self._resync = threading.Event()
         self._failures = 0
         self._listed_once = False
+        self._absent_sent = False  # an empty SNAPSHOT went out for a missing CRD
         self._watches_since_list = 0
         self.thread = threading.Thread(
             target=self.run, name=f"policyc-k8s-{spec.kind}", daemon=True
@@ -197,6 +252,10 @@ class KindWatcher:
             except ApiException as exc:
                 if self._quiet_exit():
                     continue
+                if exc.status == HTTP_NOT_FOUND and self.spec.optional:
+                    self._absent()
+                    need_list = True
+                    continue
                 self._fail(
                     f"api status={exc.status} reason={exc.reason!r}",
                     retry_after(exc),
@@ -216,6 +275,20 @@ class KindWatcher:
                 need_list = True
                 self._fail(f"unexpected error={type(exc).__name__}", relist=True)
         log.debug("loop stopped kind=%s rv=%s", kind, self.resource_version)
+
+    def _absent(self) -> None:
+        """The CRD is not installed (404): the collection is empty.  One empty
+        SNAPSHOT (so the kind counts as synced and its objects, if the CRD was
+        removed, are dropped), then a retry after the capped backoff."""
+        if not self._absent_sent:
+            self._absent_sent = True
+            log.warning(
+                "crd absent kind=%s path=%s action=retry; NetworkPolicy enforcement continues",
+                self.spec.kind,
+                self.spec.path,
+            )
+            self._put(Event(EventType.SNAPSHOT, self.spec.kind, origin=self.spec.path))
+        self._stop.wait(self.settings.backoff[1])
 
     def _quiet_exit(self) -> bool:
         """An error caused by our own interrupt (stop or resync) is not a failure."""
@@ -250,20 +323,9 @@ class KindWatcher:
         timeout = (min(10.0, settings.request_timeout), settings.request_timeout)
         items: list[Model] = []
         kept: list[Key] = []
-        token: str | None = None
         pages = 0
         list_rv = ""
-        while True:
-            resp = self._list(
-                limit=settings.page_size,
-                _continue=token,
-                _preload_content=False,
-                _request_timeout=timeout,
-            )
-            try:
-                body = json.loads(resp.data)
-            finally:
-                resp.release_conn()
+        for body in list_pages(self._list, settings.page_size, timeout):
             pages += 1
             meta = body.get("metadata") or {}
             list_rv = str(meta.get("resourceVersion") or list_rv)
@@ -273,8 +335,7 @@ class KindWatcher:
                     kept.append(obj)
                 elif obj is not None:
                     items.append(obj)
-            token = meta.get("continue") or None
-            if token is None or self._stop.is_set():
+            if self._stop.is_set():
                 break
         if self._stop.is_set():
             return
@@ -282,6 +343,7 @@ class KindWatcher:
             raise ValueError(f"list of {spec.path} has no resourceVersion")
         relist = self._listed_once
         self._listed_once = True
+        self._absent_sent = False
         self._failures = 0
         self.resource_version = list_rv
         self._watches_since_list = 0

@@ -1,0 +1,190 @@
+"""policyc: compile Kubernetes NetworkPolicy into nftables or iptables rules.
+
+A command is one :class:`Command` in ``COMMANDS``: a function that adds its
+arguments to its subparser and a function that runs it and returns the exit
+code.  Modules of this package are the composition root: the only ones that
+may import every layer (``tests/test_layers.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from policyc import observe_cli
+from policyc.cli import compile as compile_cmd
+from policyc.cli import meta, pol, reach, tools
+from policyc.cli.inputs import READERS, cluster_from_args
+from policyc.errors import InputError, InputErrors, PolicycError
+
+__all__ = ["COMMANDS", "Command", "READERS", "build_parser", "cluster_from_args", "main"]
+
+EXIT_OK = 0
+EXIT_BACKEND = 1  # the kernel, the API server or the system failed
+EXIT_INPUT = 2  # bad input or arguments; nothing was changed
+EXIT_DENIED = 3  # explain: the connection is denied
+
+EPILOG = """\
+exit codes:
+  0  success (explain: the connection is allowed)
+  1  runtime error: the kernel rejected the ruleset, the API server failed,
+     an output could not be written, or apply lacks root (CAP_NET_ADMIN)
+  2  bad input or arguments (file:line:col: Kind ns/name: field: message);
+     nothing was written or applied
+  3  explain: the connection is denied
+
+Run 'policyc COMMAND --help' for a command's arguments."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One subcommand: ``build`` adds its arguments, ``run`` returns the exit code."""
+
+    name: str
+    help: str
+    build: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "compile",
+        "print the ruleset for a node (nft, JSON, iptables or the rule graph)",
+        compile_cmd.build_compile,
+        compile_cmd.run_compile,
+    ),
+    Command(
+        "apply",
+        "compile and program this network namespace atomically (root)",
+        compile_cmd.build_apply,
+        compile_cmd.run_apply,
+    ),
+    Command(
+        "explain",
+        "which policy allows or denies a connection (exit 3: denied)",
+        reach.build_explain,
+        reach.run_explain,
+    ),
+    Command(
+        "diff",
+        "which connections a change of policies or labels opens or closes (exit 1: some)",
+        reach.build_diff,
+        reach.run_diff,
+    ),
+    Command("matrix", "print the pod reachability matrix", tools.build_matrix, tools.run_matrix),
+    Command("graph", "draw the rule graph (dot, svg or html)", tools.build_graph, tools.run_graph),
+    Command(
+        "watch",
+        "run the node agent: list/watch the cluster, program the kernel incrementally",
+        meta.build_watch,
+        meta.run_watch,
+    ),
+    Command(
+        "convert",
+        "convert NetworkPolicies between YAML and the policy language (.pol)",
+        pol.build_convert,
+        pol.run_convert,
+    ),
+    Command("fmt", "rewrite .pol files in canonical layout", pol.build_fmt, pol.run_fmt),
+    Command(
+        "demo",
+        "playground: pods wired by policyc-cni, the agent, a live probed matrix",
+        pol.build_demo,
+        pol.run_demo,
+    ),
+    Command(
+        "logs",
+        "follow and filter the agent's drop log (watch --log-drops)",
+        observe_cli.add_logs_arguments,
+        observe_cli.run_logs,
+    ),
+    Command(
+        "status",
+        "is this pod's policy in the kernel yet? (exit 0 yes, 3 not yet)",
+        observe_cli.add_status_arguments,
+        observe_cli.run_status,
+    ),
+    Command("version", "print the version", meta.build_version, meta.run_version),
+    Command(
+        "completion",
+        "print a shell completion script (bash, zsh, fish)",
+        meta.build_completion,
+        meta.run_completion,
+    ),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (exit 2), as kubectl says it,
+    not a usage dump longer than the error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="policyc",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=meta.version_text())
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND", title="commands")
+    for cmd in COMMANDS:
+        p = sub.add_parser(
+            cmd.name,
+            help=cmd.help,
+            description=cmd.help,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        cmd.build(p)
+        p.set_defaults(run=cmd.run)
+    return parser
+
+
+def _input_report(exc: InputError | InputErrors) -> str:
+    """One ``policyc: error:`` line per error (at most MAX_SHOWN and a count);
+    a syntax error's source line and caret follow its line, indented."""
+    if isinstance(exc, InputErrors):
+        return "\n".join(f"policyc: error: {line}" for line in exc.lines())
+    context = "".join(f"\n    {line}" for line in exc.context.splitlines())
+    return f"policyc: error: {exc}{context}"
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Shell completion (argcomplete): answers and exits when the shell asks."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    import argcomplete
+
+    argcomplete.autocomplete(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    _complete(parser)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (InputError, InputErrors) as exc:
+        print(_input_report(exc), file=sys.stderr)
+        return EXIT_INPUT
+    except PolicycError as exc:
+        print(f"policyc: error: {exc}", file=sys.stderr)
+        return EXIT_BACKEND
+    except BrokenPipeError:
+        # The reader went away (`policyc matrix | head`): stop quietly, as cat
+        # does.  stdout now points at /dev/null so the exit flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BACKEND
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
