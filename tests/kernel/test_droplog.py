@@ -15,10 +15,11 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support.scenarios import labels, pol, port
+from tests.support.scenarios import labels, pods, pol, port
 
 from .droplab import WAIT, DropLab, Probe, rec_key
 from .netlab import Lab
@@ -128,3 +129,42 @@ def test_reader_restarts_when_ulogd_dies(dl: DropLab) -> None:
     recs = dl.collect([(4, "y/c", "z/a", "udp", 81)], 1)
     assert [r["policies"] for r in recs] == [["z/deny-in-again"]], recs
     dl.remove("z", "deny-in-again", "z/a")
+
+
+def _audit(policy: dict[str, Any]) -> dict[str, Any]:
+    policy["metadata"]["annotations"] = {"policyc.io/mode": "audit"}
+    return policy
+
+
+def test_audit_policy_drops_nothing_and_logs_would_drop(dl: DropLab) -> None:
+    only_from_a = _audit(pol("x", "audit-in", labels(pod="b"), ingress=[{"from": [pods(pod="a")]}]))
+    dl.put(only_from_a, "x/b")
+    # y/a -> x/b: allowed (the audit policy drops nothing), one audit line each
+    probes: list[Probe] = [(f, "y/a", "x/b", pr, 80) for f in BOTH for pr in ("tcp", "udp")]
+    recs = dl.collect(probes, len(probes))
+    assert sorted(map(rec_key, recs)) == sorted(dl.key(p) for p in probes), recs
+    for r in recs:
+        assert (r["event"], r["verdict"], r["direction"]) == (
+            "policy-audit",
+            "would-drop",
+            "Ingress",
+        )
+        assert (r["pod"], r["policies"]) == ("x/b", ["x/audit-in"]), r
+    # what the audit policy allows gives no line
+    assert dl.collect([(f, "x/a", "x/b", "tcp", 81) for f in BOTH], 0) == []
+
+
+def test_audit_egress_and_enforced_beside_audit(dl: DropLab) -> None:
+    dl.put(_audit(pol("z", "audit-out", labels(pod="c"), types=["Egress"])), "z/c")
+    recs = dl.collect([(f, "z/c", "x/c", "tcp", 80) for f in BOTH], 2)
+    assert [(r["verdict"], r["direction"], r["policies"]) for r in recs] == [
+        ("would-drop", "Egress", ["z/audit-out"])
+    ] * 2, recs
+    # An enforced policy isolates x/b too: its drops name it alone, and the
+    # audit policy (which can only open traffic now) logs nothing.
+    dl.put(pol("x", "deny-b", labels(pod="b"), types=["Ingress"]), "x/b")
+    recs = dl.collect([(f, "y/a", "x/b", "tcp", 80) for f in BOTH], 2)
+    assert [(r["verdict"], r["policies"]) for r in recs] == [("drop", ["x/deny-b"])] * 2, recs
+    dl.remove("x", "deny-b", "x/b")
+    dl.remove("x", "audit-in", "x/b")
+    dl.remove("z", "audit-out", "z/c")
