@@ -301,7 +301,7 @@ def test_dockerfile_shape() -> None:
     assert froms and all(f == "debian:bookworm-slim" for f in froms)
     apt = re.search(r"apt-get install ([^&]*)", text, re.S)
     assert apt
-    for pkg in ("nftables", "iptables", "ipset", "iproute2", "libnftables1"):
+    for pkg in ("nftables", "iptables", "ipset", "iproute2", "libnftables1", "ulogd2-json"):
         assert re.search(rf"\b{pkg}\b", apt.group(1)), pkg
     assert "rm -rf /var/lib/apt/lists/*" in text
     assert "-m venv /opt/policyc/venv" in text

@@ -19,6 +19,7 @@ when the connection ends.
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 
 log = logging.getLogger("policyc.watch")
 
-PLUGINS = "/usr/lib/x86_64-linux-gnu/ulogd"
+PLUGINS = "/usr/lib/x86_64-linux-gnu/ulogd"  # Debian's multiarch path on amd64
 STACK = "log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON"
 DEFAULT_GROUP = 7  # group 0 is conntrack's (ulogd.conf: "Group O is used by the kernel")
 
@@ -75,8 +76,15 @@ def parse_line(line: str | bytes) -> NflogPacket | None:
     )
 
 
-def config(group: int, sock: str, logfile: str, plugins: str = PLUGINS) -> str:
+def plugin_dir() -> str:
+    """Where ulogd's plugins are: Debian's multiarch directory of this machine."""
+    found = sorted(glob.glob("/usr/lib/*/ulogd/ulogd_output_JSON.so"))
+    return os.path.dirname(found[0]) if found else PLUGINS
+
+
+def config(group: int, sock: str, logfile: str, plugins: str | None = None) -> str:
     """ulogd.conf for one NFLOG group whose JSON goes to ``sock``."""
+    plugins = plugins or plugin_dir()
     names = (
         "inppkt_NFLOG",
         "raw2packet_BASE",
