@@ -20,7 +20,7 @@ from policyc.lower_log import LogConfig
 from policyc.model import Direction
 from policyc.parse import build_cluster
 from policyc.pipeline import ruleset_of
-from tests.support.scenarios import labels, pol
+from tests.support.scenarios import labels, nss, pods, pol
 from tests.support.world import dump, world
 from tests.test_watch_sequences import Idle, MemoryKernel
 from watcher.agent import Agent, Options
@@ -284,3 +284,36 @@ def test_traced_ruleset_with_audit_and_logging_is_the_enforced_verdict() -> None
                         port,
                         opt,
                     )
+
+
+def test_allowed_packets_walk_the_same_rules_with_logging_on() -> None:
+    """The cost argument of docs/observability.md, exactly: an allowed packet's
+    path through the ruleset is the same rule for rule with --log-drops."""
+    from policyc.model import Protocol
+    from policyc.trace import Packet, trace
+
+    cl = cluster_of(
+        pol("x", "deny", types=["Ingress"]),
+        pol(
+            "x",
+            "web",
+            labels(pod="a"),
+            ingress=[{"from": [pods(pod="b")], "ports": [{"port": 80}]}],
+        ),
+        pol("y", "out", types=["Egress"], egress=[{"to": [nss(ns="x")]}]),
+    )
+    plain, logged = ruleset_of(cl, NODE), ruleset_of(cl, NODE, log=LogConfig(7))
+    allowed = 0
+    for src in cl.pods:
+        for dst in (p for p in cl.pods if p is not src):
+            pkt = Packet(src.ips[0], dst.ips[0], Protocol.TCP, 80)
+            a, b = trace(plain, pkt), trace(logged, pkt)
+            assert a.allowed == b.allowed
+            if a.allowed:
+                allowed += 1
+                assert a.steps == b.steps
+            else:  # a drop: the same path, plus the log rule just before the drop
+                path = [(s.chain, s.comment, s.verb) for s in b.steps if s.verb is not Verb.LOG]
+                assert path == [(s.chain, s.comment, s.verb) for s in a.steps]
+                assert b.steps[-2].verb is Verb.LOG
+    assert allowed > 10
