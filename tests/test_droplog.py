@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
@@ -317,3 +318,21 @@ def test_allowed_packets_walk_the_same_rules_with_logging_on() -> None:
                 assert path == [(s.chain, s.comment, s.verb) for s in a.steps]
                 assert b.steps[-2].verb is Verb.LOG
     assert allowed > 10
+
+
+def test_explain_and_matrix_show_the_audited_verdict(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from policyc.cli import main
+    from policyc.matrix import Mark, build_matrix, parse_port
+
+    f = tmp_path / "world.yaml"
+    f.write_text(dump(world([audit(pol("x", "lock", types=["Ingress"]))])))
+    assert main(["explain", "y/a", "x/a", "80/tcp", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "audited (audit-mode policies enforced): DENIED" in out, out
+    cl = cluster_of(audit(pol("x", "lock", types=["Ingress"])))
+    q = parse_port("80")
+    enforced, audited = build_matrix(cl, q), build_matrix(cl, q, audited=True)
+    assert enforced.counts()[Mark.DENIED] == 0 and audited.counts()[Mark.DENIED] > 0
+    assert main(["matrix", "--audited", str(f)]) == 0
