@@ -336,3 +336,12 @@ def test_explain_and_matrix_show_the_audited_verdict(
     enforced, audited = build_matrix(cl, q), build_matrix(cl, q, audited=True)
     assert enforced.counts()[Mark.DENIED] == 0 and audited.counts()[Mark.DENIED] > 0
     assert main(["matrix", "--audited", str(f)]) == 0
+
+
+def test_a_shared_address_names_every_claimants_policies() -> None:
+    c = compiler_of(pol("x", "deny", labels(pod="a"), types=["Ingress"]))
+    a, b = c.pods["x/a"], c.pods["x/b"]
+    twin = dataclasses.replace(b, ips=a.ips)  # x/b claims x/a's address too
+    view = build_view(c, by_ip(c), [a, twin])
+    iso = view.local[str(a.ips[0])]
+    assert iso.pod == "x/a,x/b" and iso.enforced[Direction.INGRESS] == ("x/deny",)

@@ -78,8 +78,20 @@ def build_view(
     for pod in local_pods:
         iso = isolation(compiler, pod)
         for ip in pod.ips:
-            local[str(ip)] = iso
+            held = local.get(str(ip))
+            # An address of several local pods (docs/dataplane.md, "Shared
+            # addresses"): every claimant's policies take part in its drops.
+            local[str(ip)] = iso if held is None else _merged(held, iso)
     return View(local, pods_by_ip)
+
+
+def _merged(a: Isolation, b: Isolation) -> Isolation:
+    PerDirection = Mapping[Direction, tuple[str, ...]]
+
+    def union(x: PerDirection, y: PerDirection) -> dict[Direction, tuple[str, ...]]:
+        return {d: tuple(sorted({*x.get(d, ()), *y.get(d, ())})) for d in DIRECTIONS}
+
+    return Isolation(f"{a.pod},{b.pod}", union(a.enforced, b.enforced), union(a.audit, b.audit))
 
 
 @dataclass(frozen=True, slots=True)
