@@ -19,11 +19,13 @@ when the connection ends.
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -101,6 +103,17 @@ def config(group: int, sock: str, logfile: str, plugins: str | None = None) -> s
     return "\n".join(lines)
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """prctl(2) PR_SET_PDEATHSIG: ulogd gets SIGTERM when the agent dies,
+    even by SIGKILL, so no reader outlives its agent (and a restarted agent
+    never meets a stale ulogd bound to its NFLOG group)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 class UlogdReader:
     """Run ulogd for NFLOG ``group`` and hand each packet to ``on_packet``.
 
@@ -153,6 +166,7 @@ class UlogdReader:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
 
     def _run(self) -> None:

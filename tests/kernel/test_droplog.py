@@ -168,3 +168,23 @@ def test_audit_egress_and_enforced_beside_audit(dl: DropLab) -> None:
     dl.remove("x", "deny-b", "x/b")
     dl.remove("x", "audit-in", "x/b")
     dl.remove("z", "audit-out", "z/c")
+
+
+def test_ulogd_dies_with_its_agent(dl: DropLab) -> None:
+    """SIGKILL the agent: its ulogd goes too (PR_SET_PDEATHSIG); a new agent
+    starts its own and logs."""
+    assert dl.agent.proc is not None
+    readers = _ulogd_pids(dl.agent.proc.pid)
+    assert readers
+    dl.agent.proc.kill()
+    dl.agent.proc.wait()
+    deadline = time.monotonic() + WAIT
+    while any(os.path.exists(f"/proc/{p}") for p in readers):
+        assert time.monotonic() < deadline, f"ulogd {readers} outlived its agent"
+        time.sleep(0.05)
+    dl.start()
+    time.sleep(1.0)  # the new ulogd connects
+    dl.put(pol("y", "deny-c", labels(pod="c"), types=["Ingress"]), "y/c")
+    recs = dl.collect([(6, "x/a", "y/c", "tcp", 80)], 1)
+    assert [r["policies"] for r in recs] == [["y/deny-c"]], recs
+    dl.remove("y", "deny-c", "y/c")
