@@ -80,6 +80,23 @@ class Verb(StrEnum):
     # nft(8) "VERDICT MAP": look the key up in the map ``target``; a hit is the
     # element's verdict (``goto <group chain>``), a miss goes on to the next rule.
     VMAP = "vmap"
+    # Not a verdict: log the packet (NFLOG, rate-limited per pod) and go on
+    # to the next rule (docs/observability.md).
+    LOG = "log"
+
+
+@dataclass(frozen=True, slots=True)
+class LogSpec:
+    """A LOG action: NFLOG ``group`` with ``prefix`` (``policyc.logprefix``),
+    at most ``rate`` lines a second (and a burst of as many) per address in
+    ``key`` (the pod on the dropping side), counted in the meter ``meter``."""
+
+    group: int
+    prefix: str
+    key: Field
+    family: Family
+    rate: int
+    meter: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +108,7 @@ class Action:
     target: str = ""
     key: Field | None = None
     family: Family | None = None
+    log: LogSpec | None = None  # Verb.LOG only
 
 
 ACCEPT = Action(Verb.ACCEPT)

@@ -136,22 +136,28 @@ class Compiler:
         return self.node is None or pod.node_name == self.node
 
     def isolated(self, pod: Pod, direction: Direction) -> bool:
-        """Does a policy of the pod's namespace select it for ``direction``?"""
+        """Does an enforced policy of the pod's namespace select it for
+        ``direction``?  An audit-mode one isolates nothing ("drop nothing
+        because of it", docs/observability.md)."""
         labels = pod.label_map
         for key in self.selecting.candidates(pod):
             pol = self.policies[key]
-            if direction in pol.policy_types and pol.pod_selector.matches(labels):
+            if not pol.audit and direction in pol.policy_types and pol.pod_selector.matches(labels):
                 return True
         return False
 
-    def selecting_policies(self, pod: Pod, direction: Direction) -> tuple[str, ...]:
-        """The keys of the policies that select ``pod`` for ``direction``, sorted."""
+    def selecting_policies(
+        self, pod: Pod, direction: Direction, audit: bool = False
+    ) -> tuple[str, ...]:
+        """The keys of the enforced (``audit``: the audit-mode) policies
+        that select ``pod`` for ``direction``, sorted."""
         labels = pod.label_map
         return tuple(
             sorted(
                 key
                 for key in self.selecting.candidates(pod)
-                if direction in self.policies[key].policy_types
+                if self.policies[key].audit is audit
+                and direction in self.policies[key].policy_types
                 and self.policies[key].pod_selector.matches(labels)
             )
         )
@@ -159,14 +165,19 @@ class Compiler:
     def group_of(self, pod: Pod, direction: Direction, family: Family) -> str | None:
         """The chain of the group ``pod`` is in for ``direction`` and
         ``family``: named by a hash of the policies selecting it, so pods
-        with identical policy sets share it.  None if no policy selects it."""
-        keys = self.selecting_policies(pod, direction)
+        with identical policy sets share it.  None if no policy selects it.
+        Audit-mode policies count only when no enforced one selects the pod:
+        an extra policy can only open traffic for an isolated pod, so audit
+        "would drop" only what it newly isolates (docs/observability.md)."""
+        keys, audit = self.selecting_policies(pod, direction), False
+        if not keys:
+            keys, audit = self.selecting_policies(pod, direction, audit=True), True
         if not keys:
             return None
-        sig = f"{direction.value} " + " ".join(keys)
+        sig = ("audit " if audit else "") + f"{direction.value} " + " ".join(keys)
         name = f"{GROUP_PREFIX[direction]}{family.suffix}_{short_hash(sig, 8)}"
         if name not in self.group_defs:
-            self.group_defs[name] = Group(name, direction, family, keys)
+            self.group_defs[name] = Group(name, direction, family, keys, audit=audit)
         return name
 
     def groups_used(self) -> frozenset[str]:
@@ -327,7 +338,7 @@ class Compiler:
                 ports = tuple(pnames)
             rules.append(RuleNode(pol.key, direction, i, family, peers, ports))
         selected = ref(ss.selection(pol, family))
-        return PolicyNode(pol.key, direction, family, selected, tuple(rules))
+        return PolicyNode(pol.key, direction, family, selected, tuple(rules), pol.audit)
 
     def _node_sets(self) -> None:
         addrs: set[IPAddress] = set()

@@ -51,8 +51,13 @@ class Verdict:
 
 
 class Evaluator:
-    def __init__(self, cluster: Cluster) -> None:
+    """``audited=False``: the enforced verdict, audit-mode policies ignored;
+    ``audited=True``: the verdict as if every audit-mode policy were enforced
+    (docs/observability.md, "Audit mode")."""
+
+    def __init__(self, cluster: Cluster, audited: bool = False) -> None:
         self.cluster = cluster
+        self.audited = audited
         self.claimants: dict[IPAddress, tuple[Pod, ...]] = claimants_by_address(cluster.pods)
         self.tiers = Tiers(cluster)
         self.node_ips: dict[str, set[IPAddress]] = {}
@@ -136,6 +141,7 @@ class Evaluator:
             pol
             for pol in self.cluster.policies
             if pol.namespace == pod.namespace
+            and (self.audited or not pol.audit)
             and direction in pol.policy_types
             and pol.pod_selector.matches(labels)
         ]
@@ -298,6 +304,17 @@ class Evaluator:
             return hit, ()
         tier = Decider.EXEMPT if np_exempt else Decider.DEFAULT
         return Decision(True, tier), ()
+
+
+def audit_verdicts(
+    cluster: Cluster, src: IPAddress | str, dst: IPAddress | str, port: int, proto: str
+) -> tuple[Verdict, Verdict]:
+    """(enforced, audited) verdicts of one connection: the audited one reads
+    every ``policyc.io/mode: audit`` policy as enforced."""
+    return (
+        Evaluator(cluster).allowed(src, dst, port, proto),
+        Evaluator(cluster, audited=True).allowed(src, dst, port, proto),
+    )
 
 
 def _every(pods: tuple[Pod, ...], test: Callable[[Pod | None], bool]) -> bool:

@@ -102,6 +102,9 @@ class PolicyNode:
     family: Family
     selected: str
     rules: tuple[RuleNode, ...]
+    # ``policyc.io/mode: audit``: its rules never allow and it isolates no
+    # pod; only an audit-only pod's log chain reads them (docs/observability.md).
+    audit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,9 @@ class Group:
     # Another group whose chain holds the same rules (``passes.share_chains``):
     # this group's chain is then one ``goto`` to it.
     alias: str = ""
+    # Only audit-mode policies select these pods: the chain logs what they
+    # would drop and drops nothing (docs/observability.md, "Audit mode").
+    audit: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,8 @@ from policyc.ir import (
     RuleNode,
     SetKind,
 )
+from policyc.logprefix import Tag
+from policyc.lower_log import LogConfig, drop_end, log_rule
 from policyc.model import Direction
 from policyc.names import BRIDGE_CHAIN, IFACE_PREFIX
 
@@ -108,7 +110,9 @@ def dispatch_chain(direction: Direction, shared: bool) -> Chain:
     return Chain(DISPATCH[direction], tuple(rules))
 
 
-def shared_chain(direction: Direction, family: Family, graph: RuleGraph) -> Chain:
+def shared_chain(
+    direction: Direction, family: Family, graph: RuleGraph, log: LogConfig | None = None
+) -> Chain:
     """For an address held by local pods of different groups: every rule of
     the node, each on behalf of the pods its policy selects (``@selected``
     holds an address only if the policy selects every local claimant), so
@@ -117,11 +121,14 @@ def shared_chain(direction: Direction, family: Family, graph: RuleGraph) -> Chai
     kinds = {s.name: s.kind for s in graph.sets}
     rules: list[Rule] = []
     for node in graph.policies:
-        if node.direction is direction and node.family is family:
+        # An audit policy allows nothing (docs/observability.md).
+        if node.direction is direction and node.family is family and not node.audit:
             for rule in node.rules:
                 rules.extend(rule_variants(rule, kinds, node.selected))
-    rules.append(Rule((), DROP, f"{WORD[direction]} not allowed by any policy"))
-    return Chain(shared_chain_name(direction, family), tuple(rules))
+    name = shared_chain_name(direction, family)
+    end = f"{WORD[direction]} not allowed by any policy"
+    rules.extend(drop_end(log, direction, family, name, end))
+    return Chain(name, tuple(rules))
 
 
 def rule_variants(
@@ -176,22 +183,49 @@ def group_chain(name: str, sections: Sequence[Section]) -> Chain:
     return Chain(name, tuple(rules))
 
 
-def network_policy_section(
-    group: Group, nodes: dict[tuple[str, Direction, Family], PolicyNode], kinds: dict[str, SetKind]
-) -> Section:
-    """'If any NetworkPolicy selects a pod for a direction, the pod is
-    isolated for it; what the union of their rules allows is allowed.'"""
+Nodes = dict[tuple[str, Direction, Family], PolicyNode]
+
+
+def _policy_rules(group: Group, nodes: Nodes, kinds: dict[str, SetKind]) -> list[Rule]:
     rules: list[Rule] = []
     for key in group.policies:
         node = nodes.get((key, group.direction, group.family))
         for rule in node.rules if node is not None else ():
             rules.extend(rule_variants(rule, kinds))
-    word = WORD[group.direction]
-    end = Rule((), DROP, f"{word} not allowed by any policy")
-    return Section("NetworkPolicy", tuple(rules), end)
+    return rules
 
 
-def group_chains(graph: RuleGraph) -> list[Chain]:
+def network_policy_section(
+    group: Group, nodes: Nodes, kinds: dict[str, SetKind], log: LogConfig | None = None
+) -> Section:
+    """'If any NetworkPolicy selects a pod for a direction, the pod is
+    isolated for it; what the union of their rules allows is allowed.'
+    With ``log``, the drop is logged first (``--log-drops``)."""
+    rules = _policy_rules(group, nodes, kinds)
+    *logged, end = drop_end(
+        log,
+        group.direction,
+        group.family,
+        group.name,
+        f"{WORD[group.direction]} not allowed by any policy",
+    )
+    return Section("NetworkPolicy", (*rules, *logged), end)
+
+
+def audit_section(
+    group: Group, nodes: Nodes, kinds: dict[str, SetKind], log: LogConfig | None = None
+) -> Section:
+    """An audit-only group (``policyc.io/mode: audit``, no enforced policy
+    selects its pods): what the audit policies' rules allow returns; the
+    rest is logged as "would drop" (with ``log``) and falls off the chain's
+    end, which allows: audit "drops nothing because of it"."""
+    rules = _policy_rules(group, nodes, kinds)
+    if log is not None:
+        rules.append(log_rule(log, Tag.AUDIT, group.direction, group.family, group.name))
+    return Section("NetworkPolicy (audit)", tuple(rules))
+
+
+def group_chains(graph: RuleGraph, log: LogConfig | None = None) -> list[Chain]:
     """One chain per group some local pod is in (``graph.groups``)."""
     kinds = {s.name: s.kind for s in graph.sets}  # one index, not a scan per rule
     nodes = {(p.policy, p.direction, p.family): p for p in graph.policies}
@@ -199,8 +233,10 @@ def group_chains(graph: RuleGraph) -> list[Chain]:
     for g in graph.groups:
         if g.alias:  # passes.share_chains: the same rules as g.alias
             out.append(Chain(g.name, (Rule((), Action(Verb.GOTO, g.alias), "same rules"),)))
+        elif g.audit:
+            out.append(group_chain(g.name, [audit_section(g, nodes, kinds, log)]))
         else:
-            out.append(group_chain(g.name, [network_policy_section(g, nodes, kinds)]))
+            out.append(group_chain(g.name, [network_policy_section(g, nodes, kinds, log)]))
     return out
 
 
@@ -219,13 +255,14 @@ def bridge_chain() -> Chain:
     return Chain(BRIDGE_CHAIN, tuple(rules), Hook.BRIDGE_PREROUTING)
 
 
-def lower(graph: RuleGraph) -> Ruleset:
+def lower(graph: RuleGraph, log: LogConfig | None = None) -> Ruleset:
+    """``log``: log each drop at an isolated pod's chain end (``--log-drops``)."""
     forward = [forward_chain()]
     directions = (Direction.EGRESS, Direction.INGRESS)
     forward.extend(dispatch_chain(d, graph.shared) for d in directions)
-    forward.extend(group_chains(graph))
+    forward.extend(group_chains(graph, log))
     if graph.shared:
-        forward.extend(shared_chain(d, f, graph) for d in directions for f in FAMILIES)
+        forward.extend(shared_chain(d, f, graph, log) for d in directions for f in FAMILIES)
     bridge_kinds = (SetKind.IFACE_ADDR, SetKind.IFACE)
     return Ruleset(
         forward=tuple(forward),

@@ -168,11 +168,17 @@ def matrix_pods(
 
 
 def build_matrix(
-    cluster: Cluster, query: PortQuery, namespaces: Iterable[str] = (), node: str | None = None
+    cluster: Cluster,
+    query: PortQuery,
+    namespaces: Iterable[str] = (),
+    node: str | None = None,
+    audited: bool = False,
 ) -> Matrix:
     """The matrix over ``matrix_pods(cluster, namespaces, node)``; the
-    verdicts still see every policy and pod in ``cluster``."""
-    ev = Evaluator(cluster)
+    verdicts still see every policy and pod in ``cluster``.  ``audited``:
+    the verdicts as if every ``policyc.io/mode: audit`` policy were
+    enforced (docs/observability.md), instead of the enforced ones."""
+    ev = Evaluator(cluster, audited=audited)
     pods = matrix_pods(cluster, namespaces, node)
     cells = tuple(tuple(_cell(ev, s, d, query) for d in pods) for s in pods)
     return Matrix(query, pods, cells)

@@ -28,6 +28,16 @@ class Direction(StrEnum):
     EGRESS = "Egress"
 
 
+class PolicyMode(StrEnum):
+    """``metadata.annotations["policyc.io/mode"]`` of a policy (docs/observability.md)."""
+
+    ENFORCE = "enforce"
+    AUDIT = "audit"  # log what it would drop, drop nothing because of it
+
+
+MODE_ANNOTATION = "policyc.io/mode"
+
+
 class Op(StrEnum):
     IN = "In"
     NOT_IN = "NotIn"
@@ -124,10 +134,15 @@ class NetworkPolicy:
     policy_types: frozenset[Direction]
     ingress: tuple[PolicyRule, ...] = ()
     egress: tuple[PolicyRule, ...] = ()
+    mode: PolicyMode = PolicyMode.ENFORCE
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def audit(self) -> bool:
+        return self.mode is PolicyMode.AUDIT
 
     def rules(self, direction: Direction) -> tuple[PolicyRule, ...]:
         return self.ingress if direction is Direction.INGRESS else self.egress

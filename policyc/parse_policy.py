@@ -9,12 +9,14 @@ from policyc import validate as v
 from policyc.ctx import Ctx
 from policyc.load import Path
 from policyc.model import (
+    MODE_ANNOTATION,
     Direction,
     IPBlock,
     IPNetwork,
     NetworkPolicy,
     Op,
     Peer,
+    PolicyMode,
     PolicyRule,
     PortSpec,
     Protocol,
@@ -244,4 +246,16 @@ def parse_policy(ctx: Ctx) -> NetworkPolicy:
         policy_types=_policy_types(ctx, egress_raw),
         ingress=ingress,
         egress=egress,
+        mode=_mode(ctx),
     )
+
+
+def _mode(ctx: Ctx) -> PolicyMode:
+    """``policyc.io/mode``: ``enforce`` (the default) or ``audit``
+    (docs/observability.md); any other value is an error, not a silent enforce."""
+    path = ("metadata", "annotations", MODE_ANNOTATION)
+    raw = ctx.get(path, str, PolicyMode.ENFORCE.value)
+    if raw not in {m.value for m in PolicyMode}:
+        ctx.err(path, f"unknown mode {raw!r}: want enforce or audit")
+        return PolicyMode.ENFORCE
+    return PolicyMode(raw)

@@ -13,6 +13,7 @@ from policyc.compiler import compile_cluster
 from policyc.ir import RuleGraph
 from policyc.load import Reader, open_paths
 from policyc.lower import lower
+from policyc.lower_log import LogConfig
 from policyc.model import Cluster
 from policyc.parse import build_cluster
 from policyc.passes import optimise
@@ -32,5 +33,8 @@ def graph_of(cluster: Cluster, node: str | None = None, opt: bool = True) -> Rul
     return optimise(compile_cluster(cluster, node), enabled=opt)
 
 
-def ruleset_of(cluster: Cluster, node: str | None = None, opt: bool = True) -> Ruleset:
-    return lower(graph_of(cluster, node, opt))
+def ruleset_of(
+    cluster: Cluster, node: str | None = None, opt: bool = True, log: LogConfig | None = None
+) -> Ruleset:
+    """``log``: log drops (``--log-drops``, docs/observability.md)."""
+    return lower(graph_of(cluster, node, opt), log)

@@ -204,6 +204,9 @@ def _walk(hook: Hook, chains: tuple[Chain, ...], sets: Mapping[str, SetDef], p: 
         steps.append(Step(hook, chain.name, i, rule.comment, verb, target))
         if verb in (Verb.ACCEPT, Verb.DROP):
             return Trace(Verdict(verb.value), tuple(steps))
+        if verb is Verb.LOG:  # not a verdict: the packet goes on
+            i += 1
+            continue
         if verb is Verb.RETURN:
             if not stack:  # "return" from the base chain: its policy
                 return Trace(Verdict.ACCEPT, tuple(steps))

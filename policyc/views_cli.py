@@ -59,6 +59,11 @@ def add_matrix_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--node", help="only the pods on this node (spec.nodeName)")
     p.add_argument(
+        "--audited",
+        action="store_true",
+        help="the verdicts as if every policyc.io/mode: audit policy were enforced",
+    )
+    p.add_argument(
         "-o",
         "--output",
         default="text",
@@ -112,7 +117,7 @@ def text_width(asked: int | None, stream: object) -> int:
 
 def run_matrix(args: argparse.Namespace, cluster: Cluster) -> int:
     query = parse_port(args.port)
-    m = build_matrix(cluster, query, args.only_namespaces, args.node)
+    m = build_matrix(cluster, query, args.only_namespaces, args.node, args.audited)
     fmt = MatrixFormat(args.output)
     if fmt is MatrixFormat.JSON:
         text = json.dumps(matrix_json(m), indent=2) + "\n"

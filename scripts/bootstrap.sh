@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(python3 python3-venv python3-pip nftables iptables ipset iproute2 libnftables1
-          containernetworking-plugins procps graphviz fonts-dejavu-core)
+          containernetworking-plugins procps graphviz fonts-dejavu-core
+          ulogd2 ulogd2-json)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

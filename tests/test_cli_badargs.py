@@ -61,6 +61,12 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("apply", ["--node", "node-1", "--backend", "pf", CASE], "invalid choice"),
     ("apply", ["--node", "node-1", "--kubeconfig", "/nonexistent"], "/nonexistent"),
     # explain: ports (issue: api-port, 80/icmp, 80/tcp/x raised; 99999 was accepted)
+    ("logs", ["{tmp}/missing.jsonl"], "missing.jsonl"),
+    ("logs", ["--agent", "9743"], "want HOST:PORT"),
+    ("logs", ["-o", "xml"], "invalid choice: 'xml'"),
+    ("status", [], "required"),
+    ("status", ["x/a", "--agent", "localhost:http"], "want HOST:PORT"),
+    ("status", ["x/a", "-o", "yaml"], "invalid choice"),
     ("explain", ["x/a", "x/b", "api-port", CASE], "api-port"),
     ("explain", ["x/a", "x/b", "80/icmp", CASE], "ICMP"),
     ("explain", ["x/a", "x/b", "80/tcp/x", CASE], "80/tcp/x"),

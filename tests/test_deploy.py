@@ -133,7 +133,8 @@ def test_schema_validation_is_strict(mutate: Any) -> None:
 
 # ----------------------------------------------------------------------------- RBAC
 def test_rbac_is_exactly_read_only_on_the_watched_resources() -> None:
-    """Read-only on exactly what the k8s source lists and watches (KIND_SPECS)."""
+    """Read-only on exactly what the k8s source lists and watches (KIND_SPECS),
+    and patch on pods/status (the optional Pod condition)."""
     role = _one("ClusterRole")
     rules = {
         (group, resource): sorted(rule["verbs"])
@@ -149,7 +150,9 @@ def test_rbac_is_exactly_read_only_on_the_watched_resources() -> None:
         ("policy.networking.k8s.io", "clusternetworkpolicies"): ["get", "list", "watch"],
         ("policy.networking.k8s.io", "adminnetworkpolicies"): ["get", "list", "watch"],
         ("policy.networking.k8s.io", "baselineadminnetworkpolicies"): ["get", "list", "watch"],
+        ("", "pods/status"): ["patch"],  # watch --pod-condition
     }
+    rules.pop(("", "pods/status"))  # watch --pod-condition patches it; not watched
     watched = {tuple(spec.path.rsplit("/", 1)) for spec in KIND_SPECS}
     assert {
         (p.removeprefix("/apis/").removeprefix("/api/").split("/")[0], r) for p, r in watched
@@ -298,7 +301,7 @@ def test_dockerfile_shape() -> None:
     assert froms and all(f == "debian:bookworm-slim" for f in froms)
     apt = re.search(r"apt-get install ([^&]*)", text, re.S)
     assert apt
-    for pkg in ("nftables", "iptables", "ipset", "iproute2", "libnftables1"):
+    for pkg in ("nftables", "iptables", "ipset", "iproute2", "libnftables1", "ulogd2-json"):
         assert re.search(rf"\b{pkg}\b", apt.group(1)), pkg
     assert "rm -rf /var/lib/apt/lists/*" in text
     assert "-m venv /opt/policyc/venv" in text

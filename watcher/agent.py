@@ -19,8 +19,12 @@ from policyc.bulk import bulk
 from policyc.compiler import Compiler
 from policyc.errors import NotEnforced, PolicycError
 from policyc.kinds import Key, Kind, Model
-from policyc.model import Pod
+from policyc.logprefix import LOG_GROUP
+from policyc.model import Direction, NetworkPolicy, Pod
+from watcher.droplog import Attributor, build_view
+from watcher.enforced import EnforceTracker
 from watcher.metrics import Metrics
+from watcher.podcondition import PodConditions
 from watcher.routes import RouteSync
 from watcher.sources.base import KINDS, Event, EventType, Source
 
@@ -38,6 +42,8 @@ class Options:
     # node is neither a Node nor any pod's spec.nodeName (a typo in --node
     # would otherwise drop every pod interface of the node).
     require_node: bool = False
+    log_drops: bool = False  # --log-drops: log group ``log_group`` at each drop
+    log_group: int = LOG_GROUP
 
 
 @dataclass
@@ -76,6 +82,13 @@ class Agent:
         # (2: a ClusterNetworkPolicy this dataplane cannot enforce yet).
         self.exit_code = 0
         self.fatal = ""
+        # Observability (docs/observability.md): the enforced signal, and the
+        # view the drop log attributes packets with.
+        self.enforce = EnforceTracker()
+        self.attributor: Attributor | None = None
+        self.conditions: PodConditions | None = None  # --pod-condition
+        self.local_pods: dict[str, Pod] = {}
+        self.pods_by_ip: dict[str, tuple[str, ...]] = {}
 
     # -- health --------------------------------------------------------
     def ready(self) -> bool:
@@ -109,13 +122,71 @@ class Agent:
         if isinstance(obj, Pod):
             self.api_pods[obj.key] = obj
             obj = self._pod(obj)
+            self._track_pod(obj.key, obj)
+        elif isinstance(obj, NetworkPolicy):
+            self._namespace_pending(obj.namespace)
+        elif Key.of(obj).kind.cluster_policy:  # a ClusterNetworkPolicy: every pod may change
+            self._namespace_pending(None)
         self.compiler.put(obj)
 
     def _remove(self, kind: Kind, key: str) -> None:
         if kind == Kind.POD:  # also a plain "Pod"
             self.api_pods.pop(key, None)
             self.cni_ips.pop(key, None)
+            self._track_pod(key, None)
+        elif kind == Kind.NETWORK_POLICY:
+            self._namespace_pending(key.partition("/")[0])
+        elif Kind(kind).cluster_policy:
+            self._namespace_pending(None)
         self.compiler.remove(kind, key)
+
+    # -- the enforced signal and the drop log's view ---------------------
+    def _track_pod(self, key: str, pod: Pod | None) -> None:
+        """Index addresses; a new local pod, or one whose addresses or
+        labels changed, is pending until the next commit."""
+        old = self.compiler.pods.get(key)
+        for ip in old.ips if old is not None else ():
+            rest = tuple(k for k in self.pods_by_ip.get(str(ip), ()) if k != key)
+            if rest:
+                self.pods_by_ip[str(ip)] = rest
+            else:
+                self.pods_by_ip.pop(str(ip), None)
+        for ip in pod.ips if pod is not None else ():
+            self.pods_by_ip[str(ip)] = (*self.pods_by_ip.get(str(ip), ()), key)
+        local = pod is not None and self.compiler.is_local(pod) and not pod.host_network
+        if pod is None or not local:
+            self.local_pods.pop(key, None)
+            self.enforce.forget(key)
+            if self.conditions is not None:
+                self.conditions.forget(key)
+            return
+        self.local_pods[key] = pod
+        if old is None or old.ips != pod.ips or old.labels != pod.labels:
+            self.enforce.pending(key, (str(ip) for ip in pod.ips))
+
+    def _namespace_pending(self, namespace: str | None) -> None:
+        """A policy of ``namespace`` (None: a cluster-scoped one) changed."""
+        for key, pod in self.local_pods.items():
+            if namespace is None or pod.namespace == namespace:
+                self.enforce.pending(key, (str(ip) for ip in pod.ips))
+
+    def _committed(self) -> None:
+        """The transaction is in the kernel: pending pods are enforced now."""
+        view = build_view(self.compiler, self.pods_by_ip, self.local_pods.values())
+        if self.attributor is not None:
+            self.attributor.view = view
+        shown = {}
+        for iso in {id(i): i for i in view.local.values()}.values():
+            audit = sorted({*iso.audit[Direction.INGRESS], *iso.audit[Direction.EGRESS]})
+            shown[iso.pod] = {
+                Direction.INGRESS.value: iso.enforced[Direction.INGRESS],
+                Direction.EGRESS.value: iso.enforced[Direction.EGRESS],
+                "audit": tuple(audit),
+            }
+        for pod, latency in self.enforce.committed(shown):
+            self.metrics.enforce.observe(latency)
+            if self.conditions is not None:
+                self.conditions.enforced(pod, latency)
 
     def _snapshot(self, ev: Event) -> None:
         """Put every object of the snapshot; remove what it no longer has (but
@@ -131,8 +202,12 @@ class Agent:
         if isinstance(item, CniAdd):
             key = f"{item.namespace}/{item.name}"
             self.cni_ips[key] = item.ips
+            if key not in self.api_pods:  # the API event has not come yet
+                self.enforce.pending(key, item.ips)
             if key in self.api_pods:
-                self.compiler.put(self._pod(self.api_pods[key]))
+                pod = self._pod(self.api_pods[key])
+                self._track_pod(key, pod)
+                self.compiler.put(pod)
             self.pending = True
             return
         self.metrics.events.labels(item.kind, item.type.value).inc()
@@ -213,6 +288,7 @@ class Agent:
         self.failures = 0
         self.pending = False
         self.programmed_once = True
+        self._committed()
         if result.changed:
             self.metrics.transactions.inc()
             for what, n in self.dp.size().items():

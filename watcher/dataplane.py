@@ -25,6 +25,7 @@ from backends.contract import Backend, State, Transaction
 from policyc.chains import Ruleset
 from policyc.compiler import Compiler
 from policyc.lower import lower
+from policyc.lower_log import LogConfig
 from policyc.passes import optimise
 
 log = logging.getLogger("policyc.watch")
@@ -37,15 +38,19 @@ class SyncResult:
 
 
 class Dataplane:
-    def __init__(self, backend: Backend[Any], opt: bool = True) -> None:
+    def __init__(
+        self, backend: Backend[Any], opt: bool = True, log_group: int | None = None
+    ) -> None:
         self.backend = backend
         self.name = backend.name
         self.opt = opt
+        self.log_group = log_group  # --log-drops: NFLOG group of the drop rules
         self.programmed: State | None = None  # what the kernel holds, as of our last commit
         self.adopt = True  # next full sync starts from what the kernel holds
 
     def ruleset(self, builder: Compiler) -> Ruleset:
-        return lower(optimise(builder.graph(), self.opt))
+        log = None if self.log_group is None else LogConfig(self.log_group)
+        return lower(optimise(builder.graph(), self.opt), log)
 
     def transaction(self, builder: Compiler) -> Transaction[Any]:
         """The next transaction (pure but for reading the kernel at start-up):

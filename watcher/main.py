@@ -15,6 +15,7 @@ import yaml
 
 from backends import BACKENDS
 from policyc.errors import InputError, clipped, printable
+from policyc.logprefix import LOG_GROUP
 from watcher.dataplane import Dataplane
 
 log = logging.getLogger("policyc.watch")
@@ -87,6 +88,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="json",
         help="json lines (default) or text",
     )
+    p.add_argument(
+        "--log-drops",
+        action="store_true",
+        help="log dropped new connections (NFLOG, rate-limited per pod) with the "
+        "policies that dropped them, as JSON lines on stdout (docs/observability.md)",
+    )
+    p.add_argument(
+        "--pod-condition",
+        action="store_true",
+        help="set the Pod condition policyc.io/PolicyEnforced once a pod's rules are in "
+        "the kernel (k8s source; RBAC pods/status patch)",
+    )
+    p.add_argument(
+        "--log-group",
+        type=int,
+        default=LOG_GROUP,
+        metavar="N",
+        help=f"the NFLOG group drops are logged to (default {LOG_GROUP}; 0 is conntrack's)",
+    )
 
 
 def make_source(spec: str, kubeconfig: str | None, context: str | None = None) -> Any:
@@ -113,8 +133,30 @@ def make_source(spec: str, kubeconfig: str | None, context: str | None = None) -
     raise InputError(f"--source {printable(spec)!r}: unknown (k8s or dir:PATH)")
 
 
-def make_dataplane(backend: str, opt: bool) -> Dataplane:
-    return Dataplane(BACKENDS[backend], opt)
+def make_dataplane(backend: str, opt: bool, log_group: int | None = None) -> Dataplane:
+    """``log_group``: log drops to this NFLOG group (None: no logging)."""
+    return Dataplane(BACKENDS[backend], opt, log_group)
+
+
+def start_drop_log(agent: Any, metrics: Any, group: int) -> tuple[Any, Any]:
+    """The NFLOG reader (ulogd) feeding the attributor: JSON lines on
+    stdout, the per-policy counter and the /drops bus.  Returns (reader, bus)."""
+    from watcher.droplog import Attributor, DropBus
+    from watcher.nflog import UlogdReader
+
+    bus = DropBus()
+    lock = threading.Lock()
+
+    def to_stdout(rec: Any) -> None:
+        line = json.dumps(rec.to_json(), separators=(",", ":"))
+        with lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    agent.attributor = Attributor([to_stdout, metrics.count_drop, bus])
+    reader = UlogdReader(group, agent.attributor)
+    reader.start()
+    return reader, bus
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = Metrics()
     agent = Agent(
         source,
-        make_dataplane(args.backend, not args.no_opt),
+        make_dataplane(args.backend, not args.no_opt, args.log_group if args.log_drops else None),
         Options(
             node=args.node,
             batch_window=args.batch_window,
@@ -147,8 +189,24 @@ def run(args: argparse.Namespace) -> int:
         ),
         metrics,
     )
+    if args.pod_condition:
+        api = getattr(agent.source, "api_client", None)
+        if api is None:
+            print("policyc watch: --pod-condition needs --source k8s", file=sys.stderr)
+            return 2
+        from watcher.podcondition import PodConditions
+
+        agent.conditions = PodConditions(api)
+        agent.conditions.start()
+    reader, bus = None, None
+    if args.log_drops:
+        try:
+            reader, bus = start_drop_log(agent, metrics, args.log_group)
+        except RuntimeError as exc:
+            print(f"policyc watch: --log-drops: {exc}", file=sys.stderr)
+            return 2
     try:
-        http = serve(metrics, args.listen, agent.ready, agent.healthy)
+        http = serve(metrics, args.listen, agent.ready, agent.healthy, agent.enforce.snapshot, bus)
     except (OSError, ValueError) as exc:  # a bad HOST:PORT, or the port is taken
         print(f"policyc watch: --listen {args.listen}: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1
@@ -171,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
         loop.join(0.2)
     if cni is not None:
         cni.stop()
+    if reader is not None:
+        reader.stop()
     http.shutdown()
     if agent.refused:  # --node unknown to the cluster: nothing was programmed
         print(f"policyc: error: {agent.refused}", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import queue
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +16,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from policyc.logprefix import Tag
+from watcher.droplog import DropBus, DropRecord
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -50,19 +55,58 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge("policyc_ready", "1 when synced and programmed", registry=r)
+        # Issue 12 (docs/observability.md): the enforced signal and the drop log.
+        self.enforce = Histogram(
+            "policyc_enforce_seconds",
+            "From a local pod's event (or a policy change) to its rules in the kernel",
+            buckets=(*BUCKETS, 10.0, 30.0, 60.0),
+            registry=r,
+        )
+        self.drops = Counter(
+            "policyc_policy_drops",
+            "Logged new connections dropped (or, mode=audit, that would be) by policy",
+            ["namespace", "policy", "direction", "mode"],
+            registry=r,
+        )
+        self.drop_lines = Counter(
+            "policyc_drop_log_lines", "Drop log lines printed, by tag", ["tag"], registry=r
+        )
+
+    def count_drop(self, rec: DropRecord) -> None:
+        """One logged drop: +1 for each policy it is attributed to ("" when
+        none isolates the address: a fail-closed drop)."""
+        self.drop_lines.labels(rec.tag.value).inc()
+        mode = "audit" if rec.tag is Tag.AUDIT else "enforce"
+        for key in rec.policies or ("/",):
+            ns, _, name = key.partition("/")
+            self.drops.labels(ns, name, rec.direction.value, mode).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
 def serve(
-    metrics: Metrics, listen: str, ready: Callable[[], bool], healthy: Callable[[], bool]
+    metrics: Metrics,
+    listen: str,
+    ready: Callable[[], bool],
+    healthy: Callable[[], bool],
+    pods: Callable[[], object] | None = None,
+    drops: DropBus | None = None,
 ) -> ThreadingHTTPServer:
+    """Serve /metrics, /healthz, /readyz; /pods (JSON of ``pods()``, the
+    enforced signal) and /drops (the drop log as JSON lines, followed until
+    the client goes) when given."""
     host, _, port = listen.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server API)
-            if self.path == "/metrics":
+            path, _, query = self.path.partition("?")
+            if path == "/drops" and drops is not None:
+                return _stream(self, drops, follow="follow=1" in query.split("&"))
+            if self.path == "/pods" and pods is not None:
+                body, code = (json.dumps(pods(), indent=1) + "\n").encode(), 200
+                ctype = "application/json"
+            elif self.path == "/metrics":
                 body, code, ctype = metrics.render(), 200, CONTENT_TYPE_LATEST
             elif self.path in ("/healthz", "/readyz"):
                 ok = healthy() if self.path == "/healthz" else ready()
@@ -86,3 +130,31 @@ def serve(
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
+
+
+def _stream(h: BaseHTTPRequestHandler, bus: DropBus, follow: bool) -> None:
+    """The recent drop lines; with ``follow``, then new ones as they come,
+    until the client closes the connection (``policyc logs -f``)."""
+    h.send_response(200)
+    h.send_header("Content-Type", "application/x-ndjson")
+    if not follow:
+        with bus.lock:
+            body = "".join(line + "\n" for line in bus.recent).encode()
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+        return
+    h.end_headers()
+    q = bus.follow()
+    try:
+        while True:
+            try:
+                line = q.get(timeout=5.0) + "\n"
+            except queue.Empty:
+                line = "\n"  # a keep-alive: a closed client shows up as an error
+            h.wfile.write(line.encode())
+            h.wfile.flush()
+    except OSError:
+        pass
+    finally:
+        bus.unfollow(q)

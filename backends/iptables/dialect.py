@@ -191,8 +191,15 @@ def comment_text(text: str) -> str:
     return safe.replace('"', "'").replace("\\", "/")[:MAX_COMMENT]
 
 
-def render_action(chain: Chain, rule: Rule) -> tuple[str, str]:
+def render_action(chain: Chain, rule: Rule) -> tuple[str, ...]:
     verb, target = rule.action.verb, rule.action.target
+    if verb is Verb.LOG:
+        spec = rule.action.log
+        if spec is None:
+            raise BackendError("Unsupported for iptables: a log action without its spec")
+        # iptables-extensions(8) NFLOG: "--nflog-prefix prefix: A prefix string
+        # to include in the log message, up to 64 characters long".
+        return ("-j", "NFLOG", "--nflog-prefix", spec.prefix[:63], "--nflog-group", str(spec.group))
     if verb is Verb.ACCEPT:
         if chain.hook is None:
             raise BackendError(f"Unsupported for iptables: accept in non-hook chain {chain.name}")
@@ -209,6 +216,17 @@ def rule_variants(ctx: Ctx, rule: Rule) -> list[tuple[str, ...]]:
     variants: list[tuple[str, ...]] = [()]
     for m in rule.matches:
         variants = [v + tuple(alt.split()) for v in variants for alt in match_variants(ctx, m)]
+    spec = rule.action.log
+    if spec is not None:
+        # iptables-extensions(8) hashlimit: "--hashlimit-upto amount[/second]
+        # Match if the rate is below or equal to amount/quantum", per
+        # "--hashlimit-mode srcip|dstip": one bucket per pod address.
+        mode = "srcip" if spec.key is Field.SADDR else "dstip"
+        limit = (
+            f"-m hashlimit --hashlimit-upto {spec.rate}/sec --hashlimit-burst {spec.rate} "
+            f"--hashlimit-mode {mode} --hashlimit-name {spec.meter}"
+        ).split()
+        variants = [v + tuple(limit) for v in variants]
     if rule.comment:
         tail = ("-m", "comment", "--comment", comment_text(rule.comment))
         variants = [v + tail for v in variants]

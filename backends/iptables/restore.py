@@ -224,8 +224,12 @@ def tokens(line: str) -> list[str]:
 
 
 def _split_rule(words: list[str]) -> Rule:
-    if len(words) >= 2 and words[-2] in ("-j", "-g"):
-        return Rule(tuple(words[:-2]), (words[-2], words[-1]))
+    """Matches and target; a target may take options (``-j NFLOG
+    --nflog-group 7``), so it starts at the last ``-j``/``-g`` word that is
+    not a comment's text."""
+    for i in range(len(words) - 2, -1, -1):
+        if words[i] in ("-j", "-g") and (i == 0 or words[i - 1] != "--comment"):
+            return Rule(tuple(words[:i]), tuple(words[i:]))
     return Rule(tuple(words), ())
 
 

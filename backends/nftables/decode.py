@@ -18,6 +18,7 @@ from backends.nftables.objects import (
     Expr,
     Flags,
     Iface,
+    Log,
     Match,
     Meta,
     Op,
@@ -27,6 +28,7 @@ from backends.nftables.objects import (
     Raw,
     Rule,
     Set,
+    SetLimit,
     SetRef,
     Stmt,
     Table,
@@ -37,7 +39,7 @@ from backends.nftables.objects import (
 )
 from policyc.chains import Verb
 
-VERBS = frozenset(v.value for v in Verb)
+VERBS = frozenset(v.value for v in Verb if v is not Verb.LOG)  # log is a statement
 OPS = frozenset(o.value for o in Op)
 
 
@@ -100,6 +102,14 @@ def stmt(js: dict[str, Any]) -> Stmt:
                 return VMap(expr(body["key"]), body["data"][1:])
             if key in VERBS and key != Verb.VMAP:
                 return Verdict(Verb(key), body["target"] if body else "")
+            if key == "log" and set(body) == {"prefix", "group"}:
+                return Log(str(body["prefix"]), int(body["group"]))
+            if key == "set" and body["op"] == "add" and len(body["stmt"]) == 1:
+                limit = body["stmt"][0]["limit"]
+                if set(limit) == {"rate", "burst", "per"} and limit["per"] == "second":
+                    name = str(body["set"]).removeprefix("@")
+                    key_expr = expr(body["elem"])
+                    return SetLimit(name, key_expr, int(limit["rate"]), int(limit["burst"]))
     except (KeyError, TypeError, ValueError):
         pass
     return Raw(json.dumps(js, sort_keys=True))
@@ -131,6 +141,11 @@ def table(items: list[dict[str, Any]], family: str, name: str) -> Table:
             types = _types(s)
             elems = dict.fromkeys(value(e, types) for e in s.get("elem", []))
             flags = tuple(s.get("flags", ()))
+            if "size" in s and not flags:
+                # A dynamic set (a log rate meter): nft 1.0.6 lists it with
+                # its size and without its flag; its elements are the
+                # kernel's per-key state, never ours to compare.
+                flags, elems = ("dynamic",), {}
             sets[s["name"]] = Set(family, name, s["name"], types, flags, elems)
         elif "map" in item:
             s = item["map"]

@@ -21,6 +21,7 @@ from backends.nftables.objects import (
     Expr,
     Flags,
     Iface,
+    Log,
     Match,
     Meta,
     Op,
@@ -29,6 +30,7 @@ from backends.nftables.objects import (
     Range,
     Rule,
     Set,
+    SetLimit,
     SetRef,
     Stmt,
     Value,
@@ -109,6 +111,33 @@ def comment(text: str, limit: int) -> str:
     return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
+def action(a: low.Action) -> tuple[Stmt, ...]:
+    """The action's statements: a verdict, or a rate-limited log."""
+    if a.verb is not low.Verb.LOG:
+        return (Verdict(a.verb, a.target),)
+    spec = a.log
+    if spec is None:
+        raise BackendError("Unsupported for nftables: a log action without its spec")
+    key = FIELDS[spec.key](_addr(spec.family))
+    # nft(8): "add @set { expression stmt }": the meter counts per pod address.
+    limit = SetLimit(spec.meter, key, spec.rate, spec.rate)
+    return (limit, Log(spec.prefix, spec.group))
+
+
+def meters(chains: tuple[low.Chain, ...]) -> dict[str, Family]:
+    """The dynamic sets the log actions of ``chains`` count in, by family."""
+    return {
+        r.action.log.meter: r.action.log.family
+        for c in chains
+        for r in c.rules
+        if r.action.log is not None
+    }
+
+
+def meter_set(name: str, family: Family, table_family: str, table: str) -> Set:
+    return Set(table_family, table, name, (ADDR_TYPE[family],), ("dynamic",))
+
+
 def rule(r: low.Rule, family: str, table: str, chain: str) -> Rule:
     stmts = tuple(s for m in r.matches for s in statements(m))
     a = r.action
@@ -118,7 +147,7 @@ def rule(r: low.Rule, family: str, table: str, chain: str) -> Rule:
             raise BackendError(f"Unsupported verdict map without a key: {r!r}")
         stmts += (VMap(FIELDS[a.key](_addr(a.family)), a.target),)
     else:
-        stmts += (Verdict(a.verb, a.target),)
+        stmts += action(a)
     return Rule(family, table, chain, stmts, comment(r.comment, RULE_COMMENT_MAX))
 
 

@@ -144,7 +144,28 @@ class VMap:
     map: str
 
 
-Stmt = Match | Verdict | VMap | Raw
+@dataclass(frozen=True, slots=True)
+class Log:
+    """nft(8) LOG STATEMENT: ``log prefix "…" group N`` (NFLOG: the kernel
+    hands a copy to userspace and the packet goes on at once)."""
+
+    prefix: str
+    group: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetLimit:
+    """``add @set { key limit rate R/second burst B packets }``: true while
+    this key's rate is within the limit (nft(8) SET STATEMENT; a per-key
+    meter).  ``set`` is a dynamic set."""
+
+    set: str
+    key: Expr
+    rate: int
+    burst: int
+
+
+Stmt = Match | Verdict | VMap | Log | SetLimit | Raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +180,15 @@ class Rule:
         return tuple(s.target for s in self.stmts if isinstance(s, Verdict) and s.target)
 
     def sets(self) -> tuple[str, ...]:
-        return tuple(
-            s.right.name for s in self.stmts if isinstance(s, Match) and isinstance(s.right, SetRef)
-        ) + tuple(s.map for s in self.stmts if isinstance(s, VMap))
+        return (
+            tuple(
+                s.right.name
+                for s in self.stmts
+                if isinstance(s, Match) and isinstance(s.right, SetRef)
+            )
+            + tuple(s.map for s in self.stmts if isinstance(s, VMap))
+            + tuple(s.set for s in self.stmts if isinstance(s, SetLimit))
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from backends.nftables.objects import (
     Expr,
     Flags,
     Iface,
+    Log,
     Match,
     Meta,
     Obj,
@@ -28,6 +29,7 @@ from backends.nftables.objects import (
     Range,
     Rule,
     Set,
+    SetLimit,
     SetRef,
     State,
     Stmt,
@@ -40,6 +42,7 @@ from backends.nftables.objects import (
 
 Json = dict[str, Any]
 BARE_META = ("iifname", "oifname")  # nft writes these without "meta"
+DYNAMIC_SIZE = 65535  # nft's default size of a dynamic set
 
 
 TEXT: dict[type, Callable[[Any], str]] = {
@@ -72,6 +75,11 @@ def stmt_text(s: Stmt) -> str:
         return s.verb.value + (f" {s.target}" if s.target else "")
     if isinstance(s, VMap):
         return f"{expr_text(s.key)} vmap @{s.map}"
+    if isinstance(s, Log):
+        return f'log prefix "{s.prefix}" group {s.group}'
+    if isinstance(s, SetLimit):
+        limit = f"limit rate {s.rate}/second burst {s.burst} packets"
+        return f"add @{s.set} {{ {expr_text(s.key)} {limit} }}"
     return f"# {s.json}"
 
 
@@ -168,6 +176,11 @@ def stmt_json(s: Stmt) -> Json:
         return {s.verb.value: {"target": s.target} if s.target else None}
     if isinstance(s, VMap):
         return {"vmap": {"key": expr_json(s.key), "data": f"@{s.map}"}}
+    if isinstance(s, Log):
+        return {"log": {"prefix": s.prefix, "group": s.group}}
+    if isinstance(s, SetLimit):
+        limit = {"limit": {"rate": s.rate, "burst": s.burst, "per": "second"}}
+        return {"set": {"op": "add", "elem": expr_json(s.key), "set": f"@{s.set}", "stmt": [limit]}}
     raise ValueError(f"a statement read from the kernel is never written: {s.json}")
 
 
@@ -181,8 +194,13 @@ def obj_json(obj: Obj, keys_only: bool = False) -> Json:
         # libnftables-json(5): "The set type might be a string, such as
         # "ipv4_addr" or an array consisting of strings (for concatenated types)."
         out["type"] = obj.type[0] if len(obj.type) == 1 else list(obj.type)
-        if obj.flags:
-            out["flags"] = list(obj.flags)
+        flags = [f for f in obj.flags if f != "dynamic"]
+        if flags:
+            out["flags"] = flags
+        if "dynamic" in obj.flags:
+            # libnftables 1.0.6 JSON refuses the "dynamic" flag; a set with a
+            # size that a rule adds to is made dynamic by nft itself.
+            out["size"] = DYNAMIC_SIZE
         if obj.map:
             out["map"] = obj.map
             return {"map": out}

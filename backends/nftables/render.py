@@ -21,12 +21,10 @@ REV_PREFIX = "rev "
 
 
 def _table(family: str, sets: tuple[SetDef, ...], chains: tuple[low.Chain, ...]) -> Table:
-    return Table(
-        family,
-        TABLE,
-        {s.name: dialect.set_(s, family, TABLE) for s in sets},
-        {c.name: dialect.chain(c, family, TABLE) for c in chains},
-    )
+    out = {s.name: dialect.set_(s, family, TABLE) for s in sets}
+    for name, fam in sorted(dialect.meters(chains).items()):  # --log-drops rate meters
+        out[name] = dialect.meter_set(name, fam, family, TABLE)
+    return Table(family, TABLE, out, {c.name: dialect.chain(c, family, TABLE) for c in chains})
 
 
 def revision_of(tables: tuple[Table, ...]) -> str:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from policyc import observe_cli
 from policyc.cli import compile as compile_cmd
 from policyc.cli import meta, pol, reach, tools
 from policyc.cli.inputs import READERS, cluster_from_args
@@ -93,6 +94,18 @@ COMMANDS: tuple[Command, ...] = (
         "playground: pods wired by policyc-cni, the agent, a live probed matrix",
         pol.build_demo,
         pol.run_demo,
+    ),
+    Command(
+        "logs",
+        "follow and filter the agent's drop log (watch --log-drops)",
+        observe_cli.add_logs_arguments,
+        observe_cli.run_logs,
+    ),
+    Command(
+        "status",
+        "is this pod's policy in the kernel yet? (exit 0 yes, 3 not yet)",
+        observe_cli.add_status_arguments,
+        observe_cli.run_status,
     ),
     Command("version", "print the version", meta.build_version, meta.run_version),
     Command(

@@ -20,6 +20,7 @@ from backends.sysctl import ensure_bridge_netfilter, has_net_admin
 from policyc.cli import inputs, output
 from policyc.errors import InputError, PolicycError
 from policyc.lower import lower
+from policyc.lower_log import LogConfig
 from policyc.model import Cluster
 from policyc.pipeline import graph_of
 
@@ -32,6 +33,11 @@ def _backend_arguments(p: argparse.ArgumentParser, node_help: str) -> None:
         help="dataplane: nftables (default) or iptables (+ipset, ebtables)",
     )
     p.add_argument("--no-opt", action="store_true", help="skip the optimiser passes")
+    p.add_argument(
+        "--log-drops",
+        action="store_true",
+        help="log each drop at an isolated pod's chain end to NFLOG (docs/observability.md)",
+    )
 
 
 def build_compile(p: argparse.ArgumentParser) -> None:
@@ -51,6 +57,10 @@ def build_apply(p: argparse.ArgumentParser) -> None:
         help="accept an input with no objects: installs the bare fail-closed "
         "ruleset (every pod interface dropped)",
     )
+
+
+def _log(args: argparse.Namespace) -> LogConfig | None:
+    return LogConfig() if args.log_drops else None
 
 
 def backend_name(args: argparse.Namespace) -> str:
@@ -90,7 +100,7 @@ def run_compile(args: argparse.Namespace) -> int:
         output.write_outputs(args, lambda: output.graph_document(graph, fmt), dict)
         return 0
     backend = BACKENDS[name]
-    state = backend.render(lower(graph))
+    state = backend.render(lower(graph, _log(args)))
     text = (lambda: _nft_json(backend, state)) if fmt == "json" else (lambda: backend.write(state))
     output.write_outputs(args, text, lambda: backend.files(state))
     return 0
@@ -123,7 +133,7 @@ def run_apply(args: argparse.Namespace) -> int:
     if not has_net_admin():
         raise PolicycError("apply needs root (CAP_NET_ADMIN) to program the kernel")
     backend = BACKENDS[name]
-    state = backend.render(lower(graph_of(cluster, args.node, not args.no_opt)))
+    state = backend.render(lower(graph_of(cluster, args.node, not args.no_opt), _log(args)))
     for note in ensure_bridge_netfilter():
         print(f"policyc: {note}", file=sys.stderr)
     # What the kernel holds is read first: the transaction changes only what

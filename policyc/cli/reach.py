@@ -17,7 +17,9 @@ import sys
 from policyc import explain_render, reachdiff_render
 from policyc.cli import inputs
 from policyc.errors import InputError
-from policyc.explain import Explainer
+from policyc.evaluate import Evaluator
+from policyc.explain import Explained, Explainer
+from policyc.model import Cluster
 from policyc.pipeline import ruleset_of
 from policyc.reachdiff import reach_diff
 
@@ -49,7 +51,20 @@ def run_explain(args: argparse.Namespace) -> int:
     explainer = Explainer(cluster, lambda node: ruleset_of(cluster, node, not args.no_opt))
     result = explainer.explain(args.src, args.dst, args.port, args.family)
     sys.stdout.write(explain_render.render(result, args.output))
+    if args.output == "text" and any(p.audit for p in cluster.policies):
+        sys.stdout.write(audited_line(cluster, result))
     return 0 if result.allowed else EXIT_DENIED
+
+
+def audited_line(cluster: Cluster, result: Explained) -> str:
+    """The verdict as if every ``policyc.io/mode: audit`` policy were
+    enforced (docs/observability.md, "Audit mode")."""
+    ev = Evaluator(cluster, audited=True)
+    q = result.port
+    verdicts = [ev.allowed(c.src.ip, c.dst.ip, q.port, q.protocol) for c in result.cases]
+    word = "ALLOWED" if all(v.allowed for v in verdicts) else "DENIED"
+    why = next((v.reason for v in verdicts if not v.allowed), "")
+    return f"audited (audit-mode policies enforced): {word}" + (f": {why}" if why else "") + "\n"
 
 
 def build_diff(p: argparse.ArgumentParser) -> None:

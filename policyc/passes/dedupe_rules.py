@@ -16,7 +16,9 @@ def dedupe_rules(graph: RuleGraph) -> RuleGraph:
     for node in graph.policies:
         kept: list[RuleNode] = []
         for rule in node.rules:
-            key = (rule.direction, rule.family, node.selected, rule.peer_sets, rule.port_sets)
+            # An audit rule never stands in for an enforced one, nor the reverse.
+            key: tuple[object, ...] = (node.audit, rule.direction, rule.family, node.selected)
+            key += (rule.peer_sets, rule.port_sets)
             if key not in seen:
                 seen.add(key)
                 kept.append(rule)

@@ -25,7 +25,8 @@ from policyc.ir import Group, RuleGraph
 
 def _body(graph: RuleGraph, group: Group) -> tuple[object, ...]:
     nodes = {(p.policy, p.direction, p.family): p for p in graph.policies}
-    rules: list[object] = [group.direction, group.family]
+    # An audit chain ends in no drop: never the same as an enforced one.
+    rules: list[object] = [group.audit, group.direction, group.family]
     for key in group.policies:
         node = nodes.get((key, group.direction, group.family))
         if node is not None:

@@ -115,7 +115,8 @@ def subsume_rules(graph: RuleGraph) -> RuleGraph:
     pool = SetPool(graph.sets)
     chains: dict[tuple[object, ...], list[tuple[int, int]]] = {}
     for k, node in enumerate(graph.policies):
-        key = (node.selected, node.direction, node.family)
+        # Audit rules lower to other chains than enforced ones: never compared.
+        key = (node.audit, node.selected, node.direction, node.family)
         chains.setdefault(key, []).extend((k, i) for i in range(len(node.rules)))
     gone: set[tuple[int, int]] = set()
     for members in chains.values():

@@ -123,6 +123,9 @@ def route(path: str, query: dict[str, str], address: str) -> Route:
     if len(rest) >= 3 and rest[0] == "namespaces":
         namespace, rest = rest[1], rest[2:]
     res = r.resource_for_path(group, version, rest[0]) if rest else None
+    if res is not None and res.kind == "Pod" and len(rest) == 3 and rest[2] == "status":
+        # The pods/status subresource: PATCH only (the agent's Pod condition).
+        return Route("patch-status", res, namespace, rest[1])
     if res is None or len(rest) > 2 or (namespace is not None and not res.namespaced):
         return Route("unknown", error=APIError(r.not_found_path()))
     name = rest[1] if len(rest) == 2 else None
@@ -179,8 +182,7 @@ class APIRequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         rt = route(url.path, query, self.state.address)
@@ -199,6 +201,8 @@ class APIRequestHandler(BaseHTTPRequestHandler):
                 self._send_error(rec, APIError(r.status(rule.status, message), headers))
             elif rt.error is not None:
                 self._send_error(rec, rt.error)
+            elif rt.verb == "patch-status" and method == "PATCH":
+                self._patch_status(rt, body, rec)
             elif method != "GET":
                 msg = "the server does not allow this method on the requested resource"
                 self._send_error(rec, APIError(r.status(405, msg, details={})))
@@ -211,6 +215,31 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         finally:
             with self.state.cond:
                 self.state.cond.notify_all()
+
+    def _patch_status(self, rt: Route, body: bytes, rec: RequestRecord) -> None:
+        """A strategic merge patch of ``status.conditions`` (merged by
+        ``type``, as the Pod API's patchMergeKey says); nothing else."""
+        assert rt.resource is not None and rt.name is not None
+        ctype = self.headers.get("Content-Type", "")
+        if ctype != "application/strategic-merge-patch+json":
+            msg = f"fakeapi: pods/status takes strategic merge patches only, not {ctype!r}"
+            raise APIError(r.status(415, msg))
+        try:
+            patch = json.loads(body)
+            conds = patch["status"]["conditions"]
+            assert isinstance(conds, list) and all("type" in c for c in conds)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            raise APIError(r.status(400, "fakeapi: want {status: {conditions: [...]}}")) from None
+        store = self.state.store
+        obj = store.get(rt.resource.kind, rt.namespace, rt.name)
+        if obj is None:
+            raise APIError(r.status(404, f'pods "{rt.name}" not found'))
+        have = obj.setdefault("status", {}).setdefault("conditions", [])
+        for cond in conds:
+            have[:] = [c for c in have if c.get("type") != cond["type"]] + [cond]
+        obj["metadata"].pop("resourceVersion", None)
+        rec.status = 200
+        self._send_json(200, store.update(obj))
 
     def _serve(self, rt: Route, query: dict[str, str], rec: RequestRecord) -> None:
         if rt.verb == "discovery":

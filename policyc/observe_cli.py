@@ -1,0 +1,194 @@
+"""``policyc logs`` and ``policyc status``: read the node agent's drop log
+and enforced signal (docs/observability.md).
+
+Both talk to the agent's metrics server (``watch --listen``, default
+127.0.0.1:9743): ``/drops`` (JSON lines; ``?follow=1`` keeps the stream
+open) and ``/pods`` (JSON).  ``logs`` also reads the same JSON lines from
+files or stdin, e.g. ``kubectl logs ds/policyc | policyc logs -``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from policyc.errors import InputError, PolicycError
+
+DEFAULT_AGENT = "127.0.0.1:9743"
+EXIT_PENDING = 3  # status: the pod's rules are not in the kernel yet
+
+
+def agent_address(text: str) -> str:
+    """``--agent``: HOST:PORT (an IPv6 host in brackets), as ``watch --listen``."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or len(text) > 300:
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: want HOST:PORT, e.g. 127.0.0.1:9743")
+    return text
+
+
+def add_logs_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files of the agent's JSON lines, or - for stdin (default: ask the agent)",
+    )
+    p.add_argument(
+        "--agent",
+        type=agent_address,
+        default=DEFAULT_AGENT,
+        help="the agent's --listen HOST:PORT",
+    )
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("-n", "--namespace", help="only drops to or from pods of this namespace")
+    p.add_argument("--pod", help="only drops to or from this pod (NAMESPACE/NAME or NAME)")
+    p.add_argument("--policy", help="only drops attributed to this policy (NAMESPACE/NAME or NAME)")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+
+
+def add_status_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pod", metavar="POD", help="NAMESPACE/NAME (NAME: in --namespace)")
+    p.add_argument(
+        "--agent",
+        type=agent_address,
+        default=DEFAULT_AGENT,
+        help="the agent's --listen HOST:PORT",
+    )
+    p.add_argument("-n", "--namespace", default="default", help="the namespace of a bare NAME")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+
+
+def _url(agent: str, path: str) -> str:
+    return f"http://{agent}{path}"
+
+
+def _open(url: str, timeout: float | None) -> IO[bytes]:
+    try:
+        return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http only)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise PolicycError(f"cannot reach the agent at {url}: {exc}") from None
+
+
+def _lines(args: argparse.Namespace) -> Iterator[str]:
+    if not args.paths:
+        query = "?follow=1" if args.follow else ""
+        with _open(_url(args.agent, "/drops" + query), None if args.follow else 10) as resp:
+            for raw in resp:
+                yield raw.decode("utf-8", "replace")
+        return
+    for path in args.paths:
+        fh = sys.stdin if path == "-" else _read(path)
+        yield from _follow(fh) if args.follow and path != "-" else fh
+
+
+def _read(path: str) -> IO[str]:
+    try:
+        return open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _follow(fh: IO[str]) -> Iterator[str]:
+    """``tail -f``: the lines there are, then new ones as they are written."""
+    while True:
+        line = fh.readline()
+        if line:
+            yield line
+        else:
+            time.sleep(0.2)
+
+
+def _name_matches(want: str, key: str) -> bool:
+    return key == want if "/" in want else key.partition("/")[2] == want
+
+
+def keep(rec: dict[str, Any], args: argparse.Namespace) -> bool:
+    """Does the record pass the --namespace, --pod and --policy filters?"""
+    pods = [*rec.get("src", {}).get("pods", []), *rec.get("dst", {}).get("pods", [])]
+    if args.namespace and not any(p.partition("/")[0] == args.namespace for p in pods):
+        return False
+    if args.pod and not any(_name_matches(args.pod, p) for p in pods):
+        return False
+    return not args.policy or any(_name_matches(args.policy, p) for p in rec.get("policies", []))
+
+
+def text_line(rec: dict[str, Any]) -> str:
+    """One drop as a line: time, verdict, direction, who, to whom, by what."""
+
+    def side(s: dict[str, Any]) -> str:
+        who = ",".join(s.get("pods", [])) or "-"
+        ip = s.get("ip", "")
+        addr = f"[{ip}]" if ":" in ip else ip
+        return f"{who} ({addr}:{s.get('port', 0)})"
+
+    by = ", ".join(rec.get("policies", [])) or "no policy (fail closed)"
+    verdict = "WOULD-DROP (audit)" if rec.get("verdict") == "would-drop" else "DROP"
+    return (
+        f"{rec.get('time', '')} {verdict} {rec.get('direction', '').lower()} "
+        f"{side(rec.get('src', {}))} -> {side(rec.get('dst', {}))} "
+        f"{rec.get('proto', '')} by {by}"
+    )
+
+
+def records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The drop records among ``lines`` (the agent's stdout holds other logs too)."""
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("event") in ("policy-drop", "policy-audit"):
+            yield rec
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    for rec in records(_lines(args)):
+        if keep(rec, args):
+            out = json.dumps(rec, separators=(",", ":")) if args.output == "json" else None
+            print(out or text_line(rec), flush=True)
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Exit 0 when the pod's rules are in the kernel, 3 while pending, 2 when
+    the agent does not hold the pod (not local, or unknown)."""
+    key = args.pod if "/" in args.pod else f"{args.namespace}/{args.pod}"
+    with _open(_url(args.agent, "/pods"), 10) as resp:
+        pods = json.load(resp)
+    st = pods.get(key)
+    if st is None:
+        raise InputError(f"pod {key}: not a pod of the agent's node at {args.agent}")
+    if args.output == "json":
+        print(json.dumps(st, indent=1))
+    else:
+        print(status_text(st))
+    return 0 if st.get("enforced") else EXIT_PENDING
+
+
+def status_text(st: dict[str, Any]) -> str:
+    def when(ts: float | None) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else "-"
+
+    if st.get("enforced"):
+        lat = st.get("latency") or 0.0
+        state = f"yes, since {when(st.get('enforced_at'))} ({lat:.3f}s after the event)"
+    else:
+        state = f"no, pending since {when(st.get('since'))}"
+    rows = [
+        ("pod", st.get("pod", "")),
+        ("ips", ", ".join(st.get("ips", [])) or "-"),
+        ("enforced", state),
+        ("ingress", ", ".join(st.get("ingress_policies", [])) or "not isolated"),
+        ("egress", ", ".join(st.get("egress_policies", [])) or "not isolated"),
+        ("audit", ", ".join(st.get("audit_policies", [])) or "-"),
+    ]
+    return "\n".join(f"{k + ':':<10}{v}" for k, v in rows)

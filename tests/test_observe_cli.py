@@ -1,0 +1,124 @@
+"""``policyc logs`` and ``policyc status`` against a metrics server in
+process (the agent's, with fixed /pods and /drops contents)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from policyc.cli import main
+from policyc.logprefix import Tag
+from policyc.model import Direction
+from watcher.droplog import DropBus, DropRecord
+from watcher.metrics import Metrics, serve
+
+REC = DropRecord(
+    ts=1796030061.5,
+    tag=Tag.DROP,
+    direction=Direction.INGRESS,
+    proto="TCP",
+    src="10.244.1.13",
+    dst="10.244.1.10",
+    sport=40000,
+    dport=80,
+    src_pods=("y/a",),
+    dst_pods=("x/a",),
+    pod="x/a",
+    policies=("x/deny",),
+    chain="in4_ab",
+)
+AUDIT = DropRecord(
+    **{**{f: getattr(REC, f) for f in REC.__slots__}, "tag": Tag.AUDIT, "policies": ("y/aud",)}  # type: ignore[arg-type]
+)
+PODS = {
+    "x/a": {
+        "pod": "x/a",
+        "ips": ["10.244.1.10"],
+        "enforced": True,
+        "since": 1796030061.0,
+        "enforced_at": 1796030061.05,
+        "latency": 0.05,
+        "generation": 1,
+        "ingress_policies": ["x/deny"],
+        "egress_policies": [],
+        "audit_policies": [],
+    },
+    "x/b": {"pod": "x/b", "ips": [], "enforced": False, "since": 1796030061.0},
+}
+
+
+@pytest.fixture
+def agent() -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bus = DropBus()
+    bus(REC)
+    bus(AUDIT)
+    http = serve(Metrics(), f"127.0.0.1:{port}", lambda: True, lambda: True, lambda: PODS, bus)
+    yield f"127.0.0.1:{port}"
+    http.shutdown()
+
+
+def test_logs_filters(agent: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["logs", "--agent", agent]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2
+    assert "DROP ingress y/a (10.244.1.13:40000) -> x/a (10.244.1.10:80) TCP by x/deny" in out[0]
+    assert "WOULD-DROP (audit)" in out[1] and out[1].endswith("by y/aud")
+    assert main(["logs", "--agent", agent, "--policy", "deny", "-o", "json"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["policies"] == ["x/deny"]
+    assert main(["logs", "--agent", agent, "--pod", "z/a"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["logs", "--agent", agent, "-n", "y", "--policy", "y/aud"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_logs_from_a_file_of_agent_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "agent.log"
+    f.write_text('{"level": "info", "msg": "applied"}\n' + json.dumps(REC.to_json()) + "\nnoise\n")
+    assert main(["logs", str(f)]) == 0
+    assert "by x/deny" in capsys.readouterr().out
+
+
+def test_status(agent: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "x/a", "--agent", agent]) == 0
+    out = capsys.readouterr().out
+    assert "enforced: yes, since" in out and "ingress:  x/deny" in out
+    assert "egress:   not isolated" in out
+    assert main(["status", "b", "-n", "x", "--agent", agent]) == 3
+    assert main(["status", "x/zz", "--agent", agent]) == 2
+    assert "not a pod of the agent's node" in capsys.readouterr().err
+
+
+def test_status_without_an_agent(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["status", "x/a", "--agent", f"127.0.0.1:{port}"]) == 1
+    assert "cannot reach the agent" in capsys.readouterr().err
+
+
+def test_drops_follow_streams_new_lines() -> None:
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bus = DropBus()
+    bus(REC)
+    http = serve(Metrics(), f"127.0.0.1:{port}", lambda: True, lambda: True, None, bus)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/drops?follow=1", timeout=10) as r:
+            assert json.loads(r.readline())["policies"] == ["x/deny"]
+            bus(AUDIT)
+            assert json.loads(r.readline())["verdict"] == "would-drop"
+    finally:
+        http.shutdown()
