@@ -200,3 +200,5 @@ def test_completion_completes_commands_and_flags() -> None:
 
     assert complete("policyc wa") == {"watch"}
     assert complete("policyc compile --output-") == {"--output-file", "--output-dir"}
+    # -o names a format (kubectl's habit): it completed file names.
+    assert complete("policyc compile -o graph-") == {"graph-yaml", "graph-json"}
