@@ -135,6 +135,17 @@ def test_compile_warns_where_apply_refuses(
     assert "table inet policyc" in out and f"policyc: warning: {warning}" in err
 
 
+@pytest.mark.parametrize("cmd", ["matrix", "graph"])
+def test_views_warn_about_an_unknown_node(cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --node typo drew an empty matrix or a pod-less graph, exit 0, silently."""
+    _, err = run([cmd, "--node", "node-z", str(CASE)], capsys)
+    assert err == (
+        "policyc: warning: node 'node-z' is neither a Node object nor any pod's "
+        "spec.nodeName in the input (nodes: node-1)\n"
+    )
+    assert run([cmd, "--node", "node-1", str(CASE)], capsys)[1] == ""
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     out, _ = run(["version"], capsys)
     assert out.startswith(f"policyc {__version__} ")
