@@ -180,6 +180,20 @@ def test_every_command_and_argument_is_described() -> None:
     assert all("exit codes:" in (p.epilog or "") for p in sub.choices.values())
 
 
+@pytest.mark.parametrize("cmd", [c.name for c in COMMANDS])
+def test_help_fits_the_terminal(
+    cmd: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """explain, diff, convert, fmt and demo printed their description as one
+    line of up to 290 characters."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([cmd, "--help"])
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    assert "--from-\n" not in out
+
+
 def test_top_level_help_lists_watch_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
