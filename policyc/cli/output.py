@@ -79,6 +79,9 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
 
 def check_paths(args: argparse.Namespace) -> None:
     """InputError (exit 2) unless --output-file/--output-dir can be written."""
+    for flag, value in (("--output-file", args.output_file), ("--output-dir", args.output_dir)):
+        if value == "":  # it went to standard output, as if not given
+            raise InputError(f"{flag}: empty path")
     if args.output_file:
         path = args.output_file
         if os.path.isdir(path):
