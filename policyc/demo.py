@@ -99,6 +99,7 @@ def up(args: argparse.Namespace, readers: Mapping[str, Reader]) -> int:
         down_quietly(args.dir)  # a half-built demo is not left behind
         raise
     agent = _start_agent(args.dir, manifests, args.backend)
+    _stop_on_signals()
     try:
         _wait_ready(agent, args.dir)
         _settle()
@@ -118,6 +119,18 @@ def up(args: argparse.Namespace, readers: Mapping[str, Reader]) -> int:
             f"policyc: demo: agent stopped; `policyc demo down --dir {args.dir}` removes the rest",
             file=sys.stderr,
         )
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM (kill) and SIGHUP (the terminal closed) stop the demo as Ctrl-C
+    does: the agent runs in its own session, and Python's default for these
+    signals left it running, orphaned, until `demo down`."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
 
 
 def _claim(state: str) -> None:

@@ -78,15 +78,33 @@ def _legend(m: Matrix, colour: bool) -> list[str]:
     return lines
 
 
+def _ns_heads(block: Sequence[tuple[str, list[int]]], cell: int) -> list[str]:
+    """The namespace header lines of a block: one line when every name fits
+    over its columns; else each name starts above its first column, on the
+    first line where it clears the name before it (a name is never clipped:
+    ``kube-system`` over one column used to read ``ku``)."""
+    widths = [len(cols) * (cell + 1) - 1 for _, cols in block]
+    if all(len(ns) <= w for (ns, _), w in zip(block, widths, strict=True)):
+        return [GAP.join(ns.ljust(w) for (ns, _), w in zip(block, widths, strict=True))]
+    heads: list[str] = []
+    start = 0
+    for (ns, _), w in zip(block, widths, strict=True):
+        line = next((k for k, h in enumerate(heads) if len(h) < start), None)
+        if line is None:
+            heads.append("")
+            line = len(heads) - 1
+        heads[line] = heads[line].ljust(start) + ns
+        start += w + len(GAP)
+    return heads
+
+
 def _block_lines(
     m: Matrix, block: Sequence[tuple[str, list[int]]], labels: list[str], cell: int, colour: bool
 ) -> list[str]:
     pad = max(len(s) for s in labels)
-    ns_head = GAP.join(
-        ns[: len(cols) * (cell + 1) - 1].ljust(len(cols) * (cell + 1) - 1) for ns, cols in block
-    )
     idx_head = GAP.join(" ".join(str(j + 1).rjust(cell) for j in cols) for _, cols in block)
-    lines = [(" " * pad + "  " + ns_head).rstrip(), " " * pad + "  " + idx_head]
+    lines = [(" " * pad + "  " + head).rstrip() for head in _ns_heads(block, cell)]
+    lines.append(" " * pad + "  " + idx_head)
     prev = None
     for i, row in enumerate(m.cells):
         ns = m.pods[i].namespace

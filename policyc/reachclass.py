@@ -21,6 +21,8 @@ from policyc.model import Cluster, Direction, IPAddress, IPBlock, NetworkPolicy,
 
 
 def _blocks(clusters: Iterable[Cluster]) -> tuple[IPBlock, ...]:
+    """Every ipBlock, and every ClusterNetworkPolicy ``networks`` CIDR (as a
+    block without excepts), of ``clusters``."""
     found: dict[IPBlock, None] = {}
     for cluster in clusters:
         for pol in cluster.policies:
@@ -28,6 +30,10 @@ def _blocks(clusters: Iterable[Cluster]) -> tuple[IPBlock, ...]:
                 for peer in rule.peers or ():
                     if peer.ip_block is not None:
                         found[peer.ip_block] = None
+        for cnp in cluster.cluster_policies:
+            for cnp_rule in cnp.ingress + cnp.egress:
+                for cnp_peer in cnp_rule.peers:
+                    found.update((IPBlock(net), None) for net in cnp_peer.networks)
     return tuple(found)
 
 
@@ -81,7 +87,8 @@ def _dirty(
     """Can the verdicts of ``key``'s side in ``direction`` differ?  Only if
     the pod (labels, ports, addresses, node), its namespace's labels or the
     policies of that direction selecting it differ between the versions, or
-    it holds an address read for itself (``_special``) in either."""
+    it holds an address read for itself (``_special``) in either, or any
+    ClusterNetworkPolicy differs."""
     a = next(p for p in old.pods if p.key == key)
     b = next(p for p in new.pods if p.key == key)
     if (a.labels, a.ports, a.ips, a.node_name) != (b.labels, b.ports, b.ips, b.node_name):
@@ -89,6 +96,8 @@ def _dirty(
     if special.intersection(a.ips + b.ips):
         return True
     if old.namespace(a.namespace) != new.namespace(b.namespace):
+        return True
+    if old.cluster_policies != new.cluster_policies:  # tiers: every pod may be dirty
         return True
     return _selecting(old, a, direction) != _selecting(new, b, direction)
 

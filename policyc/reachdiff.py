@@ -121,6 +121,14 @@ def port_ranges(clusters: Iterable[Cluster]) -> dict[Protocol, list[tuple[int, i
                     elif isinstance(spec.port, str):
                         for proto, port in named.get(spec.port, ()):
                             cuts[proto] |= {port, port + 1}
+        for cnp in cluster.cluster_policies:
+            for cnp_rule in cnp.ingress + cnp.egress:
+                for pp in cnp_rule.protocols or ():
+                    if pp.named:  # destinationNamedPort
+                        for proto, port in named.get(pp.named, ()):
+                            cuts[proto] |= {port, port + 1}
+                    elif pp.protocol is not None:
+                        cuts[pp.protocol] |= {pp.first, pp.last + 1}
     out = {}
     for proto, points in cuts.items():
         edges = sorted(p for p in points if p <= MAX_PORT) + [MAX_PORT + 1]
@@ -189,6 +197,23 @@ def _policy_changes(old: Cluster, new: Cluster) -> list[tuple[str, CauseKind, Cl
         mine: list[NetworkPolicy] = [p for p in old.policies if p.key != key]
         mine += [now[key]] if key in now else []
         out.append((key, kind, dataclasses.replace(old, policies=tuple(mine))))
+    return out + _cluster_policy_changes(old, new)
+
+
+def _cluster_policy_changes(old: Cluster, new: Cluster) -> list[tuple[str, CauseKind, Cluster]]:
+    """As :func:`_policy_changes`, for ClusterNetworkPolicies (key ``Kind name``)."""
+    was = {p.key: p for p in old.cluster_policies}
+    now = {p.key: p for p in new.cluster_policies}
+    out = []
+    for key in sorted(was.keys() | now.keys()):
+        if was.get(key) == now.get(key):
+            continue
+        kind = CauseKind.ADDED if key not in was else CauseKind.CHANGED
+        if key not in now:
+            kind = CauseKind.REMOVED
+        mine = [p for p in old.cluster_policies if p.key != key]
+        mine += [now[key]] if key in now else []
+        out.append((key, kind, dataclasses.replace(old, cluster_policies=tuple(mine))))
     return out
 
 
@@ -204,7 +229,9 @@ def _attribute(
     if not flips:
         return out
     variants = [(key, kind, _Oracle(c)) for key, kind, c in _policy_changes(old, new)]
-    labels = _Oracle(dataclasses.replace(new, policies=old.policies))
+    labels = _Oracle(
+        dataclasses.replace(new, policies=old.policies, cluster_policies=old.cluster_policies)
+    )
     for flip in flips:
         probe, _, change = flip
         now = change is Change.OPENED

@@ -44,7 +44,10 @@ def _lines(conns: tuple[Connection, ...]) -> list[str]:
 def _title(g: Group) -> str:
     if g.kind in (CauseKind.LABELS, CauseKind.COMBINED):
         return f"{TITLES[g.kind]}:"
-    return f"NetworkPolicy {g.cause} ({TITLES[g.kind]}):"
+    # A ClusterNetworkPolicy's key names its kind ("ClusterNetworkPolicy name");
+    # a NetworkPolicy's is "ns/name".
+    what = g.cause if " " in g.cause else f"NetworkPolicy {g.cause}"
+    return f"{what} ({TITLES[g.kind]}):"
 
 
 def text(d: ReachDiff) -> str:

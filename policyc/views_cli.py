@@ -78,10 +78,21 @@ def add_matrix_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--width",
-        type=int,
+        type=_width,
         help="wrap the text output at this many columns (default: the terminal's, "
         "or $COLUMNS, or 100; 0: never wrap)",
     )
+
+
+def _width(text: str) -> int:
+    """argparse type of ``--width``: 0 (never wrap) or more; -5 meant never wrap."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: want 0 (never wrap) or a width")
+    return value
 
 
 def add_graph_arguments(p: argparse.ArgumentParser) -> None:

@@ -36,6 +36,8 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("compile", ["-o", "/nonexistent/dir/x.nft", CASE], "unknown format"),
     ("compile", ["-o", "xml", CASE], "unknown format 'xml'"),
     ("compile", ["--output-file", "{tmp}/dir", CASE], "is a directory"),
+    ("compile", ["--output-file", "", CASE], "--output-file: empty path"),  # was stdout
+    ("compile", ["--output-dir", "", CASE], "--output-dir: empty path"),
     ("compile", ["--output-file", "/nonexistent/dir/x.nft", CASE], "does not exist"),
     ("compile", ["--output-file", "{tmp}/file/x.nft", CASE], "does not exist"),
     ("compile", ["--output-dir", "{tmp}/file", CASE], "not a directory"),
@@ -82,6 +84,8 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("matrix", ["--port", "99999", CASE], "99999"),
     ("matrix", ["--port", "80/icmp", CASE], "ICMP"),
     ("matrix", ["{tmp}/missing.yaml"], "no such file"),
+    ("matrix", ["--width", "-5", CASE], "want 0 (never wrap) or a width"),  # was: never wrap
+    ("matrix", ["--width", "wide", CASE], "invalid int value: 'wide'"),
     ("matrix", ["{tmp}/garbage.kubeconfig"], "garbage.kubeconfig"),
     ("matrix", ["--kubeconfig", "/nonexistent"], "/nonexistent"),
     # graph
@@ -101,6 +105,7 @@ ROWS: list[tuple[str, list[str], str]] = [
     # diff
     ("diff", [CASE], "give OLD and NEW"),
     ("diff", [CASE, "{tmp}/missing.yaml"], "no such file"),
+    ("diff", ["-", "-"], "cannot both be standard input"),  # NEW read nothing: exit 0
     ("diff", ["--from-cluster", CASE, CASE], "give only NEW"),
     ("diff", ["-o", "xml", CASE, CASE], "invalid choice: 'xml'"),
     ("diff", ["--kubeconfig", "/nonexistent", CASE], "/nonexistent"),

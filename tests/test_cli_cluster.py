@@ -118,3 +118,31 @@ def test_invalid_live_object_is_located_exit_2(
     assert main(["compile", "--kubeconfig", kubeconfig]) == 2
     err = capsys.readouterr().err
     assert "/apis/networking.k8s.io/v1/networkpolicies" in err and "NetworkPolicy x/bad" in err
+
+
+def test_diff_from_cluster_applies_n_to_new_only(
+    kubeconfig: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``diff --from-cluster -n z NEW``: the live objects keep their own
+    namespaces (they used to be rejected as "not -n z"); NEW's namespace-less
+    objects go to z, as with ``kubectl apply -n z``.  NEW is the z pods and the
+    z policy without its namespace: nothing changes among the z pods (exit 0);
+    had the policy gone to default, they would all open (exit 1)."""
+    docs = []
+    for path in ("cluster.yaml", "policy.yaml"):
+        for obj in yaml.safe_load_all((CASE / path).read_text()):
+            if obj and obj["metadata"].get("namespace") in (None, "z"):
+                obj["metadata"].pop("namespace", None)
+                docs.append(obj)
+    new = tmp_path / "new.yaml"
+    new.write_text(yaml.safe_dump_all(docs))
+    out = out_of(["diff", "--kubeconfig", kubeconfig, "-n", "z", str(new)], capsys)
+    assert "no change in reachability among the 3 pods" in out.lower()
+
+
+def test_n_with_from_cluster_is_exit_2(kubeconfig: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Live objects always carry a namespace: ``-n`` would reject them all, one
+    error per object; one line says why instead."""
+    assert main(["compile", "--kubeconfig", kubeconfig, "-n", "x", "--node", "node-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "-n x with --from-cluster" in err

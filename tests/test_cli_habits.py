@@ -135,6 +135,17 @@ def test_compile_warns_where_apply_refuses(
     assert "table inet policyc" in out and f"policyc: warning: {warning}" in err
 
 
+@pytest.mark.parametrize("cmd", ["matrix", "graph"])
+def test_views_warn_about_an_unknown_node(cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --node typo drew an empty matrix or a pod-less graph, exit 0, silently."""
+    _, err = run([cmd, "--node", "node-z", str(CASE)], capsys)
+    assert err == (
+        "policyc: warning: node 'node-z' is neither a Node object nor any pod's "
+        "spec.nodeName in the input (nodes: node-1)\n"
+    )
+    assert run([cmd, "--node", "node-1", str(CASE)], capsys)[1] == ""
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     out, _ = run(["version"], capsys)
     assert out.startswith(f"policyc {__version__} ")
@@ -169,6 +180,20 @@ def test_every_command_and_argument_is_described() -> None:
     assert all("exit codes:" in (p.epilog or "") for p in sub.choices.values())
 
 
+@pytest.mark.parametrize("cmd", [c.name for c in COMMANDS])
+def test_help_fits_the_terminal(
+    cmd: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """explain, diff, convert, fmt and demo printed their description as one
+    line of up to 290 characters."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([cmd, "--help"])
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    assert "--from-\n" not in out
+
+
 def test_top_level_help_lists_watch_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -200,3 +225,5 @@ def test_completion_completes_commands_and_flags() -> None:
 
     assert complete("policyc wa") == {"watch"}
     assert complete("policyc compile --output-") == {"--output-file", "--output-dir"}
+    # -o names a format (kubectl's habit): it completed file names.
+    assert complete("policyc compile -o graph-") == {"graph-yaml", "graph-json"}

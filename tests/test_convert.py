@@ -93,6 +93,27 @@ def test_pol_refuses_what_it_cannot_hold(capsys: pytest.CaptureFixture[str]) -> 
     assert "labels:\n    a: b" in convert(raws, "yaml", _quiet)
 
 
+def test_convert_says_where_namespace_less_policies_go(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Argo CD's policies name no namespace (they are meant for kubectl apply
+    -n argocd); convert wrote them ``in default`` without a word.  It now says
+    so on stderr and takes -n, as compile does."""
+    path = tmp_path / "argocd.yaml"
+    path.write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: argocd-server-network-policy}\n"
+        "spec: {podSelector: {}, policyTypes: [Ingress], ingress: [{}]}\n"
+    )
+    assert main(["convert", "--to", "pol", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("policy argocd-server-network-policy in default {")
+    assert "no metadata.namespace: namespace default (default; choose with -n)" in err
+    assert main(["convert", "--to", "yaml", "-n", "argocd", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert yaml.safe_load(out)["metadata"]["namespace"] == "argocd" and "(-n argocd)" in err
+
+
 def test_convert_reads_pol_on_stdin(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -121,6 +121,29 @@ def test_text_wraps_at_the_width() -> None:
         assert re.search(rf"^ +(\d+ +)*{j}( +\d+)*$", text, re.M)
 
 
+def test_namespace_names_are_never_clipped(tmp_path: Path) -> None:
+    """A namespace wider than its columns printed only what fitted
+    (``kube-system`` over one column read ``ku``): its name now starts above
+    its first column, on a second header line where it would overlap."""
+    docs = []
+    for i, ns in enumerate(("kube-system", "monitoring", "ops", "a")):
+        docs.append(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n")
+        docs.append(
+            f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\n"
+            "spec: {containers: [{name: c, image: i}]}\n"
+            f"status: {{podIP: 10.244.1.{10 + i}}}\n"
+        )
+    (tmp_path / "c.yaml").write_text("---\n".join(docs))
+    m = build_matrix(read_cluster([str(tmp_path / "c.yaml")]), parse_port("80"))
+    lines = matrix_text(m, width=200).splitlines()
+    head = lines.index("                 1  2  3  4")  # the column numbers
+    assert lines[head - 3 : head] == [
+        "                 a  kube-system",
+        "                       monitoring",
+        "                          ops",
+    ], "\n".join(lines)
+
+
 def test_colour_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:

@@ -180,3 +180,39 @@ def test_a_change_no_single_policy_makes_is_combined() -> None:
         for s in c.ports
     }
     assert ("y/a", "x/a", Protocol.TCP, 80) in closed
+
+
+def test_cluster_network_policies_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An added admin Deny was 'no change in reachability' (exit 0): only
+    NetworkPolicies made a pod dirty, cut the port ranges or were causes.
+    x -> y on 8443/TCP (a port nothing else names) and z -> x/a by CIDR close."""
+    cnp = "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\n"
+    (tmp_path / "anp.yaml").write_text(
+        f"{cnp}metadata: {{name: x-no-y}}\n"
+        "spec:\n  tier: Admin\n  priority: 10\n"
+        "  subject: {namespaces: {matchLabels: {ns: x}}}\n"
+        "  egress:\n  - action: Deny\n    to: [{namespaces: {matchLabels: {ns: y}}}]\n"
+        "    protocols: [{tcp: {destinationPort: {number: 8443}}}]\n"
+        f"---\n{cnp}metadata: {{name: z-no-xa}}\n"
+        "spec:\n  tier: Admin\n  priority: 20\n"
+        "  subject: {namespaces: {matchLabels: {ns: z}}}\n"
+        "  egress:\n  - action: Deny\n    to: [{networks: [10.244.1.10/32]}]\n"
+    )
+    (tmp_path / "cluster.yaml").write_text((Path(BASE) / "cluster.yaml").read_text())
+    old, new = read_cluster([BASE]), read_cluster([str(tmp_path)])
+    delta = reach_diff(old, new)
+    assert _reported(delta, old, new) == _brute(old, new)
+    assert {(g.cause, g.kind) for g in delta.groups} == {
+        ("ClusterNetworkPolicy x-no-y", CauseKind.ADDED),
+        ("ClusterNetworkPolicy z-no-xa", CauseKind.ADDED),
+    }
+    closed = {
+        (c.src, c.dst, s.protocol, s.port, s.end_port, c.families)
+        for c in delta.changes
+        for s in c.ports
+    }
+    assert ("x/a", "y/b", Protocol.TCP, 8443, 8443, (4, 6)) in closed
+    assert ("z/a", "x/a", Protocol.UDP, 1, 65535, (4,)) in closed
+    assert all(c.change is Change.CLOSED for c in delta.changes)
+    assert main(["diff", BASE, str(tmp_path)]) == 1
+    assert "ClusterNetworkPolicy x-no-y (added):" in capsys.readouterr().out

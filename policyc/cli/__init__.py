@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -117,6 +118,19 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """The epilog (the exit-code table) as written; the description wrapped
+    at the terminal width like the arguments' help (raw, a command's
+    one-line description made 290-character lines)."""
+
+    def add_text(self, text: str | None) -> None:
+        if text and text is not EPILOG:
+            width = max(self._width - self._current_indent, 11)
+            pars = text.split("\n\n")
+            text = "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False) for p in pars)
+        super().add_text(text)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line (exit 2), as kubectl says it,
     not a usage dump longer than the error."""
@@ -140,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=cmd.help,
             description=cmd.help,
             epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_Formatter,
         )
         cmd.build(p)
         p.set_defaults(run=cmd.run)

@@ -110,17 +110,23 @@ def raw_objects(args: argparse.Namespace) -> list[RawObject]:
     if wants_cluster(args):
         if args.paths:
             raise InputError("give PATHs or --from-cluster/--kubeconfig/--context, not both")
+        if getattr(args, "namespace", None):
+            raise InputError(
+                f"-n {printable(args.namespace)} with --from-cluster: the API server gives every "
+                "object its namespace; -n only places namespace-less objects of PATHs (drop -n)"
+            )
         return live_objects(args)
     return path_objects(args.paths or ["-"], args)
 
 
 def live_objects(args: argparse.Namespace) -> list[RawObject]:
-    """The live cluster's objects (--kubeconfig/--context), ``-n`` applied."""
+    """The live cluster's objects (--kubeconfig/--context).  ``-n`` is not
+    applied: the API server names every namespaced object's namespace, so
+    ``-n`` (the namespace of namespace-less objects) could only reject them
+    (``diff --from-cluster -n NS NEW`` applies it to NEW)."""
     from policyc.cli.live import list_cluster
 
-    raws = list_cluster(getattr(args, "kubeconfig", None), getattr(args, "context", None))
-    default_namespace(raws, getattr(args, "namespace", None))
-    return raws
+    return list_cluster(getattr(args, "kubeconfig", None), getattr(args, "context", None))
 
 
 def path_objects(paths: list[str], args: argparse.Namespace) -> list[RawObject]:

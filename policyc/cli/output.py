@@ -55,7 +55,7 @@ def output_format(text: str) -> str:
 
 
 def add_output_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    fmt = p.add_argument(
         "-o",
         "--output",
         type=output_format,
@@ -64,6 +64,9 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
         "with --backend iptables); json is the nft ruleset as libnftables JSON, "
         "graph-yaml/graph-json the rule graph",
     )
+    # argcomplete's completer hook: `-o <TAB>` offers the formats, not files
+    # (a type= argument has no choices for it to list).
+    setattr(fmt, "completer", lambda **_: tuple(FORMATS))  # noqa: B010
     where = p.add_mutually_exclusive_group()
     where.add_argument("--output-file", metavar="FILE", help="write to FILE instead of stdout")
     where.add_argument(
@@ -76,6 +79,9 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
 
 def check_paths(args: argparse.Namespace) -> None:
     """InputError (exit 2) unless --output-file/--output-dir can be written."""
+    for flag, value in (("--output-file", args.output_file), ("--output-dir", args.output_dir)):
+        if value == "":  # it went to standard output, as if not given
+            raise InputError(f"{flag}: empty path")
     if args.output_file:
         path = args.output_file
         if os.path.isdir(path):

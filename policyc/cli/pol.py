@@ -7,7 +7,7 @@ import functools
 import os
 import sys
 
-from policyc.cli.inputs import READERS, add_format
+from policyc.cli.inputs import READERS, add_format, add_namespace, default_namespace
 from policyc.cli.output import emit, write_file, write_stdout
 from policyc.errors import printable
 from policyc.load import load_paths
@@ -28,12 +28,16 @@ def build_convert(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--to", required=True, choices=("yaml", "pol"), help="output format")
     add_format(p)
+    add_namespace(p)
 
 
 def run_convert(args: argparse.Namespace) -> int:
     from grammar.convert import convert
 
     raws = load_paths(args.paths, READERS, args.format)
+    # A .pol policy always names its namespace, and the YAML writer writes one:
+    # say where a namespace-less manifest went (Argo CD's expect kubectl -n).
+    default_namespace(raws, args.namespace)
     text = convert(raws, args.to, lambda line: print(f"policyc: warning: {line}", file=sys.stderr))
     emit("standard output", lambda: write_stdout(text))
     return 0

@@ -92,6 +92,8 @@ def run_diff(args: argparse.Namespace) -> int:
     else:
         if args.new is None:
             raise InputError("give OLD and NEW (or --from-cluster and NEW)")
+        if args.old == args.new == "-":  # NEW would read what OLD left: nothing
+            raise InputError("OLD and NEW cannot both be standard input (-)")
         old = inputs.cluster_from_paths([args.old], args)
         new = inputs.cluster_from_paths([args.new], args)
     delta = reach_diff(old, new)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from policyc import views_cli
 from policyc.cli import inputs
+from policyc.model import Cluster
 
 
 def build_matrix(p: argparse.ArgumentParser) -> None:
@@ -14,7 +16,16 @@ def build_matrix(p: argparse.ArgumentParser) -> None:
 
 
 def run_matrix(args: argparse.Namespace) -> int:
-    return views_cli.run_matrix(args, inputs.cluster_from_args(args))
+    cluster = inputs.cluster_from_args(args)
+    _warn_unknown_node(cluster, args.node)
+    return views_cli.run_matrix(args, cluster)
+
+
+def _warn_unknown_node(cluster: Cluster, node: str | None) -> None:
+    """A --node typo drew an empty matrix or a graph with no pod, without a
+    word: say which nodes the input has, as compile does."""
+    if node is not None and (problem := inputs.node_problem(cluster, node)):
+        print(f"policyc: warning: {problem}", file=sys.stderr)
 
 
 def build_graph(p: argparse.ArgumentParser) -> None:
@@ -25,4 +36,6 @@ def build_graph(p: argparse.ArgumentParser) -> None:
 
 
 def run_graph(args: argparse.Namespace) -> int:
-    return views_cli.run_graph(args, inputs.cluster_from_args(args))
+    cluster = inputs.cluster_from_args(args)
+    _warn_unknown_node(cluster, args.node)
+    return views_cli.run_graph(args, cluster)

@@ -56,3 +56,33 @@ def test_demo_once_then_down_leaves_nothing(tmp_path: Path) -> None:
     assert not state.exists()
     again = _demo("down", "--dir", str(state))
     assert again.returncode == 0, again.stderr
+
+
+def test_sigterm_stops_the_agent(tmp_path: Path) -> None:
+    """``kill`` (or a closed terminal) of a running demo left its agent
+    running, orphaned in its own session, until ``demo down``."""
+    require_kernel()
+    state = tmp_path / "demo"
+    demo = subprocess.Popen(
+        [*POLICYC, "demo", "--dir", str(state)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stderr is not None
+        for line in demo.stderr:  # blocks until the first matrix is shown
+            if "policyc: demo: up in" in line:
+                break
+        pid = int((state / "agent.pid").read_text())
+        demo.terminate()
+        _, err = demo.communicate(timeout=60)
+        assert demo.returncode == 0 and "agent stopped" in err, err
+        assert not os.path.exists(f"/proc/{pid}")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        down = _demo("down", "--dir", str(state))
+    assert down.returncode == 0, down.stderr
+    assert _pcdemo_namespaces() == []
