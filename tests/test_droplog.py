@@ -15,6 +15,7 @@ from backends.nftables.objects import Log, Payload, SetLimit
 from policyc.chains import Verb
 from policyc.compiler import Compiler
 from policyc.evaluate import Evaluator
+from policyc.kinds import Kind
 from policyc.load import parse_text
 from policyc.logprefix import MAX_PREFIX, LogPrefix, Tag, parse_prefix
 from policyc.lower_log import LogConfig
@@ -174,6 +175,9 @@ def agent() -> tuple[Agent, MemoryKernel]:
         ("Pod", cl.pods),
     ):
         a.handle(Event(EventType.SNAPSHOT, kind, objects=tuple(objs)))  # type: ignore[arg-type]
+    for k in Kind:  # the first sync waits for a snapshot of every kind
+        if k not in a.listed:
+            a.handle(Event(EventType.SNAPSHOT, k, objects=()))
     return a, kernel
 
 
