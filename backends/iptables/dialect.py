@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from backends.iptables.ipset import set_name
 from backends.iptables.state import CHAIN_PREFIX
@@ -37,7 +38,7 @@ from policyc.chains import (
     Verb,
 )
 from policyc.errors import BackendError
-from policyc.ir import PROTO_NAMES, Family, SetDef
+from policyc.ir import PROTO_NAMES, Family, SetDef, SetKind
 
 FAMILIES = (Family.V4, Family.V6)
 MAX_CHAIN = 28
@@ -153,9 +154,40 @@ def _port_variants(ctx: Ctx, m: InSet) -> list[str]:
     return out
 
 
+def _addr_arg(flag: str, lo: Any, hi: Any) -> str:
+    """An address interval as iptables-save prints it: a prefix, or an iprange."""
+    first, size = int(lo), int(hi) - int(lo) + 1
+    if size & (size - 1) == 0 and first & (size - 1) == 0:
+        return f"{flag[:2]} {lo}/{lo.max_prefixlen - size.bit_length() + 1}"
+    return f"-m iprange {flag[2:]}-range {lo}-{hi}"
+
+
+def _net_ports(ctx: Ctx, m: InSet, s: SetDef) -> list[str]:
+    """A NET_PORTS set (``passes.concat_lookups``) as one variant per box:
+    iptables keeps a lookup per box, in the group's own chain only."""
+    if m.negate:
+        raise BackendError("Unsupported for iptables: a negated address . port set")
+    flag = "-s--src" if m.field is Field.SADDR_PROTO_DPORT else "-d--dst"
+    out = []
+    boxes = cast(tuple[tuple[Any, Any, Any, int, int], ...], s.elements)
+    for lo, hi, proto, plo, phi in boxes:
+        if Family.of(lo) is not ctx.family:
+            continue
+        port = (
+            ""
+            if (plo, phi) == (0, 65535)
+            else f" --dport {plo}" + (f":{phi}" if phi != plo else "")
+        )
+        out.append(f"{_addr_arg(flag, lo, hi)} -p {PROTO_NAMES[proto]}{port}")
+    return out
+
+
 def match_variants(ctx: Ctx, m: Match) -> list[str]:
     """iptables arguments for a match; several strings mean "any of them"."""
     if isinstance(m, InSet):
+        s = ctx.sets.get(m.set)
+        if s is not None and s.kind is SetKind.NET_PORTS:
+            return _net_ports(ctx, m, s)
         if m.field is Field.PROTO_DPORT:
             return _multiport(ctx, m)
         if m.field in (Field.IIF, Field.IIF_SADDR):
