@@ -105,8 +105,14 @@ def _multiport(ctx: Ctx, m: InSet) -> list[str]:
     protocol and chunk of at most 15 ports."""
     if m.negate:
         raise BackendError("Unsupported for iptables: a negated port set")
+    return _port_args(ctx.sets[m.set].elements)
+
+
+def _port_args(elements: Iterable[object]) -> list[str]:
+    """``(proto, lo, hi)`` port intervals as ``-p P [-m multiport] --dport(s)``
+    variants: one per protocol and chunk of at most 15 ports."""
     by_proto: dict[str, list[str]] = {}
-    for e in ctx.sets[m.set].elements:
+    for e in elements:
         assert isinstance(e, tuple)
         proto, lo, hi = e
         by_proto.setdefault(PROTO_NAMES[proto], []).append(str(lo) if lo == hi else f"{lo}:{hi}")
@@ -163,23 +169,21 @@ def _addr_arg(flag: str, lo: Any, hi: Any) -> str:
 
 
 def _net_ports(ctx: Ctx, m: InSet, s: SetDef) -> list[str]:
-    """A NET_PORTS set (``passes.concat_lookups``) as one variant per box:
-    iptables keeps a lookup per box, in the group's own chain only."""
+    """A NET_PORTS set (``passes.concat_lookups``) as one variant per
+    address interval and chunk of its ports (``-m multiport``): iptables
+    keeps a lookup per interval, in the group's own chain only."""
     if m.negate:
         raise BackendError("Unsupported for iptables: a negated address . port set")
     flag = "-s--src" if m.field is Field.SADDR_PROTO_DPORT else "-d--dst"
-    out = []
-    boxes = cast(tuple[tuple[Any, Any, Any, int, int], ...], s.elements)
-    for lo, hi, proto, plo, phi in boxes:
-        if Family.of(lo) is not ctx.family:
-            continue
-        port = (
-            ""
-            if (plo, phi) == (0, 65535)
-            else f" --dport {plo}" + (f":{phi}" if phi != plo else "")
-        )
-        out.append(f"{_addr_arg(flag, lo, hi)} -p {PROTO_NAMES[proto]}{port}")
-    return out
+    by_addr: dict[tuple[Any, Any], list[tuple[Any, int, int]]] = {}
+    for lo, hi, proto, plo, phi in cast(tuple[tuple[Any, Any, Any, int, int], ...], s.elements):
+        if Family.of(lo) is ctx.family:
+            by_addr.setdefault((lo, hi), []).append((proto, plo, phi))
+    return [
+        f"{_addr_arg(flag, lo, hi)} {ports}"
+        for (lo, hi), spans in by_addr.items()
+        for ports in _port_args(spans)
+    ]
 
 
 def match_variants(ctx: Ctx, m: Match) -> list[str]:
