@@ -19,6 +19,7 @@ class Field(StrEnum):
     DADDR = "daddr"
     PROTO_DPORT = "proto.dport"
     DADDR_PROTO_DPORT = "daddr.proto.dport"
+    SADDR_PROTO_DPORT = "saddr.proto.dport"
     IIF = "iif"  # the bridge port a frame entered from
     IIF_SADDR = "iif.saddr"
     IIF_ARP_SADDR = "iif.arp_saddr"

@@ -11,6 +11,7 @@ compiler already sorts); set elements follow their set, one per line::
 
 from __future__ import annotations
 
+from policyc.concat import box_text
 from policyc.ir import PROTO_NAMES, Element, RuleGraph, SetDef, SetKind
 
 
@@ -29,6 +30,8 @@ def element_text(kind: SetKind, e: Element) -> str:
         return f"{PROTO_NAMES[e[0]]} {e[1]}" + (f"-{e[2]}" if e[2] != e[1] else "")
     if kind is SetKind.NAMED:
         return f"{e[0]} . {PROTO_NAMES[e[1]]} . {e[2]}"
+    if kind is SetKind.NET_PORTS:
+        return box_text(e)
     return " . ".join(map(str, e))  # IFACE_ADDR
 
 
@@ -52,6 +55,9 @@ def graph_text(graph: RuleGraph) -> str:
     for g in graph.groups:
         alias = f" -> {g.alias}" if g.alias else ""
         lines.append(f"group {g.name} {g.direction} {g.family} " + " ".join(g.policies) + alias)
+        for r in g.rules or ():  # passes.concat_lookups
+            peers, ports = _names(r.peer_sets), _names(r.port_sets)
+            lines.append(f"  rule {r.label} peers {peers} ports {ports}")
     if graph.shared:
         lines.append("shared addresses: shared-address chains")
     for s in graph.sets:

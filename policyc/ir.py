@@ -36,12 +36,14 @@ class SetKind(StrEnum):
     IFACE_ADDR = "iface_addr"  # pod interface . address (anti-spoofing)
     IFACE = "iface"  # pod interfaces
     VMAP = "vmap"  # address -> the group chain that decides for it (dispatch)
+    NET_PORTS = "net_ports"  # peer address interval . protocol . port interval
 
 
 # Element shapes, by kind:
 #   ADDR: IPAddress; CIDR: (first, last); PORTS: (Protocol, lo, hi);
 #   NAMED: (IPAddress, Protocol, port); IFACE_ADDR: (iface, IPAddress); IFACE: iface;
 #   VMAP: (IPAddress, chain name) -- a verdict map: the address goes to that chain
+#   NET_PORTS: (first, last, Protocol, lo, hi) -- disjoint boxes (passes.concat_lookups)
 Element = object
 
 
@@ -86,9 +88,13 @@ class RuleNode:
     family: Family
     peer_sets: tuple[str, ...] | None
     port_sets: tuple[str, ...] | None
+    # A rule a pass made from several (``passes.concat_lookups``): its label.
+    note: str = ""
 
     @property
     def label(self) -> str:
+        if self.note:
+            return self.note
         word = "ingress" if self.direction is Direction.INGRESS else "egress"
         return f"{self.policy} {word}[{self.index}]"
 
@@ -124,6 +130,9 @@ class Group:
     # Only audit-mode policies select these pods: the chain logs what they
     # would drop and drops nothing (docs/observability.md, "Audit mode").
     audit: bool = False
+    # The NetworkPolicy section's rules when a pass merged them
+    # (``passes.concat_lookups``); None: its policies' rules, in order.
+    rules: tuple[RuleNode, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from policyc.chains import (
     Ruleset,
     Verb,
 )
+from policyc.concat import port_field, section_rules
 from policyc.ir import (
     DISPATCH_MAP,
     GROUP_PREFIX,
@@ -151,8 +152,8 @@ def rule_variants(
     if rule.port_sets is not None:
         ports = []
         for s in rule.port_sets:
-            field = Field.PROTO_DPORT if kinds[s] is SetKind.PORTS else Field.DADDR_PROTO_DPORT
-            ports.append(InSet(field, s, f if field is Field.DADDR_PROTO_DPORT else None))
+            field = port_field(kinds[s], rule.direction)
+            ports.append(InSet(field, s, None if field is Field.PROTO_DPORT else f))
     out = []
     for peer in peers:
         for port in ports:
@@ -188,10 +189,8 @@ Nodes = dict[tuple[str, Direction, Family], PolicyNode]
 
 def _policy_rules(group: Group, nodes: Nodes, kinds: dict[str, SetKind]) -> list[Rule]:
     rules: list[Rule] = []
-    for key in group.policies:
-        node = nodes.get((key, group.direction, group.family))
-        for rule in node.rules if node is not None else ():
-            rules.extend(rule_variants(rule, kinds))
+    for rule in section_rules(group, nodes):  # passes.concat_lookups may have merged them
+        rules.extend(rule_variants(rule, kinds))
     return rules
 
 

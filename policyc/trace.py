@@ -106,6 +106,8 @@ def _key(field: Field, kind: SetKind, p: Packet) -> object:
             return p.protocol, p.dport
         case Field.DADDR_PROTO_DPORT, SetKind.NAMED:
             return p.dst, p.protocol, p.dport
+        case Field.SADDR_PROTO_DPORT | Field.DADDR_PROTO_DPORT, SetKind.NET_PORTS:
+            return (p.src if field is Field.SADDR_PROTO_DPORT else p.dst), p.protocol, p.dport
         case Field.IIF, SetKind.IFACE:
             return p.iifname
         case Field.IIF_SADDR | Field.IIF_ARP_SADDR, SetKind.IFACE_ADDR:
@@ -131,6 +133,16 @@ def _in_set(m: InSet, sets: Mapping[str, SetDef], p: Packet) -> bool:
         proto, port = cast(tuple[Protocol, int], key)
         ports = cast(tuple[tuple[Protocol, int, int], ...], s.elements)
         hit = any(pr == proto and lo <= port <= hi for pr, lo, hi in ports)
+    elif s.kind is SetKind.NET_PORTS:  # "addr . l4proto . dport", intervals in each field
+        a, proto, port = cast(tuple[IPAddress, Protocol, int], key)
+        boxes = cast(tuple[tuple[IPAddress, IPAddress, Protocol, int, int], ...], s.elements)
+        hit = any(
+            lo.version == a.version
+            and int(lo) <= int(a) <= int(hi)
+            and pr == proto
+            and pl <= port <= ph
+            for lo, hi, pr, pl, ph in boxes
+        )
     else:
         hit = key in s.elements
     return hit != m.negate

@@ -129,3 +129,7 @@ def test_graph_text_is_deterministic(case: str) -> None:
 
 def test_share_chains(update_golden: bool) -> None:
     check_pass("share_chains", update_golden)
+
+
+def test_concat_lookups(update_golden: bool) -> None:
+    check_pass("concat_lookups", update_golden)

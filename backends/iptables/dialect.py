@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from backends.iptables.ipset import set_name
 from backends.iptables.state import CHAIN_PREFIX
@@ -37,7 +38,7 @@ from policyc.chains import (
     Verb,
 )
 from policyc.errors import BackendError
-from policyc.ir import PROTO_NAMES, Family, SetDef
+from policyc.ir import PROTO_NAMES, Family, SetDef, SetKind
 
 FAMILIES = (Family.V4, Family.V6)
 MAX_CHAIN = 28
@@ -104,8 +105,14 @@ def _multiport(ctx: Ctx, m: InSet) -> list[str]:
     protocol and chunk of at most 15 ports."""
     if m.negate:
         raise BackendError("Unsupported for iptables: a negated port set")
+    return _port_args(ctx.sets[m.set].elements)
+
+
+def _port_args(elements: Iterable[object]) -> list[str]:
+    """``(proto, lo, hi)`` port intervals as ``-p P [-m multiport] --dport(s)``
+    variants: one per protocol and chunk of at most 15 ports."""
     by_proto: dict[str, list[str]] = {}
-    for e in ctx.sets[m.set].elements:
+    for e in elements:
         assert isinstance(e, tuple)
         proto, lo, hi = e
         by_proto.setdefault(PROTO_NAMES[proto], []).append(str(lo) if lo == hi else f"{lo}:{hi}")
@@ -153,9 +160,38 @@ def _port_variants(ctx: Ctx, m: InSet) -> list[str]:
     return out
 
 
+def _addr_arg(flag: str, lo: Any, hi: Any) -> str:
+    """An address interval as iptables-save prints it: a prefix, or an iprange."""
+    first, size = int(lo), int(hi) - int(lo) + 1
+    if size & (size - 1) == 0 and first & (size - 1) == 0:
+        return f"{flag[:2]} {lo}/{lo.max_prefixlen - size.bit_length() + 1}"
+    return f"-m iprange {flag[2:]}-range {lo}-{hi}"
+
+
+def _net_ports(ctx: Ctx, m: InSet, s: SetDef) -> list[str]:
+    """A NET_PORTS set (``passes.concat_lookups``) as one variant per
+    address interval and chunk of its ports (``-m multiport``): iptables
+    keeps a lookup per interval, in the group's own chain only."""
+    if m.negate:
+        raise BackendError("Unsupported for iptables: a negated address . port set")
+    flag = "-s--src" if m.field is Field.SADDR_PROTO_DPORT else "-d--dst"
+    by_addr: dict[tuple[Any, Any], list[tuple[Any, int, int]]] = {}
+    for lo, hi, proto, plo, phi in cast(tuple[tuple[Any, Any, Any, int, int], ...], s.elements):
+        if Family.of(lo) is ctx.family:
+            by_addr.setdefault((lo, hi), []).append((proto, plo, phi))
+    return [
+        f"{_addr_arg(flag, lo, hi)} {ports}"
+        for (lo, hi), spans in by_addr.items()
+        for ports in _port_args(spans)
+    ]
+
+
 def match_variants(ctx: Ctx, m: Match) -> list[str]:
     """iptables arguments for a match; several strings mean "any of them"."""
     if isinstance(m, InSet):
+        s = ctx.sets.get(m.set)
+        if s is not None and s.kind is SetKind.NET_PORTS:
+            return _net_ports(ctx, m, s)
         if m.field is Field.PROTO_DPORT:
             return _multiport(ctx, m)
         if m.field in (Field.IIF, Field.IIF_SADDR):

@@ -24,7 +24,7 @@ from backends.iptables.state import EMPTY, Chain, HookJump, IpSet, IptablesState
 from policyc.ir import Changes, Element, SetDef, SetKind
 
 # Sets rendered as rule variants (multiport, physdev), not as ipsets.
-EXPANDED = (SetKind.PORTS, SetKind.IFACE, SetKind.IFACE_ADDR)
+EXPANDED = (SetKind.PORTS, SetKind.IFACE, SetKind.IFACE_ADDR, SetKind.NET_PORTS)
 TOOL_ORDER = (Tool.IPTABLES, Tool.IP6TABLES, Tool.EBTABLES)
 
 

@@ -167,8 +167,8 @@ def group_sets(s: SetDef) -> list[IpSet]:
 
 def ipsets(s: SetDef, families: tuple[Family, ...]) -> list[IpSet]:
     """The ipsets for one IR set, for the families whose rules use it."""
-    if s.kind in (SetKind.PORTS, SetKind.IFACE, SetKind.IFACE_ADDR):
-        return []  # rendered as multiport / physdev rule variants
+    if s.kind in (SetKind.PORTS, SetKind.IFACE, SetKind.IFACE_ADDR, SetKind.NET_PORTS):
+        return []  # rendered as multiport / physdev / address-and-port rule variants
     if s.kind is SetKind.VMAP:
         return group_sets(s)
     out = []

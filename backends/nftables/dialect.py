@@ -71,6 +71,9 @@ FIELDS: dict[low.Field, Callable[[str], Expr]] = {
     low.Field.DADDR_PROTO_DPORT: lambda k: Concat(
         (Payload(k, "daddr"), Meta("l4proto"), Payload("th", "dport"))
     ),
+    low.Field.SADDR_PROTO_DPORT: lambda k: Concat(
+        (Payload(k, "saddr"), Meta("l4proto"), Payload("th", "dport"))
+    ),
     low.Field.IIF: lambda k: Meta("iifname"),
     low.Field.IIF_SADDR: lambda k: Concat((Meta("iifname"), Payload(k, "saddr"))),
     low.Field.IIF_ARP_SADDR: lambda k: Concat((Meta("iifname"), Payload("arp", "saddr ip"))),
@@ -168,6 +171,8 @@ def _set_types(addr: str) -> dict[SetKind, tuple[tuple[str, ...], tuple[str, ...
         SetKind.IFACE_ADDR: (("ifname", addr), ()),
         SetKind.IFACE: (("ifname",), ()),
         SetKind.VMAP: ((addr,), ()),
+        # nft(8): "flags interval" on a concatenation: intervals in every field
+        SetKind.NET_PORTS: ((addr, "inet_proto", "inet_service"), interval),
     }
 
 
@@ -217,6 +222,9 @@ ELEMENTS: dict[SetKind, Callable[[Any], Value]] = {
     SetKind.IFACE: Iface,
     # "map m { type ipv4_addr : verdict; elements = { 10.0.0.1 : goto c } }"
     SetKind.VMAP: lambda e: VerdictElem(addr(e[0]), Verb.GOTO, e[1]),
+    SetKind.NET_PORTS: lambda e: Concat(
+        (addr_range(e[0], e[1]), PROTO_NAMES[e[2]], e[3] if e[3] == e[4] else Range(e[3], e[4]))
+    ),
 }
 MAP_TYPE = {SetKind.VMAP: "verdict"}
 

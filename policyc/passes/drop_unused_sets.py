@@ -20,5 +20,9 @@ def drop_unused_sets(graph: RuleGraph) -> RuleGraph:
         for rule in node.rules:
             used.update(rule.peer_sets or ())
             used.update(rule.port_sets or ())
+    for group in graph.groups:
+        for rule in group.rules or ():  # passes.concat_lookups
+            used.update(rule.peer_sets or ())
+            used.update(rule.port_sets or ())
     sets = tuple(s for s in graph.sets if s.name in used or s.name.startswith(FIXED_PREFIXES))
     return dataclasses.replace(graph, sets=sets)

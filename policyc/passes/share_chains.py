@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from policyc.concat import section_rules
 from policyc.ir import Group, RuleGraph
 
 
@@ -27,10 +28,7 @@ def _body(graph: RuleGraph, group: Group) -> tuple[object, ...]:
     nodes = {(p.policy, p.direction, p.family): p for p in graph.policies}
     # An audit chain ends in no drop: never the same as an enforced one.
     rules: list[object] = [group.audit, group.direction, group.family]
-    for key in group.policies:
-        node = nodes.get((key, group.direction, group.family))
-        if node is not None:
-            rules.extend((r.peer_sets, r.port_sets) for r in node.rules)
+    rules.extend((r.peer_sets, r.port_sets) for r in section_rules(group, nodes))
     return tuple(rules)
 
 
