@@ -60,3 +60,17 @@ def test_tiers_and_input_hook(clean_lab: Lab, backend: str) -> None:
     if backend == "iptables":
         for tool in ("iptables", "ip6tables"):
             lab.node_exec(["sh", "-c", f"{tool}-save | grep -q POLICYC-INPUT"])
+
+
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_tiers_come_and_go(clean_lab: Lab, backend: str) -> None:
+    """NetworkPolicy only, then with the tiers, then without: each apply
+    diffs against what the kernel holds (the input chain comes and goes)."""
+    lab = clean_lab
+    xb, ya, xa = lab.pod("x/b"), lab.pod("y/a"), lab.pod("x/a")
+    cases = [(xb, GATEWAY, "tcp", 80), (ya, xa.addr(4), "tcp", 80)]
+    plain = [objects()[0]]
+    for objs, want in ((plain, ["refused", "ok"]), (objects(), ["timeout", "timeout"])) * 2:
+        apply_world(lab, world(objs), "--backend", backend)
+        got = lab.probe_detailed(cases)
+        assert [got[c].status for c in cases] == want, (len(objs), backend)
