@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from policyc.model import Direction, IPAddress, Protocol
+from policyc.model import Action, Direction, IPAddress, Protocol
 
 
 class Family(StrEnum):
@@ -90,6 +90,9 @@ class RuleNode:
     port_sets: tuple[str, ...] | None
     # A rule a pass made from several (``passes.concat_lookups``): its label.
     note: str = ""
+    # A ClusterNetworkPolicy rule's action; None for a NetworkPolicy rule
+    # (which only allows).
+    action: Action | None = None
 
     @property
     def label(self) -> str:
@@ -133,6 +136,11 @@ class Group:
     # The NetworkPolicy section's rules when a pass merged them
     # (``passes.concat_lookups``); None: its policies' rules, in order.
     rules: tuple[RuleNode, ...] | None = None
+    # The ClusterNetworkPolicies (``Kind name``) whose subject selects the
+    # pods and that have rules for ``direction``, Admin and Baseline tier,
+    # each in evaluation order (``ClusterNetworkPolicy.order``).
+    admin: tuple[str, ...] = ()
+    baseline: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,11 @@ class RuleGraph:
     # Some address has more than one live claimant: the lowering adds the
     # shared-address chains, which read the policies' selected sets.
     shared: bool = False
+    # The ClusterNetworkPolicy rules, one node per (policy, direction,
+    # family), ``selected`` empty: groups name them (``Group.admin``,
+    # ``Group.baseline``) and the lowering keeps their order.  Passes that
+    # rewrite rules leave them alone; those that rename sets rename here too.
+    tiers: tuple[PolicyNode, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
