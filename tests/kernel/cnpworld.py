@@ -196,19 +196,25 @@ def probe(lab: Lab, cells: Sequence[Cell], family: int) -> dict[Cell, bool]:
     return {c: res[(c[0], c[1].addr(family), c[2], c[3])] for c in cells}
 
 
-def wrong_cells(lab: Lab, want: dict[Cell, bool], family: int) -> list[str]:
+def end_name(end: Pod) -> str:
+    return end.key if end.namespace else end.name  # node-1, outside
+
+
+def wrong_cells(lab: Lab, want: dict[Cell, bool], family: int, backend: str) -> list[str]:
     """Probe every cell; probe a disagreeing cell :data:`RETRIES` more times before
-    calling it wrong.  Returns one line per wrong cell."""
+    calling it wrong.  Returns one line per wrong cell; counts the probes sent
+    (``cnp_probes_<backend>``, retries included)."""
     got = probe(lab, list(want), family)
-    count("cnp_probes", len(want))
+    count(f"cnp_probes_{backend}", len(want))
     for _ in range(RETRIES):
         bad = [c for c in want if got[c] != want[c]]
         if not bad:
             break
-        count("cnp_retried_cells", len(bad))
+        count(f"cnp_probes_{backend}", len(bad))
+        count(f"cnp_retried_cells_{backend}", len(bad))
         got.update(probe(lab, bad, family))
     return sorted(
-        f"{s.key} ({s.addr(family)}) -> {d.key} ({d.addr(family)}) {port}/{proto}: "
+        f"{end_name(s)} ({s.addr(family)}) -> {end_name(d)} ({d.addr(family)}) {port}/{proto}: "
         f"evaluator {'allows' if want[(s, d, proto, port)] else 'denies'}, kernel "
         f"{'allowed' if got[(s, d, proto, port)] else 'dropped'}"
         for s, d, proto, port in want

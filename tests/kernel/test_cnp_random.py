@@ -70,7 +70,7 @@ def test_random_worlds(cnpworld: tuple[CnpLab, str]) -> None:
         cluster = cluster_of(world(pols, WORKER))
         apply(w.lab, backend, cluster)
         want = expected(cluster, all_cells(w, family), family)
-        wrong = wrong_cells(w.lab, want, family)
+        wrong = wrong_cells(w.lab, want, family, backend)
         count(f"cnp_random_worlds_{backend}")
         count(f"cnp_random_policies_{backend}", len(pols))
         count(f"cnp_random_cells_{backend}", len(want))

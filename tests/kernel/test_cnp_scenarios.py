@@ -98,7 +98,7 @@ def test_scenario(cnpworld: tuple[CnpLab, str], s: CnpScenario) -> None:
                 cells += [c for c in own_cells(w, s) if c not in cells]
             want = expected(cluster, cells, family)
             count(f"cnp_cells_{backend}", len(want))
-            wrong = wrong_cells(w.lab, want, family)
+            wrong = wrong_cells(w.lab, want, family, backend)
             errors += [f"{backend} IPv{family}{'' if opt else ' no-opt'}: {e}" for e in wrong]
     count(f"cnp_scenarios_{backend}")
     assert errors == [], f"{s.name}: {len(errors)} wrong cells\n" + "\n".join(errors)
