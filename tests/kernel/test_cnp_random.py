@@ -6,7 +6,8 @@ evaluator (pods, node-1's address 192.0.2.10 and the outside host 192.0.2.50; TC
 
 Every run draws a new seed and prints it (``policyc figures: cnp_random_seed=N``, and
 in any failure); ``POLICYC_SEED=N`` replays that run.  ``POLICYC_CNP_KERNEL_EXAMPLES``
-worlds per backend (default 12, about a third on IPv6).
+worlds per backend (default 12, about a third on IPv6); ``POLICYC_CNP_LONG=1`` also
+applies half of them without the optimiser passes.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from .kernelcheck import require_kernel
 
 SEED = int(os.environ.get("POLICYC_SEED") or random.SystemRandom().randrange(2**32))
 EXAMPLES = int(os.environ.get("POLICYC_CNP_KERNEL_EXAMPLES", "12"))
+LONG = os.environ.get("POLICYC_CNP_LONG") == "1"  # also without the optimiser passes
 print(f"test_cnp_random: POLICYC_SEED={SEED}")
 
 
@@ -65,17 +67,21 @@ def test_random_worlds(cnpworld: tuple[CnpLab, str]) -> None:
         database=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
-    @given(pols=mixed(), family=st.sampled_from((4, 4, 6)))
-    def one(pols: list[dict[str, Any]], family: int) -> None:
+    @given(
+        pols=mixed(),
+        family=st.sampled_from((4, 4, 6)),
+        opt=st.booleans() if LONG else st.just(True),
+    )
+    def one(pols: list[dict[str, Any]], family: int, opt: bool) -> None:
         cluster = cluster_of(world(pols, WORKER))
-        apply(w.lab, backend, cluster)
+        apply(w.lab, backend, cluster, opt)
         want = expected(cluster, all_cells(w, family), family)
         wrong = wrong_cells(w.lab, want, family, backend)
         count(f"cnp_random_worlds_{backend}")
         count(f"cnp_random_policies_{backend}", len(pols))
         count(f"cnp_random_cells_{backend}", len(want))
         assert wrong == [], (
-            f"POLICYC_SEED={SEED} {backend} IPv{family}: {len(wrong)} wrong cells\n"
+            f"POLICYC_SEED={SEED} {backend} IPv{family} opt={opt}: {len(wrong)} wrong cells\n"
             + "\n".join(wrong)
         )
 
