@@ -26,6 +26,7 @@ class Field(StrEnum):
 
 class Hook(StrEnum):
     FORWARD = "forward"  # stateful, inet: bridged (br_netfilter) and routed
+    INPUT = "input"  # stateful, inet: to the node's own addresses
     BRIDGE_PREROUTING = "bridge-prerouting"  # stateless, per bridge port
 
 

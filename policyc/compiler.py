@@ -26,7 +26,9 @@ from typing import ClassVar
 
 from policyc import setspecs as ss
 from policyc.bulk import bulk
-from policyc.errors import NotEnforced
+from policyc.cnp_sets import node_addresses, peer_nodes, subject_selects
+from policyc.compile_tiers import policy_node as tier_node
+from policyc.compile_tiers import rules_of
 from policyc.ir import (
     DISPATCH_MAP,
     GROUP_PREFIX,
@@ -47,7 +49,18 @@ from policyc.ir import (
 )
 from policyc.kinds import Key, Kind, Model
 from policyc.membership import Membership
-from policyc.model import Cluster, Direction, IPAddress, Namespace, NetworkPolicy, Node, Pod
+from policyc.model import (
+    Cluster,
+    ClusterNetworkPolicy,
+    Direction,
+    IPAddress,
+    Namespace,
+    NetworkPolicy,
+    Node,
+    Pod,
+    Selector,
+    Tier,
+)
 from policyc.names import pod_iface, short_hash
 from policyc.podindex import PodIndex
 from policyc.scopeindex import Scope, ScopeIndex
@@ -81,6 +94,11 @@ class Compiler:
         self.policies: dict[str, NetworkPolicy] = {}
         self.policy_nodes: dict[str, list[PolicyNode]] = {}
         self.policy_specs: dict[str, list[str]] = {}
+        # ClusterNetworkPolicies by ``Kind name``, their rule nodes and sets.
+        self.cluster_policies: dict[str, ClusterNetworkPolicy] = {}
+        self.tier_nodes: dict[str, list[PolicyNode]] = {}
+        # ``nodes`` peer sets: name -> (selectors, family), refreshed on Node events.
+        self.node_peers: dict[str, tuple[list[Selector], Family]] = {}
         self._rules_changed = True
         self._ns_labels: dict[str, dict[str, str]] = {}
         # Policies filed by the pods they select: isolation asks only those.
@@ -136,13 +154,29 @@ class Compiler:
         return self.node is None or pod.node_name == self.node
 
     def isolated(self, pod: Pod, direction: Direction) -> bool:
-        """Does a policy of the pod's namespace select it for ``direction``?"""
+        """Does a policy of the pod's namespace select it for ``direction``,
+        or a ClusterNetworkPolicy with rules for it?  (An address in no group
+        then drops: fail closed.)"""
         labels = pod.label_map
         for key in self.selecting.candidates(pod):
             pol = self.policies[key]
             if direction in pol.policy_types and pol.pod_selector.matches(labels):
                 return True
-        return False
+        return any(self.tier_subject(pod, direction, t) for t in Tier)
+
+    def tier_subject(self, pod: Pod, direction: Direction, tier: Tier) -> tuple[str, ...]:
+        """The ClusterNetworkPolicies of ``tier`` with rules for ``direction``
+        whose subject selects ``pod``, in evaluation order.  O(cluster
+        policies): they are few, and a pod event asks once per direction."""
+        if not self.cluster_policies or pod.host_network:
+            return ()
+        ns = self.ns_labels(pod.namespace)
+        found = [
+            p
+            for p in self.cluster_policies.values()
+            if p.tier is tier and rules_of(p, direction) and subject_selects(p.subject, pod, ns)
+        ]
+        return tuple(p.key for p in sorted(found, key=lambda p: p.order))
 
     def selecting_policies(self, pod: Pod, direction: Direction) -> tuple[str, ...]:
         """The keys of the policies that select ``pod`` for ``direction``, sorted."""
@@ -161,12 +195,16 @@ class Compiler:
         ``family``: named by a hash of the policies selecting it, so pods
         with identical policy sets share it.  None if no policy selects it."""
         keys = self.selecting_policies(pod, direction)
-        if not keys:
+        admin = self.tier_subject(pod, direction, Tier.ADMIN)
+        baseline = self.tier_subject(pod, direction, Tier.BASELINE)
+        if not (keys or admin or baseline):
             return None
         sig = f"{direction.value} " + " ".join(keys)
+        if admin or baseline:  # NetworkPolicy-only groups keep their names
+            sig += f" | admin {' '.join(admin)} | baseline {' '.join(baseline)}"
         name = f"{GROUP_PREFIX[direction]}{family.suffix}_{short_hash(sig, 8)}"
         if name not in self.group_defs:
-            self.group_defs[name] = Group(name, direction, family, keys)
+            self.group_defs[name] = Group(name, direction, family, keys, "", admin, baseline)
         return name
 
     def groups_used(self) -> frozenset[str]:
@@ -188,15 +226,16 @@ class Compiler:
         anything else."""
         key = Key.of(obj)
         if key.kind.cluster_policy:
-            # The tiers are not lowered yet: fail closed, never ignore them.
-            raise NotEnforced(str(key))
+            self._cluster_policy(str(key), obj)
+            return
         self._APPLY[key.kind](self, key.id, obj)
 
     def remove(self, kind: Kind, key: str) -> None:
         """Forget the object ``key`` (``Key.id``: ``namespace/name``, or the
         name of a Namespace or Node); a key not held is a no-op."""
         if Kind(kind).cluster_policy:
-            return  # never held (put refuses them)
+            self._cluster_policy(f"{Kind(kind)} {key}", None)
+            return
         self._APPLY[Kind(kind)](self, key, None)
 
     def keys(self, kind: Kind) -> set[str]:
@@ -207,6 +246,9 @@ class Compiler:
             Kind.POD: self.pods,
             Kind.NETWORK_POLICY: self.policies,
         }
+        if Kind(kind).cluster_policy:
+            prefix = f"{Kind(kind)} "
+            return {k.removeprefix(prefix) for k in self.cluster_policies if k.startswith(prefix)}
         return set(held.get(Kind(kind), {}))
 
     def _pod(self, key: str, pod: Model | None) -> None:
@@ -223,6 +265,8 @@ class Compiler:
     def _namespace(self, name: str, ns: Model | None) -> None:
         labels = ns.label_map if isinstance(ns, Namespace) else _default_labels(name)
         affected = self.m.ns_affected(name, labels)
+        if self.cluster_policies:  # subjects select namespaces by label
+            affected += self._dispatch_specs()
         pods = list(self.pods_in(name)) if affected else []
         for pod in pods:
             self.m.contribute(pod, -1, affected)
@@ -241,17 +285,66 @@ class Compiler:
         else:
             self.nodes.pop(name, None)
         self._node_sets()
+        for set_name, (sels, family) in self.node_peers.items():
+            self.m.restate(set_name, node_addresses(sels, family, self.nodes.values()))
 
-    def _policy(self, key: str, pol: Model | None) -> None:
-        old = self.policies.get(key)
-        if old == pol:
-            return
-        iso = [
+    def _dispatch_specs(self) -> list[ss.SetSpec]:
+        """The isolation sets and dispatch maps: what a policy change re-checks."""
+        return [
             self.specs[prefix[d] + f.suffix]
             for prefix in (ISOLATED, DISPATCH_MAP)
             for d in DIRECTIONS
             for f in FAMILIES
         ]
+
+    def _cluster_policy(self, key: str, pol: Model | None) -> None:
+        """Add, replace (``pol``) or remove (None) a ClusterNetworkPolicy.
+        Its subject selects by namespace labels, so every pod's group is
+        re-checked: O(pods), as cluster policies change rarely."""
+        old = self.cluster_policies.get(key)
+        if old == pol:
+            return
+        iso = self._dispatch_specs()
+        pods = [p for p in self.pods.values() if not p.host_network]
+        for pod in pods:
+            self.m.contribute(pod, -1, iso)
+        for name in self.policy_specs.pop(key, []):
+            self.m.unref(name)
+            if name not in self.specs:
+                self.node_peers.pop(name, None)
+        self.tier_nodes.pop(key, None)
+        self.cluster_policies.pop(key, None)
+        if isinstance(pol, ClusterNetworkPolicy):
+            self.cluster_policies[key] = pol
+            self.policy_specs[key] = mine = []
+
+            def ref(spec: ss.SetSpec) -> str:
+                mine.append(self.m.ref(spec))
+                return spec.name
+
+            self.tier_nodes[key] = [
+                tier_node(pol, d, f, ref, self.nodes.values())
+                for d in DIRECTIONS
+                if rules_of(pol, d)
+                for f in FAMILIES
+            ]
+            self._track_node_peers(pol)
+        for pod in pods:
+            self.m.contribute(pod, +1, iso)
+        self._rules_changed = True
+
+    def _track_node_peers(self, pol: ClusterNetworkPolicy) -> None:
+        for rule in pol.egress:
+            sels = [p.nodes for p in rule.peers if p.nodes is not None]
+            if sels:
+                for f in FAMILIES:
+                    self.node_peers[peer_nodes(sels, f, ()).name] = (sels, f)
+
+    def _policy(self, key: str, pol: Model | None) -> None:
+        old = self.policies.get(key)
+        if old == pol:
+            return
+        iso = self._dispatch_specs()
         # Only the pods the old or the new policy selects can change isolation.
         found = {
             p.key: p
@@ -360,6 +453,8 @@ class Compiler:
         for recomputing chains without touching every member)."""
         order = sorted(self.policies.values(), key=lambda p: (p.namespace, p.name))
         nodes = [n for pol in order for n in self.policy_nodes[pol.key]]
+        tiers = sorted(self.cluster_policies.values(), key=lambda p: (p.tier, p.order))
+        tier_nodes = [n for pol in tiers for n in self.tier_nodes[pol.key]]
         return RuleGraph(
             node=self.node or "",
             endpoints=tuple(self.endpoints()),
@@ -367,6 +462,7 @@ class Compiler:
             sets=tuple(self.set_def(name, elements) for name in sorted(self.specs)),
             groups=tuple(self.group_defs[n] for n in sorted(self.groups_used())),
             shared=self.m.shared > 0,
+            tiers=tuple(tier_nodes),
         )
 
     def changes(self) -> Changes:

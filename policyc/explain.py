@@ -14,6 +14,7 @@ Rendering is in ``policyc.explain_render``.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from policyc.chains import Ruleset
 from policyc.errors import InputError, PolicycError, clipped, printable
 from policyc.evaluate import Evaluator
+from policyc.evaluate_tiers import Decider
 from policyc.explain_rules import Miss, rule_miss
 from policyc.model import Cluster, Direction, IPAddress, NetworkPolicy, Pod, Protocol
 from policyc.names import pod_iface
@@ -217,6 +219,10 @@ class Explainer:
         verdict = self.ev.allowed(src_ip, dst_ip, q.port, q.protocol)
         egress = self.side(Direction.EGRESS, srcs, src_ip, dst_ip, dsts, q)
         ingress = self.side(Direction.INGRESS, dsts, dst_ip, src_ip, srcs, q)
+        if self.ev.cluster.cluster_policies and not (src_ip == dst_ip and srcs):
+            np_exempt = self.ev._exempt(src_ip, dst_ip, srcs, dsts) is not None
+            egress = self._tiered(egress, srcs, dst_ip, dsts, q, np_exempt)
+            ingress = self._tiered(ingress, dsts, src_ip, srcs, q, np_exempt)
         exempt = ""
         if verdict.reason.startswith(("loopback", "node traffic")):
             exempt = verdict.reason
@@ -271,6 +277,31 @@ class Explainer:
             misses += g_misses
         closest = () if allowed else tuple(sorted(misses, key=lambda m: m.distance)[:MAX_CLOSEST])
         return Side(direction, subject, True, tuple(isolating), allowed, tuple(by), closest)
+
+    def _tiered(
+        self,
+        side: Side,
+        pods: tuple[Pod, ...],
+        peer_ip: IPAddress,
+        peer: tuple[Pod, ...],
+        q: PortQuery,
+        np_exempt: bool,
+    ) -> Side:
+        """``side`` with the ClusterNetworkPolicy tiers: the evaluator's
+        decision for this direction names the deciding tier, policy and
+        rule; an Admin or Baseline verdict replaces the NetworkPolicy one,
+        and node traffic skips NetworkPolicy (docs/clusternetworkpolicy.md)."""
+        if not pods:
+            return side
+        d, _ = self.ev.decide(pods, side.direction, peer_ip, peer, q.protocol, q.port, np_exempt)
+        if d.tier in (Decider.ADMIN, Decider.BASELINE):
+            word = "Accept" if d.allowed else "Deny"
+            line = f"{d.tier}: {d.policy} {d.rule}: {word}"
+            return dataclasses.replace(side, allowed=d.allowed, allowed_by=(), tiers=(line,))
+        if d.tier is Decider.EXEMPT:
+            line = "node traffic: exempt from NetworkPolicy, no tier decided"
+            return dataclasses.replace(side, allowed=True, allowed_by=(), tiers=(line,))
+        return side
 
     def _group(
         self,

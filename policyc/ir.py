@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from policyc.model import Direction, IPAddress, Protocol
+from policyc.model import Action, Direction, IPAddress, Protocol
 
 
 class Family(StrEnum):
@@ -86,6 +86,9 @@ class RuleNode:
     family: Family
     peer_sets: tuple[str, ...] | None
     port_sets: tuple[str, ...] | None
+    # A ClusterNetworkPolicy rule's action; None for a NetworkPolicy rule
+    # (which only allows).
+    action: Action | None = None
 
     @property
     def label(self) -> str:
@@ -118,6 +121,11 @@ class Group:
     # Another group whose chain holds the same rules (``passes.share_chains``):
     # this group's chain is then one ``goto`` to it.
     alias: str = ""
+    # The ClusterNetworkPolicies (``Kind name``) whose subject selects the
+    # pods and that have rules for ``direction``, Admin and Baseline tier,
+    # each in evaluation order (``ClusterNetworkPolicy.order``).
+    admin: tuple[str, ...] = ()
+    baseline: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +138,11 @@ class RuleGraph:
     # Some address has more than one live claimant: the lowering adds the
     # shared-address chains, which read the policies' selected sets.
     shared: bool = False
+    # The ClusterNetworkPolicy rules, one node per (policy, direction,
+    # family), ``selected`` empty: groups name them (``Group.admin``,
+    # ``Group.baseline``) and the lowering keeps their order.  Passes that
+    # rewrite rules leave them alone; those that rename sets rename here too.
+    tiers: tuple[PolicyNode, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ from policyc.ir import (
     RuleNode,
     SetKind,
 )
+from policyc.lower_tiers import tiered_chains
 from policyc.model import Direction
 from policyc.names import BRIDGE_CHAIN, IFACE_PREFIX
 
@@ -64,7 +65,12 @@ DISPATCH = {Direction.EGRESS: "from_pods", Direction.INGRESS: "to_pods"}
 WORD = {Direction.EGRESS: "egress", Direction.INGRESS: "ingress"}
 
 
-def forward_chain() -> Chain:
+def forward_chain(tiers: bool = False) -> Chain:
+    """``tiers``: ClusterNetworkPolicies are in force, and they judge traffic
+    to the node too, so it is not accepted here: the group chains exempt it
+    from NetworkPolicy only (``lower_tiers``).  Traffic from the node stays
+    accepted: no ingress peer of theirs (namespaces, pods) can match a node
+    address."""
     rules = [
         # "Replies of established flows always pass."
         Rule((CtEstablished(),), ACCEPT, "replies of allowed flows"),
@@ -73,10 +79,28 @@ def forward_chain() -> Chain:
     for f in FAMILIES:
         # "traffic to and from the node where a Pod is running is always allowed"
         rules.append(Rule((InSet(Field.SADDR, NODE + f.suffix, f),), ACCEPT, "from the node"))
-        rules.append(Rule((InSet(Field.DADDR, NODE + f.suffix, f),), ACCEPT, "to the node"))
+        if not tiers:
+            rules.append(Rule((InSet(Field.DADDR, NODE + f.suffix, f),), ACCEPT, "to the node"))
     rules.append(Rule((), Action(Verb.JUMP, DISPATCH[Direction.EGRESS]), "egress of local pods"))
     rules.append(Rule((), Action(Verb.JUMP, DISPATCH[Direction.INGRESS]), "ingress of local pods"))
     return Chain("forward", tuple(rules), Hook.FORWARD)
+
+
+def input_chain() -> Chain:
+    """Pods to their own node's addresses reach ``input``, not ``forward``.
+    Only with ClusterNetworkPolicies: "An Admin Deny toward a node's address
+    drops a pod's traffic to it, including its own node" (issue 10).  The
+    egress group chain decides; its NetworkPolicy section exempts the node."""
+    rules = [
+        Rule((CtEstablished(),), ACCEPT, "replies of allowed flows"),
+        Rule((NeighbourDiscovery(),), ACCEPT, "IPv6 neighbour discovery"),
+    ]
+    for f in FAMILIES:
+        to_node = InSet(Field.DADDR, NODE + f.suffix, f)
+        rules.append(
+            Rule((to_node,), Action(Verb.JUMP, DISPATCH[Direction.EGRESS]), "pods to the node")
+        )
+    return Chain("input", tuple(rules), Hook.INPUT)
 
 
 def shared_chain_name(direction: Direction, family: Family) -> str:
@@ -195,10 +219,14 @@ def group_chains(graph: RuleGraph) -> list[Chain]:
     """One chain per group some local pod is in (``graph.groups``)."""
     kinds = {s.name: s.kind for s in graph.sets}  # one index, not a scan per rule
     nodes = {(p.policy, p.direction, p.family): p for p in graph.policies}
+    tiers = {(p.policy, p.direction, p.family): p for p in graph.tiers}
     out = []
     for g in graph.groups:
         if g.alias:  # passes.share_chains: the same rules as g.alias
             out.append(Chain(g.name, (Rule((), Action(Verb.GOTO, g.alias), "same rules"),)))
+        elif graph.tiers:
+            np = network_policy_section(g, nodes, kinds).rules if g.policies else ()
+            out.extend(tiered_chains(g, list(np), tiers, kinds, True, rule_variants))
         else:
             out.append(group_chain(g.name, [network_policy_section(g, nodes, kinds)]))
     return out
@@ -220,12 +248,14 @@ def bridge_chain() -> Chain:
 
 
 def lower(graph: RuleGraph) -> Ruleset:
-    forward = [forward_chain()]
+    forward = [forward_chain(bool(graph.tiers))]
     directions = (Direction.EGRESS, Direction.INGRESS)
     forward.extend(dispatch_chain(d, graph.shared) for d in directions)
     forward.extend(group_chains(graph))
     if graph.shared:
         forward.extend(shared_chain(d, f, graph) for d in directions for f in FAMILIES)
+    if graph.tiers:
+        forward.append(input_chain())
     bridge_kinds = (SetKind.IFACE_ADDR, SetKind.IFACE)
     return Ruleset(
         forward=tuple(forward),

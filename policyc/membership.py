@@ -250,6 +250,20 @@ class Membership:
             self.global_specs.add(spec.name)
         self._reset(spec.name)
 
+    def restate(self, name: str, elements: Iterable[Element]) -> None:
+        """Replace the elements of the static set ``name`` (e.g. the
+        addresses of the Nodes a ``nodes`` peer selects, after a Node
+        event), journalling each element that came or went."""
+        new = Counter(elements)
+        old = self.members[name]
+        if new == old:
+            return
+        for e in old.keys() - new.keys():
+            self._journal(name, e, False)
+        for e in new.keys() - old.keys():
+            self._journal(name, e, True)
+        self.members[name] = new
+
     def ref(self, spec: SetSpec) -> str:
         """Hold one more reference to ``spec``; a new set takes its members
         from the pod index.  PolicycError on a name collision."""

@@ -333,7 +333,9 @@ def numeric_ports(specs: list[PortSpec]) -> SetSpec:
     )
 
 
-def named_ports(named: list[tuple[str, Protocol]], family: Family) -> SetSpec:
+def named_ports(
+    named: list[tuple[str, Protocol]], family: Family, claim: Claim = Claim.EVERY
+) -> SetSpec:
     """The set of (pod address, protocol, port) the named ports resolve to.
 
     Its definition (and so its name) is the sorted, deduplicated list, so
@@ -354,7 +356,9 @@ def named_ports(named: list[tuple[str, Protocol]], family: Family) -> SetSpec:
             for ip in ips
         ]
 
-    definition = f"named {text}"
+    # A Deny rule's named ports (ClusterNetworkPolicy) take a shared address
+    # if any claimant resolves them: another definition, so another set.
+    definition = f"named {text}" + ("" if claim is Claim.EVERY else f" {claim}")
     return SetSpec(
         spec_name("named", definition, family),
         SetKind.NAMED,
@@ -362,7 +366,7 @@ def named_ports(named: list[tuple[str, Protocol]], family: Family) -> SetSpec:
         f"named ports: {text}",
         definition,
         member,
-        claim=Claim.EVERY,
+        claim=claim,
     )
 
 

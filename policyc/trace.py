@@ -6,7 +6,9 @@ optimised and unoptimised rulesets and the reference evaluator agree, and
 ``explain`` can show the path.  The model is the one the backends render:
 
 * the bridge ``prerouting`` hook (stateless) when the packet names the bridge
-  port it entered from, then the inet ``forward`` hook (stateful);
+  port it entered from, then the inet ``forward`` hook (stateful), or
+  ``input`` for a packet to the node's own addresses when the ruleset has
+  an input chain (ClusterNetworkPolicy);
 * the packet opens a NEW connection: ``CtEstablished`` never matches, and
   neither do ND, ARP or ICMPv6 matches, since the packet is TCP, UDP or SCTP;
 * base chains have ``policy accept`` (``backends/nftables.py`` HOOKS).
@@ -33,7 +35,7 @@ from policyc.chains import (
     Ruleset,
     Verb,
 )
-from policyc.ir import Family, SetDef, SetKind
+from policyc.ir import NODE, Family, SetDef, SetKind
 from policyc.model import IPAddress, Protocol
 
 JUMP_STACK = 16  # the kernel's NFT_JUMP_STACK_SIZE (include/net/netfilter/nf_tables.h)
@@ -232,5 +234,18 @@ def trace(ruleset: Ruleset, packet: Packet) -> Trace:
         if not bridged.allowed:
             return bridged
         steps = bridged.steps
-    fwd = _walk(Hook.FORWARD, ruleset.forward, {s.name: s for s in ruleset.sets}, packet)
+    sets = {s.name: s for s in ruleset.sets}
+    hook = Hook.INPUT if _to_node(ruleset, sets, packet) else Hook.FORWARD
+    fwd = _walk(hook, ruleset.forward, sets, packet)
     return Trace(fwd.verdict, steps + fwd.steps)
+
+
+def _to_node(ruleset: Ruleset, sets: Mapping[str, SetDef], p: Packet) -> bool:
+    """Is ``p`` for this node (its addresses and bridge gateways: the
+    ``node`` set), so it takes the ``input`` hook?  Only when the ruleset
+    has an input chain (ClusterNetworkPolicy in force); without one the
+    packet is walked through ``forward``, which accepts it as node traffic."""
+    if not any(c.hook is Hook.INPUT for c in ruleset.forward):
+        return False
+    node = sets.get(NODE + p.family.suffix)
+    return node is not None and p.dst in node.elements

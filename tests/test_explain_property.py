@@ -29,6 +29,7 @@ from tests.support.randworld import OTHER4, OTHER6, clusters
 from tests.support.world import dump
 from tests.test_incremental import cluster_of
 from tests.test_shared_trace import worlds as shared_worlds
+from tests.test_trace_cnp import cnp_worlds
 
 EXAMPLES = int(os.environ.get("POLICYC_EXPLAIN_EXAMPLES", "25"))
 
@@ -87,3 +88,33 @@ def test_explain_agrees_on_shared_addresses(objs: list[Any]) -> None:
         assert case.allowed == ev.allowed(src, dst, port, proto).allowed
         count("explain_shared_cases")
         count("explain_shared_claimants", len(case.src.pods) > 1 or len(case.dst.pods) > 1)
+
+
+@settings(
+    max_examples=max(EXAMPLES // 2, 1),
+    deadline=None,
+    derandomize=True,
+    phases=(Phase.generate,),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(objs=cnp_worlds(), version=st.sampled_from((4, 6)))
+def test_explain_names_the_deciding_tier(objs: list[Any], version: int) -> None:
+    """Worlds mixing ClusterNetworkPolicy and NetworkPolicy: explain, the
+    evaluator and the tracer agree, and a side the Admin or Baseline tier
+    decided names that tier, policy and rule as the evaluator's decision."""
+    cluster = build_cluster(parse_text(dump(objs), "<random>"), warn=lambda m: None)
+    explainer = Explainer(cluster, lambda node: ruleset_of(cluster, node))
+    ev = Evaluator(cluster)
+    pods = [ip for p in cluster.pods for ip in p.ips if ip.version == version]
+    other = [ipaddress.ip_address(t) for t in (OTHER4 if version == 4 else OTHER6)]
+    pairs = list(itertools.product(pods, pods)) + [(p, o) for p in pods[:4] for o in other]
+    for (src, dst), proto, port in itertools.product(pairs, Protocol, (80, 81)):
+        case = explainer.case(src, dst, PortQuery(port, proto))  # raises on disagreement
+        verdict = ev.allowed(src, dst, port, proto)
+        assert case.allowed == verdict.allowed, (src, dst, port, proto, verdict)
+        for side, d in ((case.egress, verdict.egress), (case.ingress, verdict.ingress)):
+            if d is not None and d.tier in ("Admin", "Baseline"):
+                assert side.tiers and f"{d.policy} {d.rule}" in side.tiers[0]
+                assert side.allowed == d.allowed
+                count("explain_tier_sides")
+        count("explain_cnp_cases")

@@ -45,6 +45,7 @@ TOOL = {Family.V4: "iptables", Family.V6: "ip6tables"}
 # hook -> (table, builtin chain, policyc chain entered from it)
 HOOKS = {
     Hook.FORWARD: ("filter", "FORWARD", CHAIN_PREFIX + "FORWARD"),
+    Hook.INPUT: ("filter", "INPUT", CHAIN_PREFIX + "INPUT"),
     Hook.BRIDGE_PREROUTING: ("raw", "PREROUTING", CHAIN_PREFIX + "ANTISPOOF"),
 }
 TABLE_ORDER = ("raw", "filter")

@@ -51,6 +51,7 @@ SET_COMMENT_MAX = 200
 # "type filter hook forward priority filter; policy accept;" (filter = 0)
 HOOKS: dict[low.Hook, tuple[str, str, int, str]] = {
     low.Hook.FORWARD: ("filter", "forward", 0, "accept"),
+    low.Hook.INPUT: ("filter", "input", 0, "accept"),
     low.Hook.BRIDGE_PREROUTING: ("filter", "prerouting", -300, "accept"),
 }
 ADDR_TYPE = {Family.V4: "ipv4_addr", Family.V6: "ipv6_addr"}

@@ -130,7 +130,8 @@ def rename_sets(graph: RuleGraph, rename: Mapping[str, str]) -> RuleGraph:
         )
         for p in graph.policies
     )
-    return dataclasses.replace(graph, policies=policies)
+    tiers = tuple(dataclasses.replace(p, rules=tuple(map(rule, p.rules))) for p in graph.tiers)
+    return dataclasses.replace(graph, policies=policies, tiers=tiers)
 
 
 def with_rules(node: PolicyNode, rules: Iterable[RuleNode]) -> PolicyNode:

@@ -24,12 +24,24 @@ from policyc.ir import Group, RuleGraph
 
 
 def _body(graph: RuleGraph, group: Group) -> tuple[object, ...]:
+    """What decides a group chain's verdicts: its NetworkPolicy rules and
+    whether it is isolated, then its Admin and Baseline rules with their
+    actions, each tier in order (so tier order is part of the key)."""
     nodes = {(p.policy, p.direction, p.family): p for p in graph.policies}
     rules: list[object] = [group.direction, group.family]
     for key in group.policies:
         node = nodes.get((key, group.direction, group.family))
         if node is not None:
             rules.extend((r.peer_sets, r.port_sets) for r in node.rules)
+    if group.admin or group.baseline:
+        tiers = {(p.policy, p.direction, p.family): p for p in graph.tiers}
+        rules.append(bool(group.policies))
+        for word, keys in (("admin", group.admin), ("baseline", group.baseline)):
+            rules.append(word)
+            for key in keys:
+                node = tiers.get((key, group.direction, group.family))
+                if node is not None:
+                    rules.extend((r.peer_sets, r.port_sets, r.action) for r in node.rules)
     return tuple(rules)
 
 
