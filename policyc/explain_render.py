@@ -40,7 +40,10 @@ def _case(c: Explanation) -> list[str]:
     if c.exempt:
         out.append(f"    {c.exempt}: no policy applies")
     elif (
-        c.egress.is_pod and c.ingress.is_pod and not (c.egress.isolated_by or c.ingress.isolated_by)
+        c.egress.is_pod
+        and c.ingress.is_pod
+        and not (c.egress.isolated_by or c.ingress.isolated_by)
+        and not (c.egress.tiers or c.ingress.tiers)
     ):
         out.append("    neither pod is isolated: no policy selects either of them")
     else:
@@ -61,6 +64,9 @@ def _untraced(c: Explanation) -> str:
 def _side(s: Side) -> list[str]:
     head = f"    {s.direction.lower()} of {s.subject}: "
     tiers = [f"      tier {line}" for line in s.tiers]
+    if s.is_pod and s.tiers and s.tiers[0].startswith(("Admin", "Baseline")):
+        # The tier's verdict is final for this direction: NetworkPolicy is not asked.
+        return [head + ("allowed" if s.allowed else "denied") + " by a tier", *tiers]
     lines = _side_head(s, head)
     return lines[:1] + tiers + lines[1:]
 

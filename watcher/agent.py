@@ -240,9 +240,9 @@ class Agent:
             self.pending = True
 
     def run(self) -> None:
-        """The loop; a ClusterNetworkPolicy (which the dataplane cannot lower
-        yet) stops it with ``exit_code`` 2, the previous rules in force:
-        refused, never silently ignored."""
+        """The loop; an object the builder refuses as not enforced
+        (``NotEnforced``; ClusterNetworkPolicy is enforced now) stops it with
+        ``exit_code`` 2, the previous rules in force: never silently ignored."""
         try:
             self._run()
         except NotEnforced as exc:
