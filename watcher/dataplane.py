@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.contract import Backend, State, Transaction
+from policyc.bulk import bulk
 from policyc.chains import Ruleset
 from policyc.compiler import Compiler
 from policyc.lower import lower
@@ -65,7 +66,11 @@ class Dataplane:
             tx = self.backend.patch(self.programmed, changes, sets)
             if tx is not None:
                 return tx
-        desired = self.backend.render(self.ruleset(builder))
+        # A whole ruleset at L is millions of long-lived objects: no GC walks
+        # while it is built, and frozen afterwards so that the collections
+        # a pod event triggers do not walk it (a full one: 114 ms at L).
+        with bulk(len(builder.pods)):
+            desired = self.backend.render(self.ruleset(builder))
         programmed = self.programmed
         if programmed is None and self.adopt:
             programmed = self.backend.read_kernel()

@@ -2,7 +2,7 @@
 
 render(ruleset)    -> State         render.py (dialect.py: the one translation)
 diff / patch       -> Transaction   diff.py (pure)
-apply(tx)                           kernel.py (libnftables, one transaction)
+apply(tx)                           kernel.py (libnftables, one ``nft -f`` buffer)
 read_kernel()      -> State | None  kernel.py + decode.py
 write / files      -> nft -f text   printer.py (the one printer: text and JSON)
 """
@@ -40,7 +40,7 @@ class NftablesBackend:
     def apply(self, tx: contract.Transaction[State]) -> None:
         if not isinstance(tx, Transaction):
             raise BackendError(f"nftables cannot apply a {type(tx).__name__}")
-        kernel.run(printer.commands(tx))
+        kernel.run_text(printer.command_text(tx))
 
     def read_kernel(self) -> State | None:
         return kernel.read(TABLE)

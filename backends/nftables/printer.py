@@ -1,5 +1,6 @@
 """The one printer: nftables objects as ``nft -f`` text (what ``policyc
-compile`` prints) and as libnftables JSON (what the agent commits).
+compile`` prints, and each transaction as commands: what the agent commits)
+and as libnftables JSON (``policyc compile --json``).
 
 Both come from the same typed objects, so they cannot disagree on what a
 rule means; a unit test checks that they print the same rules.
@@ -232,3 +233,58 @@ def commands(tx: Transaction) -> list[Json]:
             elem = Element(obj.family, obj.table, obj.name, tuple(obj.elements))
             out.append({"add": obj_json(elem)})
     return out
+
+
+def _elements_text(values: Any) -> str:
+    return ",\n\t".join([v if type(v) is str else expr_text(v) for v in values])
+
+
+def _set_op(verb: str, s: Set) -> list[str]:
+    word = "map" if s.map else "set"
+    head = f"{verb} {word} {s.family} {s.table} {s.name}"
+    if verb != "add":
+        return [head]
+    value = f" : {s.map}" if s.map else ""
+    flags = f" flags {', '.join(s.flags)};" if s.flags else ""
+    # No set comment: the kernel would keep it, and libnftables' JSON
+    # (which the listing is read back through) drops it.
+    lines = [f"{head} {{ type {' . '.join(s.type)}{value};{flags} }}"]
+    if s.elements:
+        elems = _elements_text(s.elements)
+        lines.append(f"add element {s.family} {s.table} {s.name} {{\n\t{elems}\n}}")
+    return lines
+
+
+def _chain_op(verb: str, c: Chain) -> str:
+    head = f"{verb} chain {c.family} {c.table} {c.name}"
+    if verb != "add" or c.hook is None:
+        return head
+    prio = "filter" if c.prio == 0 else str(c.prio)
+    return f"{head} {{ type {c.type} hook {c.hook} priority {prio}; policy {c.policy}; }}"
+
+
+def op_text(verb: str, obj: Obj) -> list[str]:
+    """One transaction operation as nft command lines (nft(8): ``{add |
+    delete | flush} {table | chain | set | map | element | rule} ...``)."""
+    if isinstance(obj, Table):
+        return [f"{verb} table {obj.family} {obj.name}"]
+    if isinstance(obj, Set):
+        return _set_op(verb, obj)
+    if isinstance(obj, Chain):
+        return [_chain_op(verb, obj)]
+    if isinstance(obj, Element):
+        # nft(8): "delete element ... { ELEMENT[, ...] }": a map's elements by key.
+        vals = [v.key if verb == "delete" and isinstance(v, VerdictElem) else v for v in obj.values]
+        return [
+            f"{verb} element {obj.family} {obj.table} {obj.set} {{\n\t{_elements_text(vals)}\n}}"
+        ]
+    return [f"add rule {obj.family} {obj.table} {obj.chain} {rule_text(obj).strip()}"]
+
+
+def command_text(tx: Transaction) -> str:
+    """The transaction as one ``nft -f`` buffer, which libnftables commits as
+    one batch (``nft_run_cmd_from_buffer``: all of it or none of it)."""
+    lines: list[str] = []
+    for verb, obj in tx.ops:
+        lines += op_text(verb.value, obj)
+    return "\n".join(lines) + "\n"

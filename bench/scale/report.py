@@ -84,6 +84,14 @@ def _conn(part: dict[str, Any]) -> list[str]:
     ]
 
 
+def _split(e: dict[str, Any]) -> str:
+    """Medians of until-sync / compute / apply, ms (older JSON: absent)."""
+    keys = ("until_sync_ms", "compute_ms", "apply_ms")
+    if not all(k in e for k in keys):
+        return "-"
+    return " / ".join(f"{e[k]['median']:.1f}" for k in keys)
+
+
 def _watch(part: dict[str, Any]) -> list[str]:
     if "error" in part:
         return [f"watch: {part['error']}"]
@@ -102,12 +110,14 @@ def _watch(part: dict[str, Any]) -> list[str]:
                 name,
                 f"{e['ms']['median']:.1f}",
                 f"{e['ms']['p99']:.1f}",
+                _split(e),
                 f"{e['syncs']}/{e['samples']}",
                 str(e["tx"]["max"]),
                 ops,
             ]
         )
-    head = ["change", "to kernel med ms", "p99", "syncs", "len(tx)", "changed"]
+    head = ["change", "to kernel med ms", "p99", "wait/compute/apply med", "syncs", "len(tx)"]
+    head.append("changed")
     out += _grid(head, rows)
     out.append(f"agent peak RSS {ev['rss_mib']:.0f} MiB; kernel equals: {part['kernel_matches']}")
     return out

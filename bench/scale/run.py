@@ -65,6 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--cluster", metavar="FILE", help="write the cluster here (kept)")
     ap.add_argument("--samples", type=int, default=30, help="events of each kind")
     ap.add_argument("--watch-samples", type=int, default=10, help="watcher changes of each kind")
+    ap.add_argument("--batch-window", type=float, help="the watcher's batch window, seconds")
     ap.add_argument("--rounds", type=int, default=5, help="connection-rate rounds per mode")
     ap.add_argument("--seconds", type=float, default=3.0, help="seconds per round")
     return ap.parse_args(argv)
@@ -97,6 +98,8 @@ def watch_part(path: str, a: argparse.Namespace, opts: list[str]) -> dict[str, A
     with Scratch("wa") as scratch:
         ns = scratch.add("node")
         args = [path, *opts, "--samples", str(a.watch_samples)]
+        if a.batch_window is not None:
+            args += ["--batch-window", str(a.batch_window)]
         return child("bench.scale.watch", args, ns)
 
 

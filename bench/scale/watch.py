@@ -18,8 +18,11 @@ agent's peak RSS is its own:
   add, pod delete, pod label change, namespace label change and policy
   change.  Each one's latency runs from just before the server commits it
   to the agent's next committed transaction (``time.monotonic`` of both
-  processes).  The agent batches events for 20 ms (``Options.batch_window``)
-  before it syncs, and that is part of the figure.
+  processes).  The agent batches events for 20 ms (``Options.batch_window``,
+  ``--batch-window``) before it syncs, and that is part of the figure.  Each
+  change's figure is split into ``until_sync_ms`` (watch stream, decode,
+  validation, builder, batch window: up to the sync's start), ``compute_ms``
+  and ``apply_ms`` (from the first sync after the change).
 
 Prints one JSON object.
 """
@@ -187,7 +190,8 @@ def measure(api: FakeAPIServer, agent: AgentProc, node: str, n: int) -> dict[str
     first sync after it, and every sync until the agent is quiet again is
     counted as its own (one is the goal)."""
     got: dict[str, dict[str, list[Any]]] = {
-        c: {"ms": [], "tx": [], "syncs": [], "ops": []} for c in CHANGES
+        c: {"ms": [], "tx": [], "syncs": [], "ops": [], "wait": [], "compute": [], "apply": []}
+        for c in CHANGES
     }
     rss = 0.0
     late = _settle(agent)  # anything left from start-up
@@ -198,6 +202,10 @@ def measure(api: FakeAPIServer, agent: AgentProc, node: str, n: int) -> dict[str
         rows = [] if first is None else [first, *_settle(agent)]
         row = got[name]
         row["ms"].append((rows[0]["t"] - t0) * 1e3 if rows else float("nan"))
+        if rows:  # where the time went: stream, decode, batch window | compute | kernel
+            row["wait"].append((rows[0]["begun"] - t0) * 1e3)
+            row["compute"].append(rows[0]["compute_s"] * 1e3)
+            row["apply"].append(rows[0]["apply_s"] * 1e3)
         row["tx"].append(sum(r["tx"] for r in rows))
         row["syncs"].append(len(rows))
         row["ops"].append(_merged(rows))
@@ -207,6 +215,9 @@ def measure(api: FakeAPIServer, agent: AgentProc, node: str, n: int) -> dict[str
         ms = [v for v in row["ms"] if v == v]
         out[name] = {
             "ms": summary(ms),
+            "until_sync_ms": summary(row["wait"]),
+            "compute_ms": summary(row["compute"]),
+            "apply_ms": summary(row["apply"]),
             "tx": {"min": min(row["tx"], default=0), "max": max(row["tx"], default=0)},
             "ops": row["ops"][-1] if row["ops"] else {},
             "samples": len(row["ms"]),
@@ -245,8 +256,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-opt", action="store_true")
     ap.add_argument("--node", default=gen.NODE)
     ap.add_argument("--samples", type=int, default=10)
+    ap.add_argument("--batch-window", type=float, help="the agent's batch window, seconds")
     a = ap.parse_args(argv)
     opts = ["--backend", a.backend, *(["--no-opt"] if a.no_opt else [])]
+    if a.batch_window is not None:
+        opts += ["--batch-window", str(a.batch_window)]
     result = run(a.file, opts, a.node, a.samples)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

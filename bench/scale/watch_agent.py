@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-opt", action="store_true")
     ap.add_argument("--node", default="node-0")
     ap.add_argument("--page-size", type=int, default=500)
+    ap.add_argument("--batch-window", type=float, default=Options.batch_window)
     ap.add_argument("--log", action="store_true", help="the agent's log on stderr")
     a = ap.parse_args(argv)
     if a.log:
@@ -106,7 +107,11 @@ def main(argv: list[str] | None = None) -> None:
 
     source = KubernetesSource(api_client(a.url), node_name=a.node, page_size=a.page_size)
     dp = Reporting(BACKENDS[a.backend], not a.no_opt)
-    agent = Agent(source, dp, Options(a.node, resync_interval=3600.0, routes=False))
+    agent = Agent(
+        source,
+        dp,
+        Options(a.node, resync_interval=3600.0, routes=False, batch_window=a.batch_window),
+    )
     dp.agent = agent
 
     def stop_on_eof() -> None:

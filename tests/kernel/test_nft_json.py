@@ -1,7 +1,8 @@
 """The nftables backend on the kernel: what ``apply`` programs, ``read_kernel``
 reads back exactly (every element, every rule body); a diff applied on top of
 an old state leaves exactly the new one; an agent that restarts adopts
-matching tables and converges only elements.
+matching tables and converges only elements.  ``apply`` commits ``nft -f``
+text; the libnftables JSON of ``compile --json`` must program the same.
 
 (That the nft text and the JSON say the same is a unit test now that one
 printer writes both: tests/test_nft_backend.py.)
@@ -17,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from backends import BACKENDS
-from backends.nftables import kernel
-from backends.nftables.objects import State
+from backends.nftables import kernel, printer
+from backends.nftables.objects import State, Transaction
 from policyc.pipeline import read_cluster, ruleset_of
 from tests.support.randpol import policies
 from tests.support.world import ROOT, dump, world
@@ -44,6 +45,10 @@ def test_read_kernel_after_apply_is_tx_after(clean_lab: Lab, case: Path) -> None
         assert NFT.read_kernel() == tx.after
         # and through the text path (policyc compile | nft -f) too
         kernel.check(NFT.write(tx.after))
+        # ``policyc compile --json`` (libnftables JSON) programs the same table
+        assert isinstance(tx, Transaction)
+        kernel.run(printer.commands(tx))
+        assert NFT.read_kernel() == tx.after
 
 
 def _rules(chain: str) -> list[dict[str, Any]]:
@@ -131,17 +136,18 @@ def test_startup_adopts_matching_tables_and_converges_elements(
             "spec": {"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]},
         }
     ]
-    sent: list[list[dict[str, Any]]] = []
-    real = kernel.run
+    sent: list[str] = []
+    real = kernel.run_text
 
-    def spy(cmds: list[dict[str, Any]]) -> None:
-        sent.append(cmds)
-        real(cmds)
+    def spy(script: str) -> None:
+        sent.append(script)
+        real(script)
 
-    monkeypatch.setattr(kernel, "run", spy)
+    monkeypatch.setattr(kernel, "run_text", spy)
 
     def verbs() -> set[str]:
-        return {f"{verb} {next(iter(body))}" for cmd in sent[-1] for verb, body in cmd.items()}
+        # One command a line; an element list continues on indented lines.
+        return {" ".join(ln.split()[:2]) for ln in sent[-1].splitlines() if ln[:1].isalpha()}
 
     with in_netns(clean_lab.node.netns):
         Dataplane(NFT).sync(compiler(pols))
