@@ -12,6 +12,7 @@ import pytest
 
 from backends import BACKENDS
 from backends.iptables.diff import SetAdd, SetDel, TableWrite
+from backends.iptables.diff import Transaction as IptTransaction
 from backends.iptables.state import IptablesState, Tool
 from backends.nftables.objects import Element
 from policyc.compiler import Compiler
@@ -100,7 +101,10 @@ def test_pod_event_in_existing_group_is_element_only(backend: str) -> None:
     assert str(addr) in repr(ops_of(tx))
     # ... and it equals a full render of the same model.
     assert tx.after == dp.backend.render(dp.ruleset(c))
-    if backend == "iptables":  # a state read from the kernel: render + diff
+    if backend == "iptables":
+        assert isinstance(tx, IptTransaction)
+        assert tx.trusted  # its undo snapshot is ``before``: nothing read back first
+        # A state read from the kernel: render + diff.
         read = dp.programmed
         assert isinstance(read, IptablesState)
         read = dataclasses.replace(read, bridge=None)

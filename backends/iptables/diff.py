@@ -95,11 +95,15 @@ Step = SetCreate | SetAdd | SetDel | SetSwap | SetRename | SetDestroy | TableWri
 @dataclass(frozen=True, slots=True)
 class Transaction:
     """``before`` None: the kernel's state is unknown; ``kernel.apply`` reads
-    it and converges from there."""
+    it and converges from there.  ``trusted``: ``before`` is what the kernel
+    holds (a pod event patched onto the watcher's programmed state), so
+    ``kernel.apply`` takes it as its undo snapshot instead of reading every
+    table and set back first."""
 
     before: IptablesState | None
     after: IptablesState
     steps: tuple[Step, ...]
+    trusted: bool = False
 
     def __len__(self) -> int:
         return max(len(self.steps), 1 if self.before is None else 0)
@@ -347,4 +351,4 @@ def patch(
             return None
         tables, bridge = patched
     after = IptablesState(tuple(new_sets.values()), tables, bridge)
-    return diff(programmed, after)
+    return replace(diff(programmed, after), trusted=True)
