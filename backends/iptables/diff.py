@@ -117,6 +117,8 @@ def _set_steps(old: IpSet | None, new: IpSet) -> tuple[list[Step], bool]:
     """Steps turning ``old`` into ``new``; True when renamed away (retyped)."""
     if old is None:
         return [SetCreate(new)], False
+    if old is new:
+        return [], False  # untouched by a patch
     if (old.type, old.family) != (new.type, new.family):
         return [SetRename(new.name, old_name(new.name)), SetCreate(new)], True
     if old.maxelem != new.maxelem:
@@ -169,6 +171,19 @@ def _order(h: HookJump) -> bool:
     return h.first
 
 
+def _differs(old: Chain, new: Chain) -> bool:
+    """Do two chains hold different rules?  ``key`` (iptables-save's order of
+    every rule's tokens) only when the cheap tests cannot tell: the same
+    object, another number of rules, or the very same tokens."""
+    if old is new:
+        return False
+    if old.policy != new.policy or len(old.rules) != len(new.rules):
+        return True
+    if old.body == new.body:
+        return False
+    return old.key() != new.key()
+
+
 def _table_write(old: Table | None, new: Table | None, retyped: set[str]) -> TableWrite | None:
     if old is new:
         return None  # untouched by a patch: no need to compare every rule
@@ -179,7 +194,7 @@ def _table_write(old: Table | None, new: Table | None, retyped: set[str]) -> Tab
     changed = tuple(
         c
         for c in new_chains
-        if c.name not in old_chains or old_chains[c.name].key() != c.key() or _refers(c, retyped)
+        if c.name not in old_chains or _differs(old_chains[c.name], c) or _refers(c, retyped)
     )
     names = {c.name for c in new_chains}
     remove = tuple(n for n in old_chains if n not in names)
