@@ -21,7 +21,6 @@ import dataclasses
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from ipaddress import IPv4Address
 from typing import ClassVar
 
 from policyc import setspecs as ss
@@ -46,6 +45,7 @@ from policyc.ir import (
     RuleNode,
     SetDef,
     SetKind,
+    sort_key,
 )
 from policyc.kinds import Key, Kind, Model
 from policyc.membership import Membership
@@ -67,21 +67,6 @@ from policyc.scopeindex import Scope, ScopeIndex
 
 FAMILIES = (Family.V4, Family.V6)
 DIRECTIONS = (Direction.INGRESS, Direction.EGRESS)
-
-
-def sort_key(elem: object) -> tuple[object, ...]:
-    """Elements in a stable order: strings (interface names, protocols) by
-    text, addresses by family then value, numbers (ports) by value; tuples
-    (concatenations) part by part.  Called once per element of every set
-    written, so the common types are tested first and by identity."""
-    t = type(elem)
-    if t is IPv4Address:
-        return (4, elem._ip)  # type: ignore[attr-defined]
-    if t is tuple:
-        return tuple(map(sort_key, elem))  # type: ignore[call-overload]
-    if t is str or isinstance(elem, str):
-        return (0, elem)
-    return (getattr(elem, "version", 0), int(elem))  # type: ignore[call-overload]
 
 
 class Compiler:

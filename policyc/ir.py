@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from ipaddress import IPv4Address
 
 from policyc.model import Action, Direction, IPAddress, Protocol
 
@@ -188,3 +189,18 @@ IFACE_ADDR = "spoof"  # pod interface . pod address
 IFACES = "ifaces"  # every known pod interface
 
 PROTO_NAMES = {Protocol.TCP: "tcp", Protocol.UDP: "udp", Protocol.SCTP: "sctp"}
+
+
+def sort_key(elem: object) -> tuple[object, ...]:
+    """Elements in a stable order: strings (interface names, protocols) by
+    text, addresses by family then value, numbers (ports) by value; tuples
+    (concatenations) part by part.  Called once per element of every set
+    written, so the common types are tested first and by identity."""
+    t = type(elem)
+    if t is IPv4Address:
+        return (4, elem._ip)  # type: ignore[attr-defined]
+    if t is tuple:
+        return tuple(map(sort_key, elem))  # type: ignore[call-overload]
+    if t is str or isinstance(elem, str):
+        return (0, elem)
+    return (getattr(elem, "version", 0), int(elem))  # type: ignore[call-overload]

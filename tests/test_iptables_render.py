@@ -404,6 +404,7 @@ def test_ebtables_section_drops_arp_spoofing_and_other_frames() -> None:
 
 def test_patch_is_member_steps_and_declines_rule_variant_sets() -> None:
     from backends.iptables.diff import patch
+    from policyc.compiler import sort_key
     from policyc.ir import Changes, Family, SetKind
 
     ruleset = ruleset_for(2)
@@ -421,6 +422,23 @@ def test_patch_is_member_steps_and_declines_rule_variant_sets() -> None:
     tx = patch(state, changes, {addr.name: dataclasses.replace(addr, elements=())})
     assert tx is not None and tx.steps == (SetAdd("policyc-" + addr.name, (str(new),)),)
     assert tx.after.tables == state.tables
-    iface = next(s for s in ir.values() if s.kind is SetKind.IFACE_ADDR)
-    changes = Changes(dirty=frozenset({iface.name}))
-    assert patch(state, changes, {iface.name: iface}) is None
+    # A local pod's port: the anti-spoofing chain alone, re-rendered.
+    iface = next(s for s in ir.values() if s.kind is SetKind.IFACE_ADDR and s.family is Family.V4)
+    port = ("pc0123456789a", ipaddress.ip_address("10.244.1.99"))
+    changes = Changes(dirty=frozenset({iface.name}), added={iface.name: frozenset({port})})
+    tx = patch(state, changes, {iface.name: dataclasses.replace(iface, elements=())})
+    assert tx is not None
+    writes = [w for w in tx.steps if isinstance(w, TableWrite)]
+    assert {(w.tool, w.table) for w in writes} == {(Tool.IPTABLES, "raw"), (Tool.EBTABLES, "nat")}
+    assert all([c.name for c in w.chains] == ["POLICYC-ANTISPOOF"] for w in writes)
+    grown = dataclasses.replace(
+        iface, elements=tuple(sorted((*iface.elements, port), key=sort_key))
+    )
+    bridge = tuple(grown if s.name == iface.name else s for s in ruleset.bridge_sets)
+    assert tx.after == BACKEND.render(dataclasses.replace(ruleset, bridge_sets=bridge))
+    # ... unless the state was read from the kernel (nothing to re-render from).
+    assert patch(dataclasses.replace(state, bridge=None), changes, {iface.name: iface}) is None
+    ports = next((s for s in ir.values() if s.kind is SetKind.PORTS), None)
+    if ports is not None:  # policy-driven rule variants: render and diff
+        changes = Changes(dirty=frozenset({ports.name}))
+        assert patch(state, changes, {ports.name: ports}) is None

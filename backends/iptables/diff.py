@@ -20,11 +20,23 @@ from dataclasses import dataclass, replace
 
 from backends.iptables.dialect import FAMILIES
 from backends.iptables.ipset import group_sets, ipsets, maxelem_for, old_name, set_name
-from backends.iptables.state import EMPTY, Chain, HookJump, IpSet, IptablesState, Table, Tool
-from policyc.ir import Changes, Element, SetDef, SetKind
+from backends.iptables.render import bridge_tables
+from backends.iptables.state import (
+    EMPTY,
+    BridgeSource,
+    Chain,
+    HookJump,
+    IpSet,
+    IptablesState,
+    Table,
+    Tool,
+)
+from policyc.ir import Changes, Element, SetDef, SetKind, sort_key
 
 # Sets rendered as rule variants (multiport, physdev), not as ipsets.
 EXPANDED = (SetKind.PORTS, SetKind.IFACE, SetKind.IFACE_ADDR, SetKind.NET_PORTS)
+# ... of which these are per-port (anti-spoofing): they change with pods.
+PER_PORT = (SetKind.IFACE, SetKind.IFACE_ADDR)
 TOOL_ORDER = (Tool.IPTABLES, Tool.IP6TABLES, Tool.EBTABLES)
 
 
@@ -82,11 +94,15 @@ Step = SetCreate | SetAdd | SetDel | SetSwap | SetRename | SetDestroy | TableWri
 @dataclass(frozen=True, slots=True)
 class Transaction:
     """``before`` None: the kernel's state is unknown; ``kernel.apply`` reads
-    it and converges from there."""
+    it and converges from there.  ``trusted``: ``before`` is what the kernel
+    holds (a pod event patched onto the watcher's programmed state), so
+    ``kernel.apply`` takes it as its undo snapshot instead of reading every
+    table and set back first."""
 
     before: IptablesState | None
     after: IptablesState
     steps: tuple[Step, ...]
+    trusted: bool = False
 
     def __len__(self) -> int:
         return max(len(self.steps), 1 if self.before is None else 0)
@@ -100,6 +116,8 @@ def _set_steps(old: IpSet | None, new: IpSet) -> tuple[list[Step], bool]:
     """Steps turning ``old`` into ``new``; True when renamed away (retyped)."""
     if old is None:
         return [SetCreate(new)], False
+    if old is new:
+        return [], False  # untouched by a patch
     if (old.type, old.family) != (new.type, new.family):
         return [SetRename(new.name, old_name(new.name)), SetCreate(new)], True
     if old.maxelem != new.maxelem:
@@ -152,7 +170,22 @@ def _order(h: HookJump) -> bool:
     return h.first
 
 
+def _differs(old: Chain, new: Chain) -> bool:
+    """Do two chains hold different rules?  ``key`` (iptables-save's order of
+    every rule's tokens) only when the cheap tests cannot tell: the same
+    object, another number of rules, or the very same tokens."""
+    if old is new:
+        return False
+    if old.policy != new.policy or len(old.rules) != len(new.rules):
+        return True
+    if old.body == new.body:
+        return False
+    return old.key() != new.key()
+
+
 def _table_write(old: Table | None, new: Table | None, retyped: set[str]) -> TableWrite | None:
+    if old is new:
+        return None  # untouched by a patch: no need to compare every rule
     ref = new or old
     assert ref is not None
     old_chains = {c.name: c for c in (old.chains if old else ())}
@@ -160,7 +193,7 @@ def _table_write(old: Table | None, new: Table | None, retyped: set[str]) -> Tab
     changed = tuple(
         c
         for c in new_chains
-        if c.name not in old_chains or old_chains[c.name].key() != c.key() or _refers(c, retyped)
+        if c.name not in old_chains or _differs(old_chains[c.name], c) or _refers(c, retyped)
     )
     names = {c.name for c in new_chains}
     remove = tuple(n for n in old_chains if n not in names)
@@ -255,27 +288,81 @@ def _patch_groups(new_sets: dict[str, IpSet], ir: SetDef, changes: Changes) -> b
     return True
 
 
-def patch(
+def _bridge_set(old: SetDef, ir: SetDef, changes: Changes) -> SetDef:
+    """A per-port set with the builder's changes (``ir`` holds every element
+    when the set is in ``changes.reset``), in the builder's element order."""
+    if ir.name in changes.reset:
+        return replace(old, elements=ir.elements)
+    gone = changes.removed.get(ir.name, frozenset())
+    came = changes.added.get(ir.name, frozenset())
+    elems = (set(old.elements) - gone) | came
+    return replace(old, elements=tuple(sorted(elems, key=sort_key)))
+
+
+def _patch_bridge(
     programmed: IptablesState, changes: Changes, sets: Mapping[str, SetDef]
-) -> Transaction | None:
-    """Element-only changes as set steps; None when a changed set is rendered
-    as rule variants (PORTS, IFACE, IFACE_ADDR) or not known here."""
-    new_sets = {s.name: s for s in programmed.sets}
+) -> tuple[tuple[Table, ...], BridgeSource] | None:
+    """The tables with the anti-spoofing chains re-rendered from the changed
+    per-port sets (O(local pods)); the other tables are the same objects.
+    None: the state does not say what its bridge chains came from (read from
+    the kernel), or a changed per-port set is not one of them."""
+    source = programmed.bridge
+    if source is None:
+        return None
+    by_name = {s.name: s for s in source.sets}
     for name in changes.dirty:
         ir = sets.get(name)
-        if ir is None or ir.kind in EXPANDED:
+        if ir is None or ir.kind not in PER_PORT:
+            continue
+        old = by_name.get(name)
+        if old is None:
             return None
+        by_name[name] = _bridge_set(old, ir, changes)
+    fresh = BridgeSource(source.chains, tuple(by_name.values()))
+    new = bridge_tables(fresh)
+    kept = tuple(new.pop((t.tool, t.name), t) for t in programmed.tables)
+    return kept + tuple(new.values()), fresh
+
+
+def _patch_sets(new_sets: dict[str, IpSet], changes: Changes, sets: Mapping[str, SetDef]) -> bool:
+    """The ipsets (in ``new_sets``) with the builder's changes; False when a
+    change is not expressible as members (a PORTS set, an unknown set)."""
+    for name in changes.dirty:
+        ir = sets.get(name)
+        if ir is None or ir.kind is SetKind.PORTS:
+            return False
+        if ir.kind in PER_PORT:
+            continue  # rendered as rules: _patch_bridge
         if ir.kind is SetKind.VMAP:
             if not _patch_groups(new_sets, ir, changes):
-                return None
+                return False
             continue
         for live in ipsets(replace(ir, elements=()), FAMILIES):
             old = new_sets.get(live.name)
             if old is None:
                 continue  # no rule refers to it
-            patched = _patched(old, ir, changes)
-            if patched is None:
-                return None
-            new_sets[live.name] = patched
-    after = IptablesState(tuple(new_sets.values()), programmed.tables)
-    return diff(programmed, after)
+            one = _patched(old, ir, changes)
+            if one is None:
+                return False
+            new_sets[live.name] = one
+    return True
+
+
+def patch(
+    programmed: IptablesState, changes: Changes, sets: Mapping[str, SetDef]
+) -> Transaction | None:
+    """Pod events: set steps, plus a rewrite of the anti-spoofing chains
+    when a local pod's port comes or goes (iptables' set match cannot see the
+    bridge port, so those are ``-m physdev`` rules: docs/iptables.md).  None
+    when a changed set is a PORTS set (policy-driven) or not known here."""
+    new_sets = {s.name: s for s in programmed.sets}
+    if not _patch_sets(new_sets, changes, sets):
+        return None
+    tables, bridge = programmed.tables, programmed.bridge
+    if any(sets[n].kind in PER_PORT for n in changes.dirty if n in sets):
+        patched = _patch_bridge(programmed, changes, sets)
+        if patched is None:
+            return None
+        tables, bridge = patched
+    after = IptablesState(tuple(new_sets.values()), tables, bridge)
+    return replace(diff(programmed, after), trusted=True)

@@ -6,8 +6,12 @@ table's COMMIT is its own; IPv4, IPv6 and ebtables are separate programs),
 so atomicity is built from a snapshot: a transaction that touches tables
 first reads the kernel (``read_kernel``); if any step fails, the diff from
 what the kernel then holds back to the snapshot is applied, and the previous
-rules stay in force.  A set-only transaction (pod events) is undone by its
-inverse diff, ``diff(tx.after, tx.before)``.
+rules stay in force.  A set-only transaction is undone by its inverse diff,
+``diff(tx.after, tx.before)``.  A pod event (``patch``: members, plus the
+anti-spoofing chain when a local port comes or goes) is ``trusted``: its
+``before`` is the watcher's programmed state, which is what the kernel holds
+(drift is checked apart), so it is the snapshot and nothing is read first;
+after a failure the kernel is read and converged back to it.
 
 ``POLICYC_IPTABLES_VARIANT`` (nft | legacy; unset: the system default)
 chooses ``iptables-nft`` or ``iptables-legacy``; ebtables is always the nft
@@ -120,7 +124,8 @@ class Kernel:
         """Commit ``tx``; on failure restore what the kernel held before."""
         tables = tx.before is None or any(isinstance(s, TableWrite) for s in tx.steps)
         self.drop_staging()
-        before = (self.read_kernel() or EMPTY) if tables else tx.before
+        # A pod event's ``before`` is the kernel's (``trusted``): no read-back.
+        before = (self.read_kernel() or EMPTY) if tables and not tx.trusted else tx.before
         assert before is not None
         work = tx if tx.before is not None else diff(before, tx.after)
         try:

@@ -25,7 +25,17 @@ from backends.iptables.dialect import (
     rule_variants,
 )
 from backends.iptables.ipset import ipsets
-from backends.iptables.state import Chain, HookJump, IpSet, IptablesState, Note, Rule, Table, Tool
+from backends.iptables.state import (
+    BridgeSource,
+    Chain,
+    HookJump,
+    IpSet,
+    IptablesState,
+    Note,
+    Rule,
+    Table,
+    Tool,
+)
 from policyc.chains import Chain as LoweredChain
 from policyc.chains import Ruleset, Verb
 from policyc.errors import BackendError
@@ -58,18 +68,39 @@ def render_chain(ctx: Ctx, chain: LoweredChain) -> Chain:
     return Chain(chain_name(chain), "-", tuple(body))
 
 
+def table(name: str, chains: tuple[LoweredChain, ...], ctx: Ctx) -> Table | None:
+    """One table of ``ctx.family`` (None: no chain of it is reachable)."""
+    reached = reachable(chains, ctx)
+    if not reached:
+        return None
+    hooks = tuple(HookJump(HOOKS[c.hook][1], chain_name(c)) for c in reached if c.hook is not None)
+    rendered = tuple(render_chain(ctx, c) for c in reached)
+    return Table(TOOL[ctx.family], name, rendered, hooks)
+
+
 def family_tables(ruleset: Ruleset, ctx: Ctx) -> list[Table]:
     groups = {"filter": ruleset.forward, "raw": ruleset.bridge}
     out = []
-    for table in TABLE_ORDER:
-        chains = reachable(groups[table], ctx)
-        if not chains:
-            continue
-        hooks = tuple(
-            HookJump(HOOKS[c.hook][1], chain_name(c)) for c in chains if c.hook is not None
-        )
-        rendered = tuple(render_chain(ctx, c) for c in chains)
-        out.append(Table(TOOL[ctx.family], table, rendered, hooks))
+    for name in TABLE_ORDER:
+        t = table(name, groups[name], ctx)
+        if t is not None:
+            out.append(t)
+    return out
+
+
+def bridge_tables(source: BridgeSource) -> dict[tuple[Tool, str], Table]:
+    """The anti-spoofing tables alone (``raw`` of both families, ebtables
+    ``nat``), rendered from the bridge chain and its per-port sets: O(local
+    pods) work, what ``diff.patch`` redoes on a pod event."""
+    sets = {s.name: s for s in source.sets}
+    out: dict[tuple[Tool, str], Table] = {}
+    for f in FAMILIES:
+        t = table("raw", source.chains, Ctx(f, sets))
+        if t is not None:
+            out[(t.tool, t.name)] = t
+    if source.chains:
+        eb = ebtables.render(source.chains, sets)
+        out[(eb.tool, eb.name)] = eb
     return out
 
 
@@ -100,4 +131,5 @@ def render(ruleset: Ruleset) -> IptablesState:
         raise BackendError(f"rules refer to sets that are not rendered: {sorted(missing)}")
     if ruleset.bridge:
         tables.append(ebtables.render(ruleset.bridge, sets))
-    return IptablesState(tuple(s for s in all_sets if s.name in used), tuple(tables))
+    source = BridgeSource(ruleset.bridge, ruleset.bridge_sets)
+    return IptablesState(tuple(s for s in all_sets if s.name in used), tuple(tables), source)

@@ -17,6 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from policyc.chains import Chain as LoweredChain
+from policyc.ir import SetDef
+
 # "POLICYC-": every chain of policyc's, in iptables, ip6tables and ebtables.
 CHAIN_PREFIX = "POLICYC-"
 SET_PREFIX = "policyc-"
@@ -152,13 +155,26 @@ class IpSet:
         return (self.name, self.type, self.family, self.maxelem, frozenset(self.elements))
 
 
+@dataclass(frozen=True, slots=True)
+class BridgeSource:
+    """The lowered bridge (anti-spoofing) chains and their per-port sets, as
+    rendered: ``diff.patch`` re-renders only these chains on a pod event."""
+
+    chains: tuple[LoweredChain, ...]
+    sets: tuple[SetDef, ...]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class IptablesState:
     """policyc's sets and tables; equal when every set, element, chain, rule
-    body and hook is (order of sets, tables, chains and elements aside)."""
+    body and hook is (order of sets, tables, chains and elements aside).
+
+    ``bridge``: what the anti-spoofing chains were rendered from (None for a
+    state read from the kernel); no part of equality."""
 
     sets: tuple[IpSet, ...]
     tables: tuple[Table, ...]
+    bridge: BridgeSource | None = None
 
     def key(self) -> tuple[object, ...]:
         return (

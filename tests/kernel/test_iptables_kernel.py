@@ -35,9 +35,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from backends.iptables import BACKEND as IPT
+from backends.iptables.diff import TableWrite
 from backends.iptables.diff import diff as ipt_diff
+from backends.iptables.ebtables import CHAIN
 from backends.iptables.kernel import VARIANT_ENV, Kernel
 from backends.iptables.state import Tool
+from policyc.compiler import Compiler
+from policyc.kinds import Kind
 from policyc.load import parse_text
 from policyc.parse import build_cluster
 from policyc.pipeline import ruleset_of
@@ -45,6 +49,7 @@ from tests.support.figures import count
 from tests.support.randpol import policies
 from tests.support.scenarios import SCENARIOS, Scenario, block, labels, pods, pol
 from tests.support.world import dump, world
+from watcher.dataplane import Dataplane
 
 from .kernelcheck import REQUIRE_ENV, require_kernel
 from .netlab import Lab, build_standard, matrix_diff
@@ -531,6 +536,41 @@ def test_unknown_pod_port_carries_nothing(node: tuple[Lab, str]) -> None:
     cases = [(zc, xa.addr(4), "tcp", 80), (xa, zc.addr(4), "tcp", 80)]
     res = lab.probe(cases)
     assert [res[c] for c in cases] == [False, False]
+
+
+def test_local_pod_port_comes_and_goes_through_patch(node: tuple[Lab, str]) -> None:
+    """Issue 9: a local pod's add and delete take the watcher's patch path
+    (ipset members plus the one anti-spoofing chain, no render), and the
+    kernel enforces it: its port carries its own traffic once added and
+    nothing once deleted (fail closed), forged ARP never."""
+    lab, _ = node
+    objs = world([])
+    full = build_cluster(parse_text(dump(objs), "<world>"))
+    pod = next(p for p in full.pods if (p.namespace, p.name) == ("z", "c"))
+    c = Compiler("node-1").load(full)
+    c.remove(Kind.POD, pod.key)
+    dp = Dataplane(IPT)
+    zc, xa = lab.pod("z/c"), lab.pod("x/a")
+    cases = [(zc, xa.addr(4), "tcp", 80), (xa, zc.addr(4), "tcp", 80)]
+    with in_netns(lab.node.netns):
+        dp.sync(c)  # full: read the (empty) kernel, render, diff
+    for step in ("add", "delete"):
+        if step == "add":
+            c.put(pod)
+        else:
+            c.remove(Kind.POD, pod.key)
+        tx = dp.transaction(c)
+        writes = [s for s in tx.steps if isinstance(s, TableWrite)]  # type: ignore[attr-defined]
+        assert writes and all([ch.name for ch in w.chains] == [CHAIN] for w in writes), writes
+        with in_netns(lab.node.netns):
+            IPT.apply(tx)
+            assert Kernel.from_env().read_kernel() == tx.after
+        dp.programmed = tx.after
+        added = step == "add"
+        assert delivered(lab, "z/c", "x/a", "arp", zc.ip4) is added
+        assert not delivered(lab, "z/c", "x/a", "arp", xa.ip4)
+        res = lab.probe(cases)
+        assert [res[k] for k in cases] == [added, added], step
 
 
 # -- issue 13 §1: the documented pipeline under hostile input --------------------
