@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
 
+from policyc.cnp_sets import subject_selects
 from policyc.graph_text import element_text
 from policyc.ir import Endpoint, PolicyNode, RuleGraph, SetDef, SetKind
 from policyc.model import Cluster, IPAddress
@@ -121,10 +122,20 @@ def selected_pods(graph: RuleGraph, pol: PolicyNode, cluster: Cluster | None) ->
     owners: dict[object, Endpoint] = {ip: ep for ep in graph.endpoints for ip in ep.ips}
     members = next((s.elements for s in graph.sets if s.name == pol.selected), ())
     yield from (owners[ip] for ip in members if ip in owners)
-    np = next((p for p in cluster.policies if p.key == pol.policy), None) if cluster else None
-    if np is None or cluster is None:
+    if cluster is None:
         return
     pods = {(p.namespace, p.name): p for p in cluster.pods}
+    cnp = next((c for c in cluster.cluster_policies if c.key == pol.policy), None)
+    if cnp is not None:  # a tier's node: its ``selected`` is empty, the subject decides
+        for ep in graph.endpoints:
+            pod = pods.get((ep.namespace, ep.name))
+            ns = cluster.namespaces.get(ep.namespace)
+            if pod and ns and subject_selects(cnp.subject, pod, ns.label_map):
+                yield ep
+        return
+    np = next((p for p in cluster.policies if p.key == pol.policy), None)
+    if np is None:
+        return
     for ep in graph.endpoints:
         pod = pods.get((ep.namespace, ep.name))
         if pod and pod.namespace == np.namespace and np.pod_selector.matches(pod.label_map):
@@ -138,14 +149,15 @@ def drawing(graph: RuleGraph, cluster: Cluster | None = None) -> Drawing:
     by_name = {s.name: s for s in graph.sets}
     nodes: dict[str, DrawNode] = {}
     edges: dict[tuple[str, str], DrawEdge] = {}
-    for pol in graph.policies:
+    for pol in (*graph.tiers, *graph.policies):
         pid = f"policy {pol.policy} {pol.direction}"
         nodes.setdefault(pid, DrawNode(pid, NodeKind.POLICY, (pol.policy, str(pol.direction))))
         for ep in selected_pods(graph, pol, cluster):
             edges.setdefault((_pod_id(ep), pid), DrawEdge(_pod_id(ep), pid, "selected by"))
         for rule in pol.rules:
             rid = f"rule {rule.label}"
-            nodes.setdefault(rid, DrawNode(rid, NodeKind.RULE, (rule.label,)))
+            what_it_does = (f"{rule.action}",) if rule.action is not None else ()
+            nodes.setdefault(rid, DrawNode(rid, NodeKind.RULE, (rule.label, *what_it_does)))
             edges.setdefault((pid, rid), DrawEdge(pid, rid, ""))
             for what, names in (("peers", rule.peer_sets), ("ports", rule.port_sets)):
                 if names is None:

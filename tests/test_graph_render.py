@@ -118,3 +118,37 @@ def test_selection_survives_the_dropped_selected_set(
     path.write_text(V4_POD_V6_POLICY)
     out = run([str(path)], capsys)
     assert '"pod x/a" -> "policy x/v6-only Egress" [label="selected by"];' in out
+
+
+CNP = """\
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata:
+  name: deny-z
+spec:
+  tier: Baseline
+  priority: 5
+  subject:
+    namespaces:
+      matchLabels: {ns: z}
+  ingress:
+  - name: deny-all
+    action: Deny
+    from:
+    - namespaces: {}
+"""
+
+
+def test_cluster_network_policies_are_drawn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ClusterNetworkPolicy was missing from the drawing, and the pods its
+    subject selects were drawn as pods "no policy selects"."""
+    (tmp_path / "cnp.yaml").write_text(CNP)
+    out = run([str(ROOT / "_base"), str(tmp_path / "cnp.yaml")], capsys)
+    pid = '"policy ClusterNetworkPolicy deny-z Ingress"'
+    for pod in ("z/a", "z/b", "z/c"):
+        assert f'"pod {pod}" -> {pid} [label="selected by"];' in out
+    assert '"pod x/a" -> ' + pid not in out
+    assert 'ingress[0]\\nDeny"' in out  # the rule's action under its name
+    assert "unselected z" not in out
