@@ -25,7 +25,16 @@ from policyc.errors import InputError, PolicycError, clipped, printable
 from policyc.evaluate import Evaluator
 from policyc.evaluate_tiers import Decider
 from policyc.explain_rules import Miss, rule_miss
-from policyc.model import Cluster, Direction, IPAddress, NetworkPolicy, Pod, Protocol
+from policyc.model import (
+    Action,
+    Cluster,
+    Direction,
+    IPAddress,
+    NetworkPolicy,
+    Pod,
+    Protocol,
+    Tier,
+)
 from policyc.names import pod_iface
 from policyc.trace import Packet, Step, trace
 
@@ -298,10 +307,33 @@ class Explainer:
             word = "Accept" if d.allowed else "Deny"
             line = f"{d.tier}: {d.policy} {d.rule}: {word}"
             return dataclasses.replace(side, allowed=d.allowed, allowed_by=(), tiers=(line,))
+        passed = self._passed(pods, side.direction, peer_ip, peer, q)
         if d.tier is Decider.EXEMPT:
             line = "node traffic: exempt from NetworkPolicy, no tier decided"
-            return dataclasses.replace(side, allowed=True, allowed_by=(), tiers=(line,))
-        return side
+            return dataclasses.replace(side, allowed=True, allowed_by=(), tiers=(*passed, line))
+        return dataclasses.replace(side, tiers=passed) if passed else side
+
+    def _passed(
+        self,
+        pods: tuple[Pod, ...],
+        direction: Direction,
+        peer_ip: IPAddress,
+        peer: tuple[Pod, ...],
+        q: PortQuery,
+    ) -> tuple[str, ...]:
+        """The Admin ``Pass`` rules that handed this direction down to the
+        NetworkPolicy tier, one line per claimant's first Admin hit: "Pass:
+        skip over all lower-priority ClusterNetworkPolicies in this tier"."""
+        hits = (
+            self.ev.tiers.first_hit(Tier.ADMIN, p, direction, peer_ip, peer, q.protocol, q.port)
+            for p in pods
+        )
+        lines = {
+            f"{h.decision().tier}: {h.decision().policy} {h.decision().rule}: Pass": None
+            for h in hits
+            if h is not None and h.action is Action.PASS
+        }
+        return tuple(lines)
 
     def _group(
         self,

@@ -64,7 +64,8 @@ def _untraced(c: Explanation) -> str:
 def _side(s: Side) -> list[str]:
     head = f"    {s.direction.lower()} of {s.subject}: "
     tiers = [f"      tier {line}" for line in s.tiers]
-    if s.is_pod and s.tiers and s.tiers[0].startswith(("Admin", "Baseline")):
+    final = s.tiers and not s.tiers[0].endswith(": Pass")  # a Pass line precedes NetworkPolicy
+    if s.is_pod and final and s.tiers[0].startswith(("Admin", "Baseline")):
         # The tier's verdict is final for this direction: NetworkPolicy is not asked.
         return [head + ("allowed" if s.allowed else "denied") + " by a tier", *tiers]
     lines = _side_head(s, head)

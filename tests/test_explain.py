@@ -117,3 +117,46 @@ def test_tracer_disagreement_is_loud(
     monkeypatch.setattr(cli_reach, "ruleset_of", _allow_everything)
     assert main(["explain", "z/a", "z/b", "80", DENY_ALL]) == 1
     assert "tracer and evaluator disagree: evaluator denies" in capsys.readouterr().err
+
+
+PASS_THEN_NP = """\
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata:
+  name: pass-z
+spec:
+  tier: Admin
+  priority: 10
+  subject:
+    namespaces: {matchLabels: {ns: x}}
+  ingress:
+  - name: to-np
+    action: Pass
+    from:
+    - namespaces: {matchLabels: {ns: z}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: only-y
+  namespace: x
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns: y}}
+"""
+
+
+def test_an_admin_pass_is_named_before_the_networkpolicy_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pass "skip[s] over all lower-priority ClusterNetworkPolicies in this
+    tier": NetworkPolicy then decides, and explain says which rule passed."""
+    (tmp_path / "p.yaml").write_text(PASS_THEN_NP)
+    assert main(["explain", "z/a", "x/a", "80", str(ROOT / "_base"), str(tmp_path)]) == 3
+    out = capsys.readouterr().out
+    assert "    ingress of x/a: isolated by x/only-y\n" in out
+    assert '      tier Admin: ClusterNetworkPolicy pass-z ingress[0] "to-np": Pass\n' in out
+    assert "denied: no rule of these policies admits it" in out
