@@ -33,3 +33,18 @@ def test_closed_stdout_is_quiet(cmd: list[str]) -> None:
     finally:
         os.close(write)
     assert proc.returncode == 1 and proc.stderr == ""
+
+
+def test_help_into_a_closed_pipe_is_quiet() -> None:
+    """`policyc compile --help | head -0` printed a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        f"{sys.executable} -m policyc.cli compile --help | head -c 0",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr

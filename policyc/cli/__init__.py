@@ -182,8 +182,10 @@ def _complete(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     _complete(parser)
-    args = parser.parse_args(argv)
     try:
+        # --help is written here, so a reader that goes away (`| head`) must
+        # end as quietly as it does for a command's own output.
+        args = parser.parse_args(argv)
         return int(args.run(args))
     except (InputError, InputErrors) as exc:
         print(_input_report(exc), file=sys.stderr)
