@@ -58,6 +58,9 @@ def tier_rules(
     out: list[Rule] = []
     for key in keys:
         node = nodes.get((key, group.direction, group.family))
+        if node is not None and node.audit:
+            out.extend(audit_rules(group, node, kinds, variants, log))
+            continue
         for rule in node.rules if node is not None else ():
             action = verbs[rule.action or TierAction.ACCEPT]
             label = f"{rule.label} {rule.action}"
@@ -71,11 +74,32 @@ def tier_rules(
     return out
 
 
+def audit_rules(
+    group: Group,
+    node: PolicyNode,
+    kinds: dict[str, SetKind],
+    variants: Variants,
+    log: LogConfig | None,
+) -> list[Rule]:
+    """An audit-mode policy (``policyc.io/mode: audit``) decides nothing: each
+    Deny is only logged, tagged ``audit``, and the packet goes on to the next
+    rule; its Accept and Pass are left out (docs/observability.md)."""
+    if log is None:
+        return []
+    out: list[Rule] = []
+    for rule in node.rules:
+        if rule.action is TierAction.DENY:
+            ref = rule_ref(rule.policy, rule.index)
+            entry = log_rule(log, Tag.AUDIT, group.direction, group.family, ref)
+            out.extend(replace(entry, matches=v.matches) for v in variants(rule, kinds))
+    return out
+
+
 def has_pass(group: Group, nodes: Nodes) -> bool:
     return any(
         r.action is TierAction.PASS
         for key in group.admin
-        if (node := nodes.get((key, group.direction, group.family))) is not None
+        if (node := nodes.get((key, group.direction, group.family))) is not None and not node.audit
         for r in node.rules
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from policyc.chains import Verb
 from policyc.compiler import Compiler
+from policyc.evaluate import Evaluator
 from policyc.logprefix import MAX_PREFIX, parse_prefix, parse_rule_ref, rule_ref
 from policyc.lower_log import LogConfig
 from policyc.pipeline import ruleset_of
@@ -66,3 +67,43 @@ def test_attributor_names_the_tier_policy_and_rule() -> None:
     rec = att.record(parse_line(base))  # type: ignore[arg-type]
     assert rec is not None and rec.rule is not None
     assert (rec.rule.tier, rec.rule.rule) == ("Baseline", "ingress[0]")
+
+
+def _audit(obj: dict[str, object]) -> dict[str, object]:
+    meta = obj["metadata"]
+    assert isinstance(meta, dict)
+    meta["annotations"] = {"policyc.io/mode": "audit"}
+    return obj
+
+
+def test_audit_cnp_logs_would_drop_and_drops_nothing() -> None:
+    audit_y = _audit(
+        admin(
+            "audit-y",
+            5,
+            s_ns(ns="x"),
+            ingress=[rule("Accept", p_ns(ns="z")), rule("Deny", p_ns(ns="y"), name="block-y")],
+        )
+    )
+    cluster = cluster_of(audit_y)
+    (pol,) = cluster.cluster_policies
+    assert pol.audit
+    rs = ruleset_of(cluster, NODE, log=LogConfig(7))
+    verbs = [r.action.verb for c in rs.forward for r in c.rules if r.comment.startswith("log")]
+    assert Verb.LOG in verbs
+    tier_rules = [r for c in rs.forward for r in c.rules if "audit-y" in r.comment]
+    assert tier_rules == []  # no Accept, no drop: only the audit log line
+    prefixes = [
+        parse_prefix(r.action.target)
+        for c in rs.forward
+        for r in c.rules
+        if r.action.verb is Verb.LOG and r.matches
+    ]
+    assert {(p.tag.value, p.chain) for p in prefixes if p is not None} == {
+        ("audit", rule_ref("ClusterNetworkPolicy audit-y", 1))
+    }
+    logging = [c for c in rs.forward if any(r.action.verb is Verb.LOG for r in c.rules)]
+    assert logging and not any(r.action.verb is Verb.DROP for c in logging for r in c.rules)
+    y_a, x_a = "10.244.1.13", "10.244.1.10"
+    assert Evaluator(cluster).allowed(y_a, x_a, 80, "TCP").allowed
+    assert not Evaluator(cluster, audited=True).allowed(y_a, x_a, 80, "TCP").allowed

@@ -114,6 +114,25 @@ def test_cluster_network_policy_deny_names_its_tier_and_rule(dl: DropLab) -> Non
     dl.remove("", "no-out", "z/b")
 
 
+def test_audit_cluster_network_policy_logs_and_drops_nothing(dl: DropLab) -> None:
+    """An audit-mode Admin Deny: the probe passes, one "would-drop" line
+    naming the rule; what its earlier Accept takes gives none."""
+    spy = admin(
+        "audit-y",
+        5,
+        s_ns(ns="x"),
+        ingress=[rule("Accept", p_ns(ns="z")), rule("Deny", p_ns(ns="y"), name="block-y")],
+    )
+    dl.put(_audit(spy), "x/c")
+    probes: list[Probe] = [(f, "y/a", "x/c", "tcp", 80) for f in BOTH]
+    recs = dl.collect(probes, 2)  # the verdicts (allowed) are checked against the evaluator
+    assert sorted(map(rec_key, recs)) == sorted(dl.key(p) for p in probes), recs
+    for r in recs:
+        assert (r["verdict"], r["tier"], r["rule"]) == ("would-drop", "Admin", "block-y"), r
+    assert dl.collect([(f, "z/a", "x/c", "tcp", 80) for f in BOTH], 0) == []
+    dl.remove("", "audit-y", "x/c")
+
+
 def test_rate_limit_bounds_a_flood(dl: DropLab) -> None:
     """40 denied attempts at once from one pod: all dropped, at most the
     burst (10) and what refills meanwhile is logged, one line per attempt."""
