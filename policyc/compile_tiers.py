@@ -68,4 +68,5 @@ def policy_node(
         rule_node(pol, direction, i, family, ref, nodes)
         for i in range(len(rules_of(pol, direction)))
     )
-    return PolicyNode(pol.key, direction, family, "", tuple(r for r in found if r is not None))
+    rules = tuple(r for r in found if r is not None)
+    return PolicyNode(pol.key, direction, family, "", rules, audit=pol.audit)

@@ -59,7 +59,7 @@ class Evaluator:
         self.cluster = cluster
         self.audited = audited
         self.claimants: dict[IPAddress, tuple[Pod, ...]] = claimants_by_address(cluster.pods)
-        self.tiers = Tiers(cluster)
+        self.tiers = Tiers(cluster, audited)
         self.node_ips: dict[str, set[IPAddress]] = {}
         for node in cluster.nodes.values():
             ips = set(node.addresses)

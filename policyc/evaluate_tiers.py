@@ -100,9 +100,11 @@ def _every_or_any(action: Action) -> Callable[[Iterable[bool]], bool]:
 class Tiers:
     """The Admin and Baseline tiers of a cluster, in evaluation order."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, audited: bool = False) -> None:
+        """``audited``: audit-mode policies count as enforced; else they are absent."""
         self.cluster = cluster
-        ordered = sorted(cluster.cluster_policies, key=lambda p: (p.order, p.tier))
+        held = [p for p in cluster.cluster_policies if audited or not p.audit]
+        ordered = sorted(held, key=lambda p: (p.order, p.tier))
         self.by_tier: dict[Tier, tuple[ClusterNetworkPolicy, ...]] = {
             t: tuple(p for p in ordered if p.tier is t) for t in Tier
         }

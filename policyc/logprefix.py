@@ -2,6 +2,8 @@
 dropped a packet, in a few bytes.
 
     pc:<tag>:<E|I>[:<chain>]     e.g. ``pc:drop:E:eg4_1a2b3c4d``
+    pc:<tag>:<E|I>:cnp-<id>-<n>  a ClusterNetworkPolicy Deny: rule ``n`` of
+                                 the policy whose key hashes to ``id``
 
 ``tag`` is ``drop`` (enforced: the packet was dropped) or ``audit`` (an
 audit-mode policy would have dropped it; it passed).  The agent maps the
@@ -15,6 +17,7 @@ every prefix we emit fits in 63 bytes plus its NUL.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -45,6 +48,29 @@ class LogPrefix:
         if self.chain:
             text += ":" + self.chain
         return text[:MAX_PREFIX]
+
+
+RULE_REF = "cnp-"
+
+
+def policy_id(key: str) -> str:
+    """A ClusterNetworkPolicy key (``Kind name``) -> 10 hex digits: a name
+    fits in 253 characters, the prefix in 63, so the prefix carries a hash
+    the agent maps back (``watcher.droplog``)."""
+    return hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:10]
+
+
+def rule_ref(key: str, index: int) -> str:
+    """``cnp-<id>-<index>``: the chain part of a tier Deny rule's prefix."""
+    return f"{RULE_REF}{policy_id(key)}-{index}"
+
+
+def parse_rule_ref(chain: str) -> tuple[str, int] | None:
+    """``cnp-<id>-<index>`` -> (id, index); None for any other chain part."""
+    if not chain.startswith(RULE_REF):
+        return None
+    pid, _, index = chain.removeprefix(RULE_REF).partition("-")
+    return (pid, int(index)) if index.isdigit() else None
 
 
 def parse_prefix(text: str) -> LogPrefix | None:

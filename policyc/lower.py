@@ -261,7 +261,7 @@ def group_chains(graph: RuleGraph, log: LogConfig | None = None) -> list[Chain]:
             out.append(group_chain(g.name, [audit_section(g, nodes, kinds, log)]))
         elif graph.tiers:
             np = network_policy_section(g, nodes, kinds, log).rules if g.policies else ()
-            out.extend(tiered_chains(g, list(np), tiers, kinds, True, rule_variants))
+            out.extend(tiered_chains(g, list(np), tiers, kinds, True, rule_variants, log))
         else:
             out.append(group_chain(g.name, [network_policy_section(g, nodes, kinds, log)]))
     return out

@@ -27,9 +27,12 @@ Without NetworkPolicy the Baseline rules follow inline.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from policyc.chains import DROP, RETURN, Action, Chain, Field, InSet, Rule, Verb
 from policyc.ir import NODE, Family, Group, PolicyNode, RuleNode, SetKind
+from policyc.logprefix import Tag, rule_ref
+from policyc.lower_log import LogConfig, log_rule
 from policyc.model import Action as TierAction
 from policyc.model import Direction
 
@@ -45,17 +48,50 @@ def tier_rules(
     kinds: dict[str, SetKind],
     on_pass: Action,
     variants: Variants,
+    log: LogConfig | None = None,
 ) -> list[Rule]:
     """The rules of ``keys`` (in evaluation order), each with its action:
-    Accept returns (the direction allows), Deny drops, Pass does ``on_pass``."""
+    Accept returns (the direction allows), Deny drops, Pass does ``on_pass``.
+    With ``log`` (``--log-drops``) each Deny is logged first, its prefix
+    naming the rule (``logprefix.rule_ref``)."""
     verbs = {TierAction.ACCEPT: RETURN, TierAction.DENY: DROP, TierAction.PASS: on_pass}
     out: list[Rule] = []
     for key in keys:
         node = nodes.get((key, group.direction, group.family))
+        if node is not None and node.audit:
+            out.extend(audit_rules(group, node, kinds, variants, log))
+            continue
         for rule in node.rules if node is not None else ():
             action = verbs[rule.action or TierAction.ACCEPT]
             label = f"{rule.label} {rule.action}"
-            out.extend(Rule(v.matches, action, label) for v in variants(rule, kinds))
+            logged = log is not None and rule.action is TierAction.DENY
+            for v in variants(rule, kinds):
+                if logged and log is not None:
+                    ref = rule_ref(rule.policy, rule.index)
+                    entry = log_rule(log, Tag.DROP, group.direction, group.family, ref)
+                    out.append(replace(entry, matches=v.matches))
+                out.append(Rule(v.matches, action, label))
+    return out
+
+
+def audit_rules(
+    group: Group,
+    node: PolicyNode,
+    kinds: dict[str, SetKind],
+    variants: Variants,
+    log: LogConfig | None,
+) -> list[Rule]:
+    """An audit-mode policy (``policyc.io/mode: audit``) decides nothing: each
+    Deny is only logged, tagged ``audit``, and the packet goes on to the next
+    rule; its Accept and Pass are left out (docs/observability.md)."""
+    if log is None:
+        return []
+    out: list[Rule] = []
+    for rule in node.rules:
+        if rule.action is TierAction.DENY:
+            ref = rule_ref(rule.policy, rule.index)
+            entry = log_rule(log, Tag.AUDIT, group.direction, group.family, ref)
+            out.extend(replace(entry, matches=v.matches) for v in variants(rule, kinds))
     return out
 
 
@@ -63,7 +99,7 @@ def has_pass(group: Group, nodes: Nodes) -> bool:
     return any(
         r.action is TierAction.PASS
         for key in group.admin
-        if (node := nodes.get((key, group.direction, group.family))) is not None
+        if (node := nodes.get((key, group.direction, group.family))) is not None and not node.audit
         for r in node.rules
     )
 
@@ -75,17 +111,18 @@ def tiered_chains(
     kinds: dict[str, SetKind],
     node_exempt: bool,
     variants: Variants,
+    log: LogConfig | None = None,
 ) -> list[Chain]:
     """The group's chain (and its ``_np``, ``_bl`` continuations when a
     Pass or the node exemption must skip ahead); ``np_rules`` are the
     NetworkPolicy rules (each returning).  ``node_exempt``: the forward chain
     no longer accepts traffic to the node, so the NetworkPolicy section skips
     it ("traffic to and from the node where a Pod is running is always
-    allowed" binds NetworkPolicy only)."""
+    allowed" binds NetworkPolicy only).  ``log``: Deny rules log first."""
     name, d, f = group.name, group.direction, group.family
     word = "egress" if d is Direction.EGRESS else "ingress"
     chains: list[Chain] = []
-    baseline = tier_rules(group, group.baseline, tiers, kinds, RETURN, variants)
+    baseline = tier_rules(group, group.baseline, tiers, kinds, RETURN, variants, log)
     rest: list[Rule]
     if group.policies:
         rest = []
@@ -101,12 +138,12 @@ def tiered_chains(
     else:
         rest = baseline
     if has_pass(group, tiers) and not rest:  # nothing after the Admin tier
-        admin = tier_rules(group, group.admin, tiers, kinds, RETURN, variants)
+        admin = tier_rules(group, group.admin, tiers, kinds, RETURN, variants, log)
     elif has_pass(group, tiers):
         goto_rest = Action(Verb.GOTO, f"{name}_np")
-        admin = tier_rules(group, group.admin, tiers, kinds, goto_rest, variants)
+        admin = tier_rules(group, group.admin, tiers, kinds, goto_rest, variants, log)
         admin.append(Rule((), goto_rest, "after the Admin tier"))
         chains.append(Chain(f"{name}_np", tuple(rest)))
     else:
-        admin = tier_rules(group, group.admin, tiers, kinds, RETURN, variants) + rest
+        admin = tier_rules(group, group.admin, tiers, kinds, RETURN, variants, log) + rest
     return [Chain(name, tuple(admin)), *chains]

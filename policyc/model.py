@@ -330,6 +330,13 @@ class ClusterNetworkPolicy:
     ingress: tuple[CNPRule, ...] = ()
     egress: tuple[CNPRule, ...] = ()
     origin: Origin = Origin.CNP
+    # ``policyc.io/mode: audit``: its Deny rules log "would drop" and drop
+    # nothing; its Accept and Pass decide nothing (docs/observability.md).
+    mode: PolicyMode = PolicyMode.ENFORCE
+
+    @property
+    def audit(self) -> bool:
+        return self.mode is PolicyMode.AUDIT
 
     @property
     def key(self) -> str:

@@ -25,6 +25,7 @@ from policyc.model import (
     Subject,
     Tier,
 )
+from policyc.parse_policy import _mode
 
 SPEC_FIELDS = ("tier", "priority", "subject", "ingress", "egress")
 SUBJECT_FIELDS = ("namespaces", "pods")
@@ -208,4 +209,5 @@ def parse_cnp(ctx: Ctx) -> ClusterNetworkPolicy:
         ingress=rules(ctx, "ingress", egress=False),
         egress=rules(ctx, "egress", egress=True),
         origin=Origin.CNP,
+        mode=_mode(ctx),
     )

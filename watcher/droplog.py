@@ -8,7 +8,8 @@ attributed to the policies isolating that pod for that direction: a packet
 falls off the end of an isolated pod's chain exactly when none of their
 rules allowed it, so those policies, all of them, are why it was dropped
 (default deny included).  An audit line names the audit-mode policies that
-would have dropped it.
+would have dropped it.  A ClusterNetworkPolicy ``Deny`` logs its own rule
+(``logprefix.rule_ref``): its record names that policy, its tier and the rule.
 
 The view is a value the agent replaces after each sync; the reader thread
 only reads it.  A TCP SYN retransmitted for the same attempt (same
@@ -26,8 +27,8 @@ from dataclasses import dataclass, field
 from queue import Full, Queue
 
 from policyc.compiler import Compiler
-from policyc.logprefix import Tag, parse_prefix
-from policyc.model import Direction, NetworkPolicy, Pod
+from policyc.logprefix import Tag, parse_prefix, parse_rule_ref, policy_id
+from policyc.model import ClusterNetworkPolicy, Direction, NetworkPolicy, Pod
 from watcher.nflog import NflogPacket
 
 DEDUP_SECONDS = 10.0
@@ -49,6 +50,31 @@ class Isolation:
 class View:
     local: Mapping[str, Isolation] = field(default_factory=dict)  # address -> local pod
     pods: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # address -> pod keys
+    # ``logprefix.policy_id`` -> the ClusterNetworkPolicy it hashes
+    cluster: Mapping[str, ClusterNetworkPolicy] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TierRule:
+    """The ClusterNetworkPolicy rule a tier Deny log line names."""
+
+    tier: str  # "Admin" or "Baseline"
+    policy: str  # ``Kind name``
+    rule: str  # the rule's name, or ``ingress[2]`` when it has none
+
+
+def tier_rule(view: View, chain: str, direction: Direction) -> TierRule | None:
+    """The rule a ``cnp-<id>-<n>`` chain part names; None for any other, or
+    a policy gone since the kernel logged it."""
+    ref = parse_rule_ref(chain)
+    pol = view.cluster.get(ref[0]) if ref is not None else None
+    if ref is None or pol is None:
+        return None
+    rules = pol.egress if direction is Direction.EGRESS else pol.ingress
+    if ref[1] >= len(rules):
+        return None
+    word = "egress" if direction is Direction.EGRESS else "ingress"
+    return TierRule(str(pol.tier), pol.key, rules[ref[1]].name or f"{word}[{ref[1]}]")
 
 
 def _selects(pol: NetworkPolicy, pod: Pod, direction: Direction) -> bool:
@@ -82,7 +108,8 @@ def build_view(
             # An address of several local pods (docs/dataplane.md, "Shared
             # addresses"): every claimant's policies take part in its drops.
             local[str(ip)] = iso if held is None else _merged(held, iso)
-    return View(local, pods_by_ip)
+    cluster = {policy_id(k): p for k, p in compiler.cluster_policies.items()}
+    return View(local, pods_by_ip, cluster)
 
 
 def _merged(a: Isolation, b: Isolation) -> Isolation:
@@ -111,9 +138,10 @@ class DropRecord:
     pod: str  # the dropping side, "" when no local pod holds the address
     policies: tuple[str, ...]  # ns/name: the policies isolating ``pod``
     chain: str
+    rule: TierRule | None = None  # a ClusterNetworkPolicy Deny's rule
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "ts": round(self.ts, 6),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ts))
             + f".{int(self.ts % 1 * 1e6):06d}Z",
@@ -127,6 +155,9 @@ class DropRecord:
             "proto": self.proto,
             "chain": self.chain,
         }
+        if self.rule is not None:
+            out |= {"tier": self.rule.tier, "policy": self.rule.policy, "rule": self.rule.rule}
+        return out
 
 
 class Attributor:
@@ -147,7 +178,10 @@ class Attributor:
         own = pkt.saddr if d is Direction.EGRESS else pkt.daddr
         iso = view.local.get(own)
         policies: tuple[str, ...] = ()
-        if iso is not None:
+        rule = tier_rule(view, prefix.chain, d)
+        if rule is not None:
+            policies = (rule.policy,)
+        elif iso is not None:
             policies = (iso.audit if prefix.tag is Tag.AUDIT else iso.enforced).get(d, ())
         return DropRecord(
             ts=pkt.ts,
@@ -163,6 +197,7 @@ class Attributor:
             pod=iso.pod if iso is not None else "",
             policies=policies,
             chain=prefix.chain,
+            rule=rule,
         )
 
     def _repeat(self, pkt: NflogPacket, tag: Tag) -> bool:

@@ -74,11 +74,12 @@ class Metrics:
 
     def count_drop(self, rec: DropRecord) -> None:
         """One logged drop: +1 for each policy it is attributed to ("" when
-        none isolates the address: a fail-closed drop)."""
+        none isolates the address: a fail-closed drop).  A cluster-scoped
+        policy (``ClusterNetworkPolicy name``) has namespace ""."""
         self.drop_lines.labels(rec.tag.value).inc()
         mode = "audit" if rec.tag is Tag.AUDIT else "enforce"
         for key in rec.policies or ("/",):
-            ns, _, name = key.partition("/")
+            ns, _, name = key.partition("/") if "/" in key else ("", "", key)
             self.drops.labels(ns, name, rec.direction.value, mode).inc()
 
     def render(self) -> bytes:

@@ -43,6 +43,8 @@ def _body(
             for key in keys:
                 node = tiers.get((key, group.direction, group.family))
                 if node is not None:
+                    # an audit policy's rules only log: never the same as enforced ones
+                    rules.append(node.audit)
                     rules.extend((r.peer_sets, r.port_sets, r.action) for r in node.rules)
     return tuple(rules)
 

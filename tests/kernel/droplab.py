@@ -59,7 +59,7 @@ class DropLab:
         """Put ``policy`` and wait until /pods shows ``pod`` enforced for it."""
         meta = policy["metadata"]
         gen0, _ = self.state(pod)
-        self.policies[(meta["namespace"], meta["name"])] = policy
+        self.policies[(meta.get("namespace", ""), meta["name"])] = policy  # "": cluster-scoped
         self.write()
         self.wait_enforced(pod, gen0)
 

@@ -4,7 +4,7 @@
 backends, IPv4 and IPv6.  Each denied attempt gives exactly one drop record
 naming the policies isolating the pod on the dropping side; allowed probes
 none; ``/pods`` says enforced only when a probe that must be denied is.
-(ClusterNetworkPolicy deny records come with that issue's dataplane.)
+A ClusterNetworkPolicy Deny's record names its tier, policy and rule.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cnp_builders import admin, baseline, p_ns, rule, s_ns
 from tests.support.scenarios import labels, pods, pol, port
 
 from .droplab import WAIT, DropLab, Probe, rec_key
@@ -83,6 +84,53 @@ def test_egress_default_deny_logged(dl: DropLab) -> None:
         assert (r["direction"], r["pod"], r["policies"]) == ("Egress", "y/b", ["y/deny-out"]), r
         assert r["dst"]["pods"] == ["z/c"], r
     dl.remove("y", "deny-out", "y/b")
+
+
+def test_cluster_network_policy_deny_names_its_tier_and_rule(dl: DropLab) -> None:
+    """An Admin Deny (ingress) and a Baseline Deny (egress): one record per
+    denied attempt naming the policy and rule; an allowed probe, none."""
+    no_y = admin("no-y", 5, s_ns(ns="x"), ingress=[rule("Deny", p_ns(ns="y"), name="block-y")])
+    dl.put(no_y, "x/a")
+    probes: list[Probe] = [(f, "y/a", "x/a", pr, 80) for f in BOTH for pr in ("tcp", "udp")]
+    recs = dl.collect(probes, len(probes))
+    assert sorted(map(rec_key, recs)) == sorted(dl.key(p) for p in probes), recs
+    for r in recs:
+        assert (r["verdict"], r["direction"], r["pod"]) == ("drop", "Ingress", "x/a"), r
+        assert (r["tier"], r["policy"], r["rule"]) == (
+            "Admin",
+            "ClusterNetworkPolicy no-y",
+            "block-y",
+        ), r
+        assert r["policies"] == ["ClusterNetworkPolicy no-y"], r
+    assert dl.collect([(f, "z/a", "x/a", "tcp", 80) for f in BOTH], 0) == []
+    dl.remove("", "no-y", "x/a")
+    out = baseline("no-out", 5, s_ns(ns="z"), egress=[rule("Deny", p_ns(ns="y"))])
+    dl.put(out, "z/b")
+    recs = dl.collect([(f, "z/b", "y/c", "tcp", 81) for f in BOTH], 2)
+    assert [(r["direction"], r["tier"], r["rule"]) for r in recs] == [
+        ("Egress", "Baseline", "egress[0]")
+    ] * 2, recs
+    assert dl.collect([(f, "z/b", "x/c", "tcp", 81) for f in BOTH], 0) == []
+    dl.remove("", "no-out", "z/b")
+
+
+def test_audit_cluster_network_policy_logs_and_drops_nothing(dl: DropLab) -> None:
+    """An audit-mode Admin Deny: the probe passes, one "would-drop" line
+    naming the rule; what its earlier Accept takes gives none."""
+    spy = admin(
+        "audit-y",
+        5,
+        s_ns(ns="x"),
+        ingress=[rule("Accept", p_ns(ns="z")), rule("Deny", p_ns(ns="y"), name="block-y")],
+    )
+    dl.put(_audit(spy), "x/c")
+    probes: list[Probe] = [(f, "y/a", "x/c", "tcp", 80) for f in BOTH]
+    recs = dl.collect(probes, 2)  # the verdicts (allowed) are checked against the evaluator
+    assert sorted(map(rec_key, recs)) == sorted(dl.key(p) for p in probes), recs
+    for r in recs:
+        assert (r["verdict"], r["tier"], r["rule"]) == ("would-drop", "Admin", "block-y"), r
+    assert dl.collect([(f, "z/a", "x/c", "tcp", 80) for f in BOTH], 0) == []
+    dl.remove("", "audit-y", "x/c")
 
 
 def test_rate_limit_bounds_a_flood(dl: DropLab) -> None:
