@@ -155,10 +155,20 @@ def test_rate_limit_bounds_a_flood(dl: DropLab) -> None:
 
 
 def _ulogd_pids(agent_pid: int) -> list[int]:
+    """The agent's live ulogd children.  A child listed a moment ago may be
+    gone (the one just killed, reaped): its /proc entries vanish mid-read."""
     pids = []
     for task in os.listdir(f"/proc/{agent_pid}/task"):
-        for kid in Path(f"/proc/{agent_pid}/task/{task}/children").read_text().split():
-            if Path(f"/proc/{kid}/comm").read_text().strip() == "ulogd":
+        try:
+            kids = Path(f"/proc/{agent_pid}/task/{task}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for kid in kids:
+            try:
+                comm = Path(f"/proc/{kid}/comm").read_text().strip()
+            except FileNotFoundError:
+                continue
+            if comm == "ulogd":
                 pids.append(int(kid))
     return pids
 
