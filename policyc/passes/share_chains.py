@@ -12,6 +12,8 @@ Guarantee: a group chain's rules are its policies' rules in its policies'
 order, then its direction's default; two groups with the same direction,
 family and sequence of (peer sets, port sets) have chains that match the
 same packets and end alike, so jumping to either gives the same verdict.
+A ClusterNetworkPolicy Deny also keys on its policy and rule: its drop log
+names them, so only Denies of the same rule share (drop attribution).
 The dispatch map is untouched (``Group.alias`` is read only by the
 lowering), so pod events stay element changes.
 """
@@ -21,8 +23,8 @@ from __future__ import annotations
 import dataclasses
 
 from policyc.concat import section_rules
-from policyc.ir import Family, Group, PolicyNode, RuleGraph
-from policyc.model import Direction
+from policyc.ir import Family, Group, PolicyNode, RuleGraph, RuleNode
+from policyc.model import Action, Direction
 
 PolicyKey = tuple[str, Direction, Family]
 
@@ -45,8 +47,17 @@ def _body(
                 if node is not None:
                     # an audit policy's rules only log: never the same as enforced ones
                     rules.append(node.audit)
-                    rules.extend((r.peer_sets, r.port_sets, r.action) for r in node.rules)
+                    rules.extend(
+                        (r.peer_sets, r.port_sets, r.action, _logged(r)) for r in node.rules
+                    )
     return tuple(rules)
+
+
+def _logged(rule: RuleNode) -> tuple[str, int] | None:
+    """A Deny's identity: with ``--log-drops`` its log prefix names its policy
+    and rule (``logprefix.rule_ref``), so two Denies of different policies
+    never share a chain, or a drop would be attributed to the other one."""
+    return (rule.policy, rule.index) if rule.action is Action.DENY else None
 
 
 def share_chains(graph: RuleGraph) -> RuleGraph:
