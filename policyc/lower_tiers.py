@@ -49,17 +49,25 @@ def tier_rules(
     on_pass: Action,
     variants: Variants,
     log: LogConfig | None = None,
+    audits: list[Chain] | None = None,
 ) -> list[Rule]:
     """The rules of ``keys`` (in evaluation order), each with its action:
     Accept returns (the direction allows), Deny drops, Pass does ``on_pass``.
     With ``log`` (``--log-drops``) each Deny is logged first, its prefix
-    naming the rule (``logprefix.rule_ref``)."""
+    naming the rule (``logprefix.rule_ref``); an audit policy becomes a
+    ``jump`` to its own chain (:func:`audit_chain`), appended to ``audits``."""
     verbs = {TierAction.ACCEPT: RETURN, TierAction.DENY: DROP, TierAction.PASS: on_pass}
     out: list[Rule] = []
     for key in keys:
         node = nodes.get((key, group.direction, group.family))
         if node is not None and node.audit:
-            out.extend(audit_rules(group, node, kinds, variants, log))
+            if log is not None and audits is not None:
+                chain = audit_chain(
+                    group, node, f"{group.name}_a{len(audits)}", kinds, variants, log
+                )
+                if chain.rules:
+                    audits.append(chain)
+                    out.append(Rule((), Action(Verb.JUMP, chain.name), "audit policy"))
             continue
         for rule in node.rules if node is not None else ():
             action = verbs[rule.action or TierAction.ACCEPT]
@@ -74,25 +82,32 @@ def tier_rules(
     return out
 
 
-def audit_rules(
+def audit_chain(
     group: Group,
     node: PolicyNode,
+    name: str,
     kinds: dict[str, SetKind],
     variants: Variants,
-    log: LogConfig | None,
-) -> list[Rule]:
-    """An audit-mode policy (``policyc.io/mode: audit``) decides nothing: each
-    Deny is only logged, tagged ``audit``, and the packet goes on to the next
-    rule; its Accept and Pass are left out (docs/observability.md)."""
-    if log is None:
-        return []
+    log: LogConfig,
+) -> Chain:
+    """An audit-mode policy (``policyc.io/mode: audit``) decides nothing: the
+    group's chain jumps here, and the policy's rules run as if enforced, but
+    every verdict is ``return`` (back to the next rule of the group's chain):
+    its first matching rule ends it ("the first matching Accept or Deny is
+    final", Pass skips the rest), and a matching Deny is logged first, tagged
+    ``audit`` (docs/observability.md).  Rules after the last Deny cannot log,
+    so they are left out; a policy without Deny gives an empty chain."""
+    last = max((i for i, r in enumerate(node.rules) if r.action is TierAction.DENY), default=-1)
     out: list[Rule] = []
-    for rule in node.rules:
-        if rule.action is TierAction.DENY:
-            ref = rule_ref(rule.policy, rule.index)
-            entry = log_rule(log, Tag.AUDIT, group.direction, group.family, ref)
-            out.extend(replace(entry, matches=v.matches) for v in variants(rule, kinds))
-    return out
+    for rule in node.rules[: last + 1]:
+        label = f"{rule.label} {rule.action} (audit)"
+        for v in variants(rule, kinds):
+            if rule.action is TierAction.DENY:
+                ref = rule_ref(rule.policy, rule.index)
+                entry = log_rule(log, Tag.AUDIT, group.direction, group.family, ref)
+                out.append(replace(entry, matches=v.matches))
+            out.append(Rule(v.matches, RETURN, label))
+    return Chain(name, tuple(out))
 
 
 def has_pass(group: Group, nodes: Nodes) -> bool:
@@ -122,7 +137,8 @@ def tiered_chains(
     name, d, f = group.name, group.direction, group.family
     word = "egress" if d is Direction.EGRESS else "ingress"
     chains: list[Chain] = []
-    baseline = tier_rules(group, group.baseline, tiers, kinds, RETURN, variants, log)
+    audits: list[Chain] = []  # audit policies' chains, each reached by a jump
+    baseline = tier_rules(group, group.baseline, tiers, kinds, RETURN, variants, log, audits)
     rest: list[Rule]
     if group.policies:
         rest = []
@@ -138,12 +154,13 @@ def tiered_chains(
     else:
         rest = baseline
     if has_pass(group, tiers) and not rest:  # nothing after the Admin tier
-        admin = tier_rules(group, group.admin, tiers, kinds, RETURN, variants, log)
+        admin = tier_rules(group, group.admin, tiers, kinds, RETURN, variants, log, audits)
     elif has_pass(group, tiers):
         goto_rest = Action(Verb.GOTO, f"{name}_np")
-        admin = tier_rules(group, group.admin, tiers, kinds, goto_rest, variants, log)
+        admin = tier_rules(group, group.admin, tiers, kinds, goto_rest, variants, log, audits)
         admin.append(Rule((), goto_rest, "after the Admin tier"))
         chains.append(Chain(f"{name}_np", tuple(rest)))
     else:
-        admin = tier_rules(group, group.admin, tiers, kinds, RETURN, variants, log) + rest
-    return [Chain(name, tuple(admin)), *chains]
+        admin = tier_rules(group, group.admin, tiers, kinds, RETURN, variants, log, audits)
+        admin += rest
+    return [Chain(name, tuple(admin)), *chains, *audits]

@@ -32,6 +32,7 @@ from policyc.parse_cnp import (
     peer_of,
     subject,
 )
+from policyc.parse_policy import policy_mode
 
 MAX_RULES = 100  # "A total of 100 rules will be allowed in each ANP instance."
 PORT_FIELDS = ("portNumber", "namedPort", "portRange")
@@ -140,6 +141,7 @@ def parse_anp(ctx: Ctx) -> ClusterNetworkPolicy:
         ingress=_rules(ctx, "ingress", False, False),
         egress=_rules(ctx, "egress", True, False),
         origin=Origin.ANP,
+        mode=policy_mode(ctx),
     )
 
 
@@ -161,4 +163,5 @@ def parse_banp(ctx: Ctx) -> ClusterNetworkPolicy:
         ingress=_rules(ctx, "ingress", False, True),
         egress=_rules(ctx, "egress", True, True),
         origin=Origin.BANP,
+        mode=policy_mode(ctx),
     )

@@ -25,7 +25,7 @@ from policyc.model import (
     Subject,
     Tier,
 )
-from policyc.parse_policy import _mode
+from policyc.parse_policy import policy_mode
 
 SPEC_FIELDS = ("tier", "priority", "subject", "ingress", "egress")
 SUBJECT_FIELDS = ("namespaces", "pods")
@@ -209,5 +209,5 @@ def parse_cnp(ctx: Ctx) -> ClusterNetworkPolicy:
         ingress=rules(ctx, "ingress", egress=False),
         egress=rules(ctx, "egress", egress=True),
         origin=Origin.CNP,
-        mode=_mode(ctx),
+        mode=policy_mode(ctx),
     )

@@ -246,11 +246,11 @@ def parse_policy(ctx: Ctx) -> NetworkPolicy:
         policy_types=_policy_types(ctx, egress_raw),
         ingress=ingress,
         egress=egress,
-        mode=_mode(ctx),
+        mode=policy_mode(ctx),
     )
 
 
-def _mode(ctx: Ctx) -> PolicyMode:
+def policy_mode(ctx: Ctx) -> PolicyMode:
     """``policyc.io/mode``: ``enforce`` (the default) or ``audit``
     (docs/observability.md); any other value is an error, not a silent enforce."""
     path = ("metadata", "annotations", MODE_ANNOTATION)

@@ -3,13 +3,18 @@ before each tier Deny names the rule, and the agent maps it back."""
 
 from __future__ import annotations
 
+from ipaddress import ip_address
+
 from policyc.chains import Verb
 from policyc.compiler import Compiler
 from policyc.evaluate import Evaluator
 from policyc.logprefix import MAX_PREFIX, parse_prefix, parse_rule_ref, rule_ref
 from policyc.lower_log import LogConfig
+from policyc.model import Cluster, Protocol
+from policyc.names import pod_iface
 from policyc.pipeline import ruleset_of
-from tests.support.cnp_builders import admin, baseline, p_ns, rule, s_ns
+from policyc.trace import Packet, trace
+from tests.support.cnp_builders import admin, baseline, p_ns, p_pods, rule, s_ns, sel
 from tests.test_droplog import NODE, ULOGD_LINE, by_ip, cluster_of, local
 from watcher.droplog import Attributor, build_view
 from watcher.metrics import Metrics
@@ -76,6 +81,22 @@ def _audit(obj: dict[str, object]) -> dict[str, object]:
     return obj
 
 
+def _logs(cluster: Cluster, src: str, dst: str) -> tuple[str, list[str]]:
+    """The verdict of ``src -> dst:80/TCP`` through the logged ruleset and
+    the log prefixes on its way."""
+    rs = ruleset_of(cluster, NODE, log=LogConfig(7))
+    pods = {str(ip): p for p in cluster.pods for ip in p.ips}
+    iif = pod_iface(pods[src].namespace, pods[src].name)
+    t = trace(rs, Packet(ip_address(src), ip_address(dst), Protocol.TCP, 80, iif))
+    logs = {(c.name, i): r for c in rs.forward for i, r in enumerate(c.rules)}
+    return t.verdict.value, [
+        logs[(s.chain, s.index)].action.target for s in t.steps if s.verb is Verb.LOG
+    ]
+
+
+Y_A, Z_A, X_A = "10.244.1.13", "10.244.1.16", "10.244.1.10"
+
+
 def test_audit_cnp_logs_would_drop_and_drops_nothing() -> None:
     audit_y = _audit(
         admin(
@@ -89,10 +110,9 @@ def test_audit_cnp_logs_would_drop_and_drops_nothing() -> None:
     (pol,) = cluster.cluster_policies
     assert pol.audit
     rs = ruleset_of(cluster, NODE, log=LogConfig(7))
-    verbs = [r.action.verb for c in rs.forward for r in c.rules if r.comment.startswith("log")]
-    assert Verb.LOG in verbs
-    tier_rules = [r for c in rs.forward for r in c.rules if "audit-y" in r.comment]
-    assert tier_rules == []  # no Accept, no drop: only the audit log line
+    assert not any(
+        r.action.verb is Verb.DROP and "audit" in r.comment for c in rs.forward for r in c.rules
+    )
     prefixes = [
         parse_prefix(r.action.target)
         for c in rs.forward
@@ -102,8 +122,59 @@ def test_audit_cnp_logs_would_drop_and_drops_nothing() -> None:
     assert {(p.tag.value, p.chain) for p in prefixes if p is not None} == {
         ("audit", rule_ref("ClusterNetworkPolicy audit-y", 1))
     }
-    logging = [c for c in rs.forward if any(r.action.verb is Verb.LOG for r in c.rules)]
-    assert logging and not any(r.action.verb is Verb.DROP for c in logging for r in c.rules)
-    y_a, x_a = "10.244.1.13", "10.244.1.10"
-    assert Evaluator(cluster).allowed(y_a, x_a, 80, "TCP").allowed
-    assert not Evaluator(cluster, audited=True).allowed(y_a, x_a, 80, "TCP").allowed
+    audit_ref = "pc:audit:I:" + rule_ref("ClusterNetworkPolicy audit-y", 1)
+    assert _logs(cluster, Y_A, X_A) == ("accept", [audit_ref])
+    assert _logs(cluster, Z_A, X_A) == ("accept", [])
+    assert Evaluator(cluster).allowed(Y_A, X_A, 80, "TCP").allowed
+    assert not Evaluator(cluster, audited=True).allowed(Y_A, X_A, 80, "TCP").allowed
+
+
+def test_audit_accept_above_deny_shadows_it_and_one_deny_logs_once() -> None:
+    """As if enforced: the audit policy's first matching rule ends it, so an
+    Accept or Pass above its Deny logs nothing, and of two matching Denies
+    only the first logs (one line per attempt)."""
+    audit = _audit(
+        admin(
+            "audit-x",
+            5,
+            s_ns(ns="x"),
+            ingress=[
+                rule("Pass", p_pods(sel(ns="y"), sel(pod="a"))),
+                rule("Accept", p_pods(sel(ns="z"), sel(pod="a"))),
+                rule("Deny", p_ns(ns="y"), name="first"),
+                rule("Deny", p_ns(), name="second"),
+            ],
+        )
+    )
+    cluster = cluster_of(audit, DENY_Y)
+    first = "pc:audit:I:" + rule_ref("ClusterNetworkPolicy audit-x", 2)
+    second = "pc:audit:I:" + rule_ref("ClusterNetworkPolicy audit-x", 3)
+    enforced = "pc:drop:I:" + rule_ref(DENY_KEY, 0)
+    assert _logs(cluster, Y_A, X_A) == ("drop", [enforced])  # Pass above: no audit line
+    assert _logs(cluster, "10.244.1.14", X_A) == ("drop", [first, enforced])  # y/b
+    assert _logs(cluster, Z_A, X_A) == ("accept", [])  # Accept above the Denies
+    assert _logs(cluster, "10.244.1.17", X_A) == ("accept", [second])  # z/b: the second only
+    audited = Evaluator(cluster, audited=True)
+    assert audited.allowed(Z_A, X_A, 80, "TCP").allowed
+    assert not audited.allowed("10.244.1.17", X_A, 80, "TCP").allowed
+
+
+def test_v1alpha1_audit_mode_is_read() -> None:
+    anp: dict[str, object] = {
+        "apiVersion": "policy.networking.k8s.io/v1alpha1",
+        "kind": "AdminNetworkPolicy",
+        "metadata": {"name": "a", "annotations": {"policyc.io/mode": "audit"}},
+        "spec": {"priority": 3, "subject": {"namespaces": {}}, "ingress": []},
+    }
+    banp: dict[str, object] = {
+        "apiVersion": "policy.networking.k8s.io/v1alpha1",
+        "kind": "BaselineAdminNetworkPolicy",
+        "metadata": {"name": "default", "annotations": {"policyc.io/mode": "audit"}},
+        "spec": {"subject": {"namespaces": {}}, "ingress": []},
+    }
+    assert all(p.audit for p in cluster_of(anp, banp).cluster_policies)
+    assert not any(p.audit for p in cluster_of(_plain(anp), _plain(banp)).cluster_policies)
+
+
+def _plain(obj: dict[str, object]) -> dict[str, object]:
+    return {**obj, "metadata": {"name": obj["metadata"]["name"]}}  # type: ignore[index]

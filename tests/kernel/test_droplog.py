@@ -116,12 +116,17 @@ def test_cluster_network_policy_deny_names_its_tier_and_rule(dl: DropLab) -> Non
 
 def test_audit_cluster_network_policy_logs_and_drops_nothing(dl: DropLab) -> None:
     """An audit-mode Admin Deny: the probe passes, one "would-drop" line
-    naming the rule; what its earlier Accept takes gives none."""
+    naming the first Deny that matches (not the second); what its earlier
+    Accept takes gives none, as if the policy were enforced."""
     spy = admin(
         "audit-y",
         5,
         s_ns(ns="x"),
-        ingress=[rule("Accept", p_ns(ns="z")), rule("Deny", p_ns(ns="y"), name="block-y")],
+        ingress=[
+            rule("Accept", p_ns(ns="z")),
+            rule("Deny", p_ns(ns="y"), name="block-y"),
+            rule("Deny", p_ns(), name="block-all"),
+        ],
     )
     dl.put(_audit(spy), "x/c")
     probes: list[Probe] = [(f, "y/a", "x/c", "tcp", 80) for f in BOTH]
@@ -131,6 +136,39 @@ def test_audit_cluster_network_policy_logs_and_drops_nothing(dl: DropLab) -> Non
         assert (r["verdict"], r["tier"], r["rule"]) == ("would-drop", "Admin", "block-y"), r
     assert dl.collect([(f, "z/a", "x/c", "tcp", 80) for f in BOTH], 0) == []
     dl.remove("", "audit-y", "x/c")
+
+
+def test_audit_v1alpha1_admin_network_policy(dl: DropLab) -> None:
+    """The annotation on a v1alpha1 AdminNetworkPolicy: the same, its Deny
+    logged "would-drop", nothing dropped."""
+    anp = {
+        "apiVersion": "policy.networking.k8s.io/v1alpha1",
+        "kind": "AdminNetworkPolicy",
+        "metadata": {"name": "audit-anp", "annotations": {"policyc.io/mode": "audit"}},
+        "spec": {
+            "priority": 7,
+            "subject": {"namespaces": {"matchLabels": {"ns": "x"}}},
+            "ingress": [
+                {
+                    "name": "no-y",
+                    "action": "Deny",
+                    "from": [{"namespaces": {"matchLabels": {"ns": "y"}}}],
+                }
+            ],
+        },
+    }
+    dl.put(anp, "x/b")
+    probes: list[Probe] = [(f, "y/b", "x/b", "tcp", 80) for f in BOTH]
+    recs = dl.collect(probes, 2)
+    assert sorted(map(rec_key, recs)) == sorted(dl.key(p) for p in probes), recs
+    for r in recs:
+        assert (r["verdict"], r["tier"], r["policy"], r["rule"]) == (
+            "would-drop",
+            "Admin",
+            "AdminNetworkPolicy audit-anp",
+            "no-y",
+        ), r
+    dl.remove("", "audit-anp", "x/b")
 
 
 def test_rate_limit_bounds_a_flood(dl: DropLab) -> None:
