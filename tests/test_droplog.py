@@ -19,7 +19,7 @@ from policyc.kinds import Kind
 from policyc.load import parse_text
 from policyc.logprefix import MAX_PREFIX, LogPrefix, Tag, parse_prefix
 from policyc.lower_log import LogConfig
-from policyc.model import Direction
+from policyc.model import Direction, Namespace
 from policyc.parse import build_cluster
 from policyc.pipeline import ruleset_of
 from tests.support.scenarios import labels, nss, pods, pol
@@ -200,6 +200,18 @@ def test_agent_marks_pods_enforced_only_after_a_commit() -> None:
     st = a.enforce.snapshot()["x/a"]
     assert st["enforced"] and st["ingress_policies"] == ("x/deny",)
     assert a.attributor is not None and a.attributor.view.local["10.244.1.10"].pod == "x/a"
+
+
+def test_namespace_label_change_marks_its_pods_pending() -> None:
+    a, _ = agent()
+    assert a.sync()
+    ns = Namespace("x", (("ns", "x"), ("team", "blue")))
+    a.handle(Event(EventType.MODIFIED, "Namespace", obj=ns))  # type: ignore[arg-type]
+    snap = a.enforce.snapshot()
+    assert not snap["x/a"]["enforced"] and snap["y/a"]["enforced"]
+    assert a.sync() and a.enforce.snapshot()["x/a"]["enforced"]
+    a.handle(Event(EventType.MODIFIED, "Namespace", obj=ns))  # type: ignore[arg-type]
+    assert a.enforce.snapshot()["x/a"]["enforced"]  # same labels: nothing to wait for
 
 
 # -- audit mode ----------------------------------------------------------------

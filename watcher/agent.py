@@ -20,7 +20,7 @@ from policyc.compiler import Compiler
 from policyc.errors import NotEnforced, PolicycError
 from policyc.kinds import Key, Kind, Model
 from policyc.logprefix import LOG_GROUP
-from policyc.model import Direction, NetworkPolicy, Pod
+from policyc.model import Direction, Namespace, NetworkPolicy, Pod
 from watcher.droplog import Attributor, build_view
 from watcher.enforced import EnforceTracker
 from watcher.metrics import Metrics
@@ -125,6 +125,11 @@ class Agent:
             self._track_pod(obj.key, obj)
         elif isinstance(obj, NetworkPolicy):
             self._namespace_pending(obj.namespace)
+        elif isinstance(obj, Namespace):
+            old = self.compiler.namespaces.get(obj.name)
+            if old is not None and old.labels != obj.labels:
+                # which ClusterNetworkPolicies select its pods may change
+                self._namespace_pending(obj.name)
         elif Key.of(obj).kind.cluster_policy:  # a ClusterNetworkPolicy: every pod may change
             self._namespace_pending(None)
         self.compiler.put(obj)
@@ -165,7 +170,8 @@ class Agent:
             self.enforce.pending(key, (str(ip) for ip in pod.ips))
 
     def _namespace_pending(self, namespace: str | None) -> None:
-        """A policy of ``namespace`` (None: a cluster-scoped one) changed."""
+        """A policy of ``namespace`` (None: a cluster-scoped one), or the
+        namespace's labels, changed."""
         for key, pod in self.local_pods.items():
             if namespace is None or pod.namespace == namespace:
                 self.enforce.pending(key, (str(ip) for ip in pod.ips))

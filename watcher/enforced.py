@@ -1,8 +1,9 @@
 """The enforced signal: is a local pod's policy in the kernel yet?
 
 A local pod becomes *pending* when the agent first learns of it (its API
-event or its CNI ADD, whichever comes first), when its addresses change,
-and when a policy of its namespace changes.  It becomes *enforced* when the
+event or its CNI ADD, whichever comes first), when its addresses or labels
+change, when a policy of its namespace or any ClusterNetworkPolicy changes,
+and when its namespace's labels change.  It becomes *enforced* when the
 transaction holding its rules has been committed to the kernel; the time
 from the event to the commit goes into the ``policyc_enforce_seconds``
 histogram.  ``/pods`` serves ``snapshot()``; ``policyc status POD`` reads it.
