@@ -43,3 +43,30 @@ def test_many_single_label_peers_give_few_candidates() -> None:
     index = PeerIndex.of(ps)
     assert list(index.candidates({"k7": "v", "other": "v"})) == [ps[7]]
     assert not index.rest
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            Peer,
+            st.none() | st.just(Selector()) | selectors,
+            st.none() | st.just(Selector()) | selectors,
+        ),
+        max_size=8,
+    )
+)
+def test_normal_peers_drops_exactly_the_covered_ones(ps: list[Peer]) -> None:
+    """``_normal_peers`` (three lookups per peer) equals the pairwise scan."""
+    from policyc.setspecs import _normal_namespace, _normal_peers, normal_selector
+
+    found = {
+        (_normal_namespace(p.namespace_selector, "x"), normal_selector(p.pod_selector)) for p in ps
+    }
+
+    def covers(a: tuple[str, str], b: tuple[str, str]) -> bool:
+        return a != b and a[0] in ("*", b[0]) and a[1] in ("*", b[1])
+
+    assert _normal_peers(ps, "x") == sorted(
+        q for q in found if not any(covers(p, q) for p in found)
+    )
