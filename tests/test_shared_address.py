@@ -260,3 +260,18 @@ def test_agent_exports_a_shared_address_gauge() -> None:
     m = Metrics()
     m.shared_addresses.set(Compiler().load(cluster(repro())).m.shared)
     assert b"policyc_shared_addresses 1.0" in m.render()
+
+
+def test_a_claimant_leaving_brings_back_the_others_own_group() -> None:
+    """x/db's group chain is its own; while its address is shared it has no
+    map element, so the group is unused.  When the other claimant goes, the
+    element comes back and the group must still be defined (it was dropped:
+    KeyError in ``changes``, and the agent's every later sync failed)."""
+    deny_y = pol("y", "deny-in", types=["Ingress"])  # a group in use beside x/db's
+    objs = repro(deny_y, newcomer=False) + [pod("z", "newcomer", "10.244.1.10", app="web")]
+    comp = Compiler("node-1").load(cluster(objs))
+    comp.changes()
+    comp.graph()
+    comp.remove(Kind.POD, "z/newcomer")
+    assert comp.changes().rules
+    assert len(comp.graph().groups) == 2
