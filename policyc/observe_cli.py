@@ -48,7 +48,11 @@ def add_logs_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-n", "--namespace", help="only drops to or from pods of this namespace")
     p.add_argument("--pod", help="only drops to or from this pod (NAMESPACE/NAME or NAME)")
-    p.add_argument("--policy", help="only drops attributed to this policy (NAMESPACE/NAME or NAME)")
+    p.add_argument(
+        "--policy",
+        help="only drops attributed to this policy "
+        "(NAMESPACE/NAME, 'ClusterNetworkPolicy NAME' or a bare NAME)",
+    )
     p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
 
 
@@ -105,7 +109,13 @@ def _follow(fh: IO[str]) -> Iterator[str]:
 
 
 def _name_matches(want: str, key: str) -> bool:
-    return key == want if "/" in want else key.partition("/")[2] == want
+    """``want`` is the whole key (``ns/name``, ``ClusterNetworkPolicy name``)
+    or a bare name, which matches the name in any namespace or kind."""
+    if want == key:
+        return True
+    if "/" in want:
+        return False
+    return (key.partition("/")[2] if "/" in key else key.rpartition(" ")[2]) == want
 
 
 def keep(rec: dict[str, Any], args: argparse.Namespace) -> bool:

@@ -79,6 +79,22 @@ def test_logs_filters(agent: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(capsys.readouterr().out.splitlines()) == 1
 
 
+def test_logs_policy_filter_matches_cluster_network_policies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ClusterNetworkPolicy drop names ``Kind name``: both the key and the
+    bare name select it (neither did: only ``ns/name`` keys were split)."""
+    cnp = {**REC.to_json(), "policies": ["ClusterNetworkPolicy no-y"], "rule": "block-y"}
+    f = tmp_path / "agent.log"
+    f.write_text(json.dumps(REC.to_json()) + "\n" + json.dumps(cnp) + "\n")
+    for want in ("no-y", "ClusterNetworkPolicy no-y"):
+        assert main(["logs", str(f), "--policy", want, "-o", "json"]) == 0
+        (line,) = capsys.readouterr().out.splitlines()
+        assert json.loads(line)["rule"] == "block-y"
+    assert main(["logs", str(f), "--policy", "x/no-y"]) == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_logs_from_a_file_of_agent_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
