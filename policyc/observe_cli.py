@@ -172,8 +172,14 @@ def run_status(args: argparse.Namespace) -> int:
     """Exit 0 when the pod's rules are in the kernel, 3 while pending, 2 when
     the agent does not hold the pod (not local, or unknown)."""
     key = args.pod if "/" in args.pod else f"{args.namespace}/{args.pod}"
-    with _open(_url(args.agent, "/pods"), 10) as resp:
-        pods = json.load(resp)
+    url = _url(args.agent, "/pods")
+    with _open(url, 10) as resp:
+        try:
+            pods = json.load(resp)
+        except (ValueError, OSError):
+            pods = None
+    if not isinstance(pods, dict):
+        raise PolicycError(f"{url}: not the JSON of a policyc agent's /pods")
     st = pods.get(key)
     if st is None:
         raise InputError(f"pod {key}: not a pod of the agent's node at {args.agent}")

@@ -122,6 +122,32 @@ def test_status_without_an_agent(capsys: pytest.CaptureFixture[str]) -> None:
     assert "cannot reach the agent" in capsys.readouterr().err
 
 
+def test_status_of_something_else_than_the_agent(capsys: pytest.CaptureFixture[str]) -> None:
+    """--agent naming another HTTP server: one line, exit 1 (it was a
+    JSONDecodeError traceback)."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>hi</html>" if self.path == "/pods" else b"[1]")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        assert main(["status", "x/a", "--agent", f"127.0.0.1:{srv.server_port}"]) == 1
+        err = capsys.readouterr().err
+        assert "not the JSON of a policyc agent's /pods" in err and "Traceback" not in err
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_drops_follow_streams_new_lines() -> None:
     import urllib.request
 
