@@ -68,3 +68,15 @@ def test_bad_or_taken_listen_address_is_one_line(
             root.handlers[:], root.level = handlers, level
     err = capsys.readouterr().err
     assert f"policyc watch: --listen {listen}: " in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("group", ["0", "-1", "65536", "seven"])
+def test_log_group_out_of_range_is_exit_2(group: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The kernel keeps 16 bits (65536 was programmed as group 0, conntrack's,
+    while ulogd listened elsewhere): refused before anything starts."""
+    argv = ["watch", "--node", "n1", "--source", "dir:/nonexistent", "--log-drops"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--log-group", group])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--log-group" in err and "1-65535" in err and "Traceback" not in err
