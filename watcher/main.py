@@ -220,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
         http = serve(metrics, args.listen, agent.ready, agent.healthy, agent.enforce.snapshot, bus)
     except (OSError, ValueError) as exc:  # a bad HOST:PORT, or the port is taken
         print(f"policyc watch: --listen {args.listen}: {exc}", file=sys.stderr)
+        if reader is not None:  # ulogd and its run directory go with us
+            reader.stop()
         return 2 if isinstance(exc, ValueError) else 1
     cni = None
     if args.cni_socket:
