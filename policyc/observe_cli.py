@@ -138,6 +138,8 @@ def text_line(rec: dict[str, Any]) -> str:
         return f"{who} ({addr}:{s.get('port', 0)})"
 
     by = ", ".join(rec.get("policies", [])) or "no policy (fail closed)"
+    if rec.get("rule"):  # a ClusterNetworkPolicy Deny names its rule and tier
+        by += f" rule {rec['rule']} ({rec.get('tier', '')})"
     verdict = "WOULD-DROP (audit)" if rec.get("verdict") == "would-drop" else "DROP"
     return (
         f"{rec.get('time', '')} {verdict} {rec.get('direction', '').lower()} "

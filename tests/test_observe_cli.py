@@ -85,6 +85,7 @@ def test_logs_policy_filter_matches_cluster_network_policies(
     """A ClusterNetworkPolicy drop names ``Kind name``: both the key and the
     bare name select it (neither did: only ``ns/name`` keys were split)."""
     cnp = {**REC.to_json(), "policies": ["ClusterNetworkPolicy no-y"], "rule": "block-y"}
+    cnp |= {"tier": "Admin", "policy": "ClusterNetworkPolicy no-y"}
     f = tmp_path / "agent.log"
     f.write_text(json.dumps(REC.to_json()) + "\n" + json.dumps(cnp) + "\n")
     for want in ("no-y", "ClusterNetworkPolicy no-y"):
@@ -93,6 +94,8 @@ def test_logs_policy_filter_matches_cluster_network_policies(
         assert json.loads(line)["rule"] == "block-y"
     assert main(["logs", str(f), "--policy", "x/no-y"]) == 0
     assert capsys.readouterr().out == ""
+    assert main(["logs", str(f), "--policy", "no-y"]) == 0
+    assert capsys.readouterr().out.endswith("by ClusterNetworkPolicy no-y rule block-y (Admin)\n")
 
 
 def test_logs_from_a_file_of_agent_output(
