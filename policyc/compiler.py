@@ -479,9 +479,24 @@ class Compiler:
             used = self.groups_used()
             if used != self._groups_used:
                 self._groups_used = used
-                self.group_defs = {n: self.group_defs[n] for n in used}
+                # Keep the groups of counted elements too: an address shared
+                # by pods of different groups has no map element, and its
+                # element comes back, without a new group_of call, when the
+                # other claimant goes.
+                held = self._groups_held()
+                self.group_defs = {n: g for n, g in self.group_defs.items() if n in held}
                 out = dataclasses.replace(out, rules=True)
         return out
+
+    def _groups_held(self) -> frozenset[str]:
+        """The group chains some local pod is in, whether or not its address
+        is shared (``groups_used`` ⊆ this): O(local pods)."""
+        return frozenset(
+            e[1]  # type: ignore[index]
+            for prefix in DISPATCH_MAP.values()
+            for f in FAMILIES
+            for e in self.m.counts[prefix + f.suffix]
+        )
 
     def load(self, cluster: Cluster) -> Compiler:
         """Put every object of ``cluster``: namespaces and nodes, then policies, then pods."""

@@ -48,7 +48,11 @@ def add_logs_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-n", "--namespace", help="only drops to or from pods of this namespace")
     p.add_argument("--pod", help="only drops to or from this pod (NAMESPACE/NAME or NAME)")
-    p.add_argument("--policy", help="only drops attributed to this policy (NAMESPACE/NAME or NAME)")
+    p.add_argument(
+        "--policy",
+        help="only drops attributed to this policy "
+        "(NAMESPACE/NAME, 'ClusterNetworkPolicy NAME' or a bare NAME)",
+    )
     p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
 
 
@@ -105,7 +109,13 @@ def _follow(fh: IO[str]) -> Iterator[str]:
 
 
 def _name_matches(want: str, key: str) -> bool:
-    return key == want if "/" in want else key.partition("/")[2] == want
+    """``want`` is the whole key (``ns/name``, ``ClusterNetworkPolicy name``)
+    or a bare name, which matches the name in any namespace or kind."""
+    if want == key:
+        return True
+    if "/" in want:
+        return False
+    return (key.partition("/")[2] if "/" in key else key.rpartition(" ")[2]) == want
 
 
 def keep(rec: dict[str, Any], args: argparse.Namespace) -> bool:
@@ -128,6 +138,8 @@ def text_line(rec: dict[str, Any]) -> str:
         return f"{who} ({addr}:{s.get('port', 0)})"
 
     by = ", ".join(rec.get("policies", [])) or "no policy (fail closed)"
+    if rec.get("rule"):  # a ClusterNetworkPolicy Deny names its rule and tier
+        by += f" rule {rec['rule']} ({rec.get('tier', '')})"
     verdict = "WOULD-DROP (audit)" if rec.get("verdict") == "would-drop" else "DROP"
     return (
         f"{rec.get('time', '')} {verdict} {rec.get('direction', '').lower()} "
@@ -162,8 +174,14 @@ def run_status(args: argparse.Namespace) -> int:
     """Exit 0 when the pod's rules are in the kernel, 3 while pending, 2 when
     the agent does not hold the pod (not local, or unknown)."""
     key = args.pod if "/" in args.pod else f"{args.namespace}/{args.pod}"
-    with _open(_url(args.agent, "/pods"), 10) as resp:
-        pods = json.load(resp)
+    url = _url(args.agent, "/pods")
+    with _open(url, 10) as resp:
+        try:
+            pods = json.load(resp)
+        except (ValueError, OSError):
+            pods = None
+    if not isinstance(pods, dict):
+        raise PolicycError(f"{url}: not the JSON of a policyc agent's /pods")
     st = pods.get(key)
     if st is None:
         raise InputError(f"pod {key}: not a pod of the agent's node at {args.agent}")

@@ -116,6 +116,27 @@ def test_drop_is_attributed_to_every_isolating_policy() -> None:
     assert rec.to_json()["verdict"] == "would-drop"
 
 
+def test_one_attempt_audited_on_both_sides_gives_two_lines() -> None:
+    """A packet would-dropped by y/b's egress audit policy passes on to
+    x/a's ingress audit policy: each side logs; the second line is not a
+    retransmission of the first (it was suppressed: same tag and 5-tuple)."""
+    c = compiler_of(
+        audit(pol("y", "lockdown", types=["Egress"])),
+        audit(pol("x", "quiet", types=["Ingress"])),
+    )
+    att = Attributor()
+    att.view = build_view(c, by_ip(c), local(c))
+    out = NflogPacket(1.0, "pc:audit:E:eg4_x", 4, 6, "10.244.1.14", "10.244.1.10", 5000, 80)
+    into = dataclasses.replace(out, prefix="pc:audit:I:in4_x")
+    recs = [att.record(out), att.record(into), att.record(into)]
+    assert [(r.pod, r.policies) if r else None for r in recs] == [
+        ("y/b", ("y/lockdown",)),
+        ("x/a", ("x/quiet",)),
+        None,  # the SYN again: counted, not logged
+    ]
+    assert att.suppressed == 1
+
+
 def test_bus_keeps_recent_lines_and_feeds_followers() -> None:
     c = compiler_of(pol("x", "deny", types=["Ingress"]))
     bus, lines = DropBus(keep=2), []

@@ -79,6 +79,25 @@ def test_logs_filters(agent: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(capsys.readouterr().out.splitlines()) == 1
 
 
+def test_logs_policy_filter_matches_cluster_network_policies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ClusterNetworkPolicy drop names ``Kind name``: both the key and the
+    bare name select it (neither did: only ``ns/name`` keys were split)."""
+    cnp = {**REC.to_json(), "policies": ["ClusterNetworkPolicy no-y"], "rule": "block-y"}
+    cnp |= {"tier": "Admin", "policy": "ClusterNetworkPolicy no-y"}
+    f = tmp_path / "agent.log"
+    f.write_text(json.dumps(REC.to_json()) + "\n" + json.dumps(cnp) + "\n")
+    for want in ("no-y", "ClusterNetworkPolicy no-y"):
+        assert main(["logs", str(f), "--policy", want, "-o", "json"]) == 0
+        (line,) = capsys.readouterr().out.splitlines()
+        assert json.loads(line)["rule"] == "block-y"
+    assert main(["logs", str(f), "--policy", "x/no-y"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["logs", str(f), "--policy", "no-y"]) == 0
+    assert capsys.readouterr().out.endswith("by ClusterNetworkPolicy no-y rule block-y (Admin)\n")
+
+
 def test_logs_from_a_file_of_agent_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,6 +123,32 @@ def test_status_without_an_agent(capsys: pytest.CaptureFixture[str]) -> None:
         port = s.getsockname()[1]
     assert main(["status", "x/a", "--agent", f"127.0.0.1:{port}"]) == 1
     assert "cannot reach the agent" in capsys.readouterr().err
+
+
+def test_status_of_something_else_than_the_agent(capsys: pytest.CaptureFixture[str]) -> None:
+    """--agent naming another HTTP server: one line, exit 1 (it was a
+    JSONDecodeError traceback)."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>hi</html>" if self.path == "/pods" else b"[1]")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        assert main(["status", "x/a", "--agent", f"127.0.0.1:{srv.server_port}"]) == 1
+        err = capsys.readouterr().err
+        assert "not the JSON of a policyc agent's /pods" in err and "Traceback" not in err
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_drops_follow_streams_new_lines() -> None:

@@ -260,3 +260,41 @@ def test_agent_exports_a_shared_address_gauge() -> None:
     m = Metrics()
     m.shared_addresses.set(Compiler().load(cluster(repro())).m.shared)
     assert b"policyc_shared_addresses 1.0" in m.render()
+
+
+def test_a_claimant_leaving_brings_back_the_others_own_group() -> None:
+    """x/db's group chain is its own; while its address is shared it has no
+    map element, so the group is unused.  When the other claimant goes, the
+    element comes back and the group must still be defined (it was dropped:
+    KeyError in ``changes``, and the agent's every later sync failed)."""
+    deny_y = pol("y", "deny-in", types=["Ingress"])  # a group in use beside x/db's
+    objs = repro(deny_y, newcomer=False) + [pod("z", "newcomer", "10.244.1.10", app="web")]
+    comp = Compiler("node-1").load(cluster(objs))
+    comp.changes()
+    comp.graph()
+    comp.remove(Kind.POD, "z/newcomer")
+    assert comp.changes().rules
+    assert len(comp.graph().groups) == 2
+
+
+def test_agent_keeps_syncing_after_a_shared_address_goes() -> None:
+    """The trial's sequence through the agent: x/a has a group of its own
+    (and an IPv6 address, so that group stays in use for IPv6), y/dup comes
+    at x/a's IPv4 address and goes.  Every sync after that failed with
+    KeyError, "previous rules stay in force", for good."""
+    from policyc.kinds import Key
+    from tests.test_droplog import agent
+    from watcher.sources.base import Event, EventType
+
+    a, _ = agent()
+    assert a.sync()
+    web = pol("x", "web", labels(pod="a"), types=["Ingress"])
+    dup = pod("y", "dup", "10.244.1.10", pod="dup")
+    objs = cluster([namespace("x"), namespace("y"), web, dup])
+    (policy,), (the_dup,) = objs.policies, objs.pods
+    a.handle(Event(EventType.ADDED, Kind.NETWORK_POLICY, obj=policy))
+    assert a.sync()
+    a.handle(Event(EventType.ADDED, Kind.POD, obj=the_dup))
+    assert a.sync() and a.compiler.m.shared == 1
+    a.handle(Event(EventType.DELETED, Kind.POD, obj=Key.of(the_dup)))
+    assert a.sync() and a.failures == 0

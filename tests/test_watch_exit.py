@@ -68,3 +68,45 @@ def test_bad_or_taken_listen_address_is_one_line(
             root.handlers[:], root.level = handlers, level
     err = capsys.readouterr().err
     assert f"policyc watch: --listen {listen}: " in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("group", ["0", "-1", "65536", "seven"])
+def test_log_group_out_of_range_is_exit_2(group: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The kernel keeps 16 bits (65536 was programmed as group 0, conntrack's,
+    while ulogd listened elsewhere): refused before anything starts."""
+    argv = ["watch", "--node", "n1", "--source", "dir:/nonexistent", "--log-drops"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--log-group", group])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--log-group" in err and "1-65535" in err and "Traceback" not in err
+
+
+def test_taken_listen_address_stops_the_drop_log_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial: with --log-drops, a --listen port in use ended the agent after
+    ulogd had started; its /tmp/policyc-ulogd-* directory was left behind."""
+    import watcher.main
+
+    stopped: list[bool] = []
+
+    class Reader:
+        def stop(self) -> None:
+            stopped.append(True)
+
+    monkeypatch.setattr(backends.sysctl, "ensure_bridge_netfilter", lambda: [])
+    monkeypatch.setattr(watcher.main, "start_drop_log", lambda *a: (Reader(), None))
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        argv = ["watch", "--node", "n1", "--source", f"dir:{tmp_path}", "--log-drops"]
+        argv += ["--listen", f"127.0.0.1:{busy.getsockname()[1]}", "--cni-socket", ""]
+        try:
+            assert main([*argv, "--no-routes"]) == 1
+        finally:
+            root.handlers[:], root.level = handlers, level
+    assert stopped == [True]
+    assert "Address already in use" in capsys.readouterr().err

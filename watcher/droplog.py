@@ -172,7 +172,7 @@ class Attributor:
     def record(self, pkt: NflogPacket) -> DropRecord | None:
         """The record of ``pkt``; None for a foreign prefix or a retransmission."""
         prefix = parse_prefix(pkt.prefix)
-        if prefix is None or self._repeat(pkt, prefix.tag):
+        if prefix is None or self._repeat(pkt, prefix.tag, prefix.direction):
             return None
         view, d = self.view, prefix.direction
         own = pkt.saddr if d is Direction.EGRESS else pkt.daddr
@@ -200,8 +200,10 @@ class Attributor:
             rule=rule,
         )
 
-    def _repeat(self, pkt: NflogPacket, tag: Tag) -> bool:
-        key = (tag, pkt.proto, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport)
+    def _repeat(self, pkt: NflogPacket, tag: Tag, direction: Direction) -> bool:
+        # The direction is part of the attempt's key: one packet can be logged
+        # by its source's egress and its destination's ingress (audit both).
+        key = (tag, direction, pkt.proto, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport)
         now = time.monotonic()
         while self._seen and next(iter(self._seen.values())) < now - DEDUP_SECONDS:
             self._seen.popitem(last=False)

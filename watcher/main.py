@@ -102,11 +102,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--log-group",
-        type=int,
+        type=log_group,
         default=LOG_GROUP,
         metavar="N",
-        help=f"the NFLOG group drops are logged to (default {LOG_GROUP}; 0 is conntrack's)",
+        help=f"the NFLOG group drops are logged to, 1-65535 (default {LOG_GROUP}; "
+        "0 is conntrack's)",
     )
+
+
+def log_group(text: str) -> int:
+    """``--log-group``: an NFLOG group, 1-65535.  nft's ``log group`` and
+    iptables' ``--nflog-group`` are 16 bits (65536 became group 0); "Group 0
+    is used by the kernel to log connection tracking invalid message"
+    (ulogd.conf)."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r}: want an NFLOG group 1-65535")
+    return int(text)
 
 
 def make_source(spec: str, kubeconfig: str | None, context: str | None = None) -> Any:
@@ -209,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
         http = serve(metrics, args.listen, agent.ready, agent.healthy, agent.enforce.snapshot, bus)
     except (OSError, ValueError) as exc:  # a bad HOST:PORT, or the port is taken
         print(f"policyc watch: --listen {args.listen}: {exc}", file=sys.stderr)
+        if reader is not None:  # ulogd and its run directory go with us
+            reader.stop()
         return 2 if isinstance(exc, ValueError) else 1
     cni = None
     if args.cni_socket:

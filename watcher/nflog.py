@@ -131,6 +131,7 @@ class UlogdReader:
         self.group = group
         self.on_packet = on_packet
         self.binary = shutil.which(binary) or binary
+        self.own_rundir = rundir is None  # made here: removed by stop()
         self.rundir = rundir or tempfile.mkdtemp(prefix="policyc-ulogd-")
         self.sock_path = os.path.join(self.rundir, "json.sock")
         self.conf_path = os.path.join(self.rundir, "ulogd.conf")
@@ -139,6 +140,7 @@ class UlogdReader:
         self.connected = threading.Event()
         self.restarts = 0
         self.lines = 0
+        self.thread: threading.Thread | None = None
 
     def start(self) -> None:
         if not os.access(self.binary, os.X_OK):
@@ -146,7 +148,8 @@ class UlogdReader:
         logfile = os.path.join(self.rundir, "ulogd.log")
         with open(self.conf_path, "w", encoding="utf-8") as fh:
             fh.write(config(self.group, self.sock_path, logfile))
-        threading.Thread(target=self._run, name="nflog", daemon=True).start()
+        self.thread = threading.Thread(target=self._run, name="nflog", daemon=True)
+        self.thread.start()
 
     def _listen(self) -> socket.socket:
         try:
@@ -230,5 +233,11 @@ class UlogdReader:
                 proc.wait()
 
     def stop(self) -> None:
+        """End ulogd and the thread; remove the run directory (its config,
+        log and socket) when this reader made it."""
         self.stopping.set()
         self._end_proc()
+        if self.thread is not None:
+            self.thread.join(5.0)
+        if self.own_rundir:
+            shutil.rmtree(self.rundir, ignore_errors=True)
