@@ -133,9 +133,10 @@ class Explained:
 
 
 def parse_port(text: str) -> tuple[int | str, Protocol | None]:
-    """``PORT[/PROTO]`` or ``NAME[/PROTO]``: (1..65535 or a port name, the
-    protocol or None).  InputError for ICMP, a bad number, name or protocol."""
-    port, _, proto = text.partition("/")
+    """``PORT[/PROTOCOL]`` or ``NAME[/PROTOCOL]``: (1..65535 or a port name,
+    the protocol or None).  InputError for ICMP, a bad number, name or
+    protocol, and for an empty one after the slash (``80/``)."""
+    port, slash, proto = text.partition("/")
     # NetworkPolicyPort.protocol: "The protocol (TCP, UDP, or SCTP) which
     # traffic must match."
     if proto.lower() in ICMP or port.lower() in ICMP:
@@ -143,19 +144,22 @@ def parse_port(text: str) -> tuple[int | str, Protocol | None]:
             f"port {clipped(printable(text))!r}: ICMP has no ports; NetworkPolicy "
             "ports match TCP, UDP or SCTP only (spec.ingress[].ports[].protocol)"
         )
-    if proto and proto.upper() not in {p.value for p in Protocol}:
+    if slash and proto.upper() not in {p.value for p in Protocol}:
         raise InputError(
-            f"port {clipped(printable(text))!r}: want PORT[/PROTO] with PROTO tcp, udp or sctp"
+            f"port {clipped(printable(text))!r}: want PORT[/PROTOCOL] with PROTOCOL "
+            "one of TCP, UDP, SCTP"
         )
     protocol = Protocol(proto.upper()) if proto else None
     if port.isascii() and port.isdigit():
         if len(port) <= 5 and 1 <= int(port) <= 65535:
             return int(port), protocol
-        raise InputError(f"port {clipped(printable(text))!r}: want PORT[/PROTO] with PORT 1-65535")
+        raise InputError(
+            f"port {clipped(printable(text))!r}: want PORT[/PROTOCOL] with PORT 1-65535"
+        )
     if len(port) <= 15 and PORT_NAME.fullmatch(port) and re.search("[a-z]", port):
         return port, protocol
     raise InputError(
-        f"port {clipped(printable(text))!r}: want PORT[/PROTO] with PORT 1-65535 or a "
+        f"port {clipped(printable(text))!r}: want PORT[/PROTOCOL] with PORT 1-65535 or a "
         "containerPort name (IANA_SVC_NAME), e.g. 80/tcp or http"
     )
 

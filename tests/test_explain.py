@@ -75,8 +75,8 @@ def test_parse_port(port: str, parsed: tuple[object, object]) -> None:
     [
         (["x/b", "x/a", "80/icmp"], "ICMP has no ports"),
         (["x/b", "x/a", "icmp"], "ICMP has no ports"),
-        (["x/b", "x/a", "80/tcp/x"], "want PORT[/PROTO] with PROTO tcp, udp or sctp"),
-        (["x/b", "x/a", "99999"], "want PORT[/PROTO] with PORT 1-65535"),
+        (["x/b", "x/a", "80/tcp/x"], "want PORT[/PROTOCOL] with PROTOCOL one of TCP, UDP, SCTP"),
+        (["x/b", "x/a", "99999"], "want PORT[/PROTOCOL] with PORT 1-65535"),
         (["x/b", "x/a", "api-port"], "not a containerPort name of x/a (it has serve-80-tcp"),
         (["x/b", "x/a", "serve-80-tcp/sctp"], "not a containerPort name of x/a"),
         (["nope/a", "x/a", "80"], "no pod 'nope/a' in the input"),
