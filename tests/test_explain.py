@@ -160,3 +160,85 @@ def test_an_admin_pass_is_named_before_the_networkpolicy_verdict(
     assert "    ingress of x/a: isolated by x/only-y\n" in out
     assert '      tier Admin: ClusterNetworkPolicy pass-z ingress[0] "to-np": Pass\n' in out
     assert "denied: no rule of these policies admits it" in out
+
+
+SELECT_NO_MATCH = """\
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: x-no-y}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {matchLabels: {ns: x}}}
+  egress:
+  - {action: Deny, to: [{namespaces: {matchLabels: {ns: y}}}]}
+  ingress:
+  - {action: Deny, from: [{namespaces: {matchLabels: {ns: y}}}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: x-no-y-udp}
+spec:
+  tier: Admin
+  priority: 20
+  subject: {namespaces: {matchLabels: {ns: x}}}
+  egress:
+  - action: Deny
+    to: [{namespaces: {matchLabels: {ns: z}}}]
+    protocols: [{udp: {destinationPort: {number: 53}}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: default}
+spec:
+  tier: Baseline
+  priority: 10
+  subject: {namespaces: {matchLabels: {ns: z}}}
+  ingress:
+  - {action: Deny, from: [{namespaces: {matchLabels: {ns: y}}}]}
+"""
+
+
+def test_a_cluster_policy_that_selects_but_does_not_match_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """explain said "neither pod is isolated: no policy selects either of
+    them" although ClusterNetworkPolicies selected both pods: it names them,
+    says none of their rules matched, and what decided (here the default).
+    A policy without rules of the direction is not named for it."""
+    (tmp_path / "p.yaml").write_text(SELECT_NO_MATCH)
+    argv = ["explain", "x/a", "z/a", "80", "--family", "4", str(ROOT / "_base"), str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "neither pod is isolated" not in out
+    assert (
+        "    egress of x/a: not isolated (no NetworkPolicy with policyTypes Egress selects it)\n"
+        "      tier Admin: ClusterNetworkPolicy x-no-y, ClusterNetworkPolicy x-no-y-udp select"
+        " it; none of their egress rules matched\n"
+        "      no tier decided: allowed by default\n"
+        "    ingress of z/a: not isolated (no NetworkPolicy with policyTypes Ingress selects it)\n"
+        "      tier Baseline: ClusterNetworkPolicy default selects it; none of its ingress rules"
+        " matched\n"
+        "      no tier decided: allowed by default\n"
+    ) in out
+
+
+def test_a_networkpolicy_verdict_follows_the_cluster_policies_that_did_not_match(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Isolated by a NetworkPolicy: the Admin policies that selected the pod
+    and did not match come first, then the NetworkPolicy decides; Baseline
+    is not asked."""
+    (tmp_path / "p.yaml").write_text(SELECT_NO_MATCH)
+    pol = PASS_THEN_NP.split("---\n")[1]
+    (tmp_path / "np.yaml").write_text(pol)
+    argv = ["explain", "z/a", "x/a", "80", "--family", "4", str(ROOT / "_base"), str(tmp_path)]
+    assert main(argv) == 3
+    out = capsys.readouterr().out
+    assert (
+        "    ingress of x/a: isolated by x/only-y\n"
+        "      tier Admin: ClusterNetworkPolicy x-no-y selects it; none of its ingress rules"
+        " matched\n"
+        "      denied: no rule of these policies admits it; closest rules:\n"
+    ) in out
+    assert "tier Baseline" not in out and "no tier decided" not in out
