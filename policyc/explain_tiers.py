@@ -133,7 +133,8 @@ def tier_lines(
     if d.tier is Decider.NETWORK_POLICY:
         return lines
     if d.tier is Decider.BASELINE:
-        return (_final(d, direction),)
+        # The Admin lines say why Admin did not decide (a Pass, no match).
+        return (*lines, _final(d, direction))
     lines += _undecided(tiers, Tier.BASELINE, *args)
     if d.tier is Decider.EXEMPT:
         return (*lines, TierLine(Decider.EXEMPT, TierOutcome.EXEMPT, direction))

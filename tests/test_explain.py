@@ -242,3 +242,53 @@ def test_a_networkpolicy_verdict_follows_the_cluster_policies_that_did_not_match
         "      denied: no rule of these policies admits it; closest rules:\n"
     ) in out
     assert "tier Baseline" not in out and "no tier decided" not in out
+
+
+PASS_THEN_BASELINE = """\
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: pass-z}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {matchLabels: {ns: x}}}
+  ingress:
+  - name: to-np
+    action: Pass
+    from: [{namespaces: {matchLabels: {ns: z}}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: default}
+spec:
+  tier: Baseline
+  priority: 10
+  subject: {namespaces: {matchLabels: {ns: x}}}
+  ingress:
+  - name: no-z
+    action: Deny
+    from: [{namespaces: {matchLabels: {ns: z}}}]
+"""
+
+
+def test_an_admin_pass_is_named_before_the_baseline_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Admin Pass handed the direction to NetworkPolicy, which isolates
+    nothing, and Baseline denied: explain showed only the Baseline line."""
+    (tmp_path / "p.yaml").write_text(PASS_THEN_BASELINE)
+    argv = ["explain", "z/a", "x/a", "80", "--family", "4", str(ROOT / "_base"), str(tmp_path)]
+    assert main(argv) == 3
+    out = capsys.readouterr().out
+    assert (
+        "    ingress of x/a: denied by a tier\n"
+        '      tier Admin: ClusterNetworkPolicy pass-z ingress[0] "to-np": Pass\n'
+        '      tier Baseline: ClusterNetworkPolicy default ingress[0] "no-z": Deny\n'
+        "    trace on node-1 "
+    ) in out
+    assert main([*argv, "-o", "json"]) == 3
+    tiers = json.loads(capsys.readouterr().out)["cases"][0]["ingress"]["tiers"]
+    assert tiers == [
+        'Admin: ClusterNetworkPolicy pass-z ingress[0] "to-np": Pass',
+        'Baseline: ClusterNetworkPolicy default ingress[0] "no-z": Deny',
+    ]
