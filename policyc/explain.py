@@ -25,15 +25,14 @@ from policyc.errors import InputError, PolicycError, clipped, printable
 from policyc.evaluate import Evaluator
 from policyc.evaluate_tiers import Decider
 from policyc.explain_rules import Miss, rule_miss
+from policyc.explain_tiers import TierLine, tier_lines
 from policyc.model import (
-    Action,
     Cluster,
     Direction,
     IPAddress,
     NetworkPolicy,
     Pod,
     Protocol,
-    Tier,
 )
 from policyc.names import pod_iface
 from policyc.trace import Packet, Step, trace
@@ -80,9 +79,8 @@ class Side:
     ``isolated_by``: the policies (``ns/name``) of this direction selecting
     the pod; ``allowed_by``: the rules (``ns/name ingress[i]``) that admit the
     packet; ``closest``: on a denial, the nearest rules and why each failed.
-    ``tiers``: lines that precede the NetworkPolicy verdict, one per tier that
-    decided or passed (the slot for ClusterNetworkPolicy tiers: "admin
-    ns/name ingress[i]: Pass").
+    ``tiers``: what the ClusterNetworkPolicy tiers did, in evaluation order
+    (``policyc.explain_tiers``); the last is the verdict when it is final.
     """
 
     direction: Direction
@@ -92,7 +90,12 @@ class Side:
     allowed: bool
     allowed_by: tuple[str, ...] = ()
     closest: tuple[Miss, ...] = ()
-    tiers: tuple[str, ...] = ()
+    tiers: tuple[TierLine, ...] = ()
+
+    @property
+    def decided(self) -> TierLine | None:
+        """The Admin or Baseline line that gave this direction's verdict, or None."""
+        return self.tiers[-1] if self.tiers and self.tiers[-1].final else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +136,10 @@ class Explained:
 
 
 def parse_port(text: str) -> tuple[int | str, Protocol | None]:
-    """``PORT[/PROTO]`` or ``NAME[/PROTO]``: (1..65535 or a port name, the
-    protocol or None).  InputError for ICMP, a bad number, name or protocol."""
-    port, _, proto = text.partition("/")
+    """``PORT[/PROTOCOL]`` or ``NAME[/PROTOCOL]``: (1..65535 or a port name,
+    the protocol or None).  InputError for ICMP, a bad number, name or
+    protocol, and for an empty one after the slash (``80/``)."""
+    port, slash, proto = text.partition("/")
     # NetworkPolicyPort.protocol: "The protocol (TCP, UDP, or SCTP) which
     # traffic must match."
     if proto.lower() in ICMP or port.lower() in ICMP:
@@ -143,19 +147,22 @@ def parse_port(text: str) -> tuple[int | str, Protocol | None]:
             f"port {clipped(printable(text))!r}: ICMP has no ports; NetworkPolicy "
             "ports match TCP, UDP or SCTP only (spec.ingress[].ports[].protocol)"
         )
-    if proto and proto.upper() not in {p.value for p in Protocol}:
+    if slash and proto.upper() not in {p.value for p in Protocol}:
         raise InputError(
-            f"port {clipped(printable(text))!r}: want PORT[/PROTO] with PROTO tcp, udp or sctp"
+            f"port {clipped(printable(text))!r}: want PORT[/PROTOCOL] with PROTOCOL "
+            "one of TCP, UDP, SCTP"
         )
     protocol = Protocol(proto.upper()) if proto else None
     if port.isascii() and port.isdigit():
         if len(port) <= 5 and 1 <= int(port) <= 65535:
             return int(port), protocol
-        raise InputError(f"port {clipped(printable(text))!r}: want PORT[/PROTO] with PORT 1-65535")
+        raise InputError(
+            f"port {clipped(printable(text))!r}: want PORT[/PROTOCOL] with PORT 1-65535"
+        )
     if len(port) <= 15 and PORT_NAME.fullmatch(port) and re.search("[a-z]", port):
         return port, protocol
     raise InputError(
-        f"port {clipped(printable(text))!r}: want PORT[/PROTO] with PORT 1-65535 or a "
+        f"port {clipped(printable(text))!r}: want PORT[/PROTOCOL] with PORT 1-65535 or a "
         "containerPort name (IANA_SVC_NAME), e.g. 80/tcp or http"
     )
 
@@ -296,44 +303,20 @@ class Explainer:
         q: PortQuery,
         np_exempt: bool,
     ) -> Side:
-        """``side`` with the ClusterNetworkPolicy tiers: the evaluator's
-        decision for this direction names the deciding tier, policy and
-        rule; an Admin or Baseline verdict replaces the NetworkPolicy one,
-        and node traffic skips NetworkPolicy (docs/clusternetworkpolicy.md)."""
+        """``side`` with the ClusterNetworkPolicy tiers (``explain_tiers``):
+        what each tier did, in evaluation order; an Admin or Baseline verdict
+        replaces the NetworkPolicy one, and node traffic skips NetworkPolicy
+        (docs/clusternetworkpolicy.md)."""
         if not pods:
             return side
-        d, _ = self.ev.decide(pods, side.direction, peer_ip, peer, q.protocol, q.port, np_exempt)
+        direction = side.direction
+        d, _ = self.ev.decide(pods, direction, peer_ip, peer, q.protocol, q.port, np_exempt)
+        lines = tier_lines(self.ev.tiers, d, pods, direction, peer_ip, peer, q.protocol, q.port)
         if d.tier in (Decider.ADMIN, Decider.BASELINE):
-            word = "Accept" if d.allowed else "Deny"
-            line = f"{d.tier}: {d.policy} {d.rule}: {word}"
-            return dataclasses.replace(side, allowed=d.allowed, allowed_by=(), tiers=(line,))
-        passed = self._passed(pods, side.direction, peer_ip, peer, q)
+            return dataclasses.replace(side, allowed=d.allowed, allowed_by=(), tiers=lines)
         if d.tier is Decider.EXEMPT:
-            line = "node traffic: exempt from NetworkPolicy, no tier decided"
-            return dataclasses.replace(side, allowed=True, allowed_by=(), tiers=(*passed, line))
-        return dataclasses.replace(side, tiers=passed) if passed else side
-
-    def _passed(
-        self,
-        pods: tuple[Pod, ...],
-        direction: Direction,
-        peer_ip: IPAddress,
-        peer: tuple[Pod, ...],
-        q: PortQuery,
-    ) -> tuple[str, ...]:
-        """The Admin ``Pass`` rules that handed this direction down to the
-        NetworkPolicy tier, one line per claimant's first Admin hit: "Pass:
-        skip over all lower-priority ClusterNetworkPolicies in this tier"."""
-        hits = (
-            self.ev.tiers.first_hit(Tier.ADMIN, p, direction, peer_ip, peer, q.protocol, q.port)
-            for p in pods
-        )
-        lines = {
-            f"{h.decision().tier}: {h.decision().policy} {h.decision().rule}: Pass": None
-            for h in hits
-            if h is not None and h.action is Action.PASS
-        }
-        return tuple(lines)
+            return dataclasses.replace(side, allowed=True, allowed_by=(), tiers=lines)
+        return dataclasses.replace(side, tiers=lines)
 
     def _group(
         self,

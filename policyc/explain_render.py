@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from policyc.evaluate_tiers import Decider
 from policyc.explain import Explained, Explanation, Hop, Side
+from policyc.explain_tiers import TierLine
 from policyc.model import Direction
 from policyc.trace import Step
 
@@ -45,7 +47,10 @@ def _case(c: Explanation) -> list[str]:
         and not (c.egress.isolated_by or c.ingress.isolated_by)
         and not (c.egress.tiers or c.ingress.tiers)
     ):
-        out.append("    neither pod is isolated: no policy selects either of them")
+        out.append(
+            "    neither pod is isolated: no policy selects the source for egress "
+            "or the destination for ingress"
+        )
     else:
         out += _side(c.egress) + _side(c.ingress)
     for hop in c.hops:
@@ -61,12 +66,19 @@ def _untraced(c: Explanation) -> str:
     return "no node holds a pod with either address, so no node's ruleset sees it"
 
 
+def _tier(line: TierLine) -> str:
+    """``tier Admin: ...``; the lines where no tier decided stand alone."""
+    if line.tier in (Decider.ADMIN, Decider.BASELINE):
+        return f"      tier {line}"
+    return f"      {line}"
+
+
 def _side(s: Side) -> list[str]:
     head = f"    {s.direction.lower()} of {s.subject}: "
-    tiers = [f"      tier {line}" for line in s.tiers]
-    final = s.tiers and not s.tiers[0].endswith(": Pass")  # a Pass line precedes NetworkPolicy
-    if s.is_pod and final and s.tiers[0].startswith(("Admin", "Baseline")):
-        # The tier's verdict is final for this direction: NetworkPolicy is not asked.
+    tiers = [_tier(line) for line in s.tiers]
+    if s.is_pod and s.decided is not None:
+        # An Admin or Baseline verdict is final for this direction; the lines
+        # before it are the tiers' rules that did not decide (Pass, no match).
         return [head + ("allowed" if s.allowed else "denied") + " by a tier", *tiers]
     lines = _side_head(s, head)
     return lines[:1] + tiers + lines[1:]
@@ -77,7 +89,7 @@ def _side_head(s: Side, head: str) -> list[str]:
         return [head + "not a pod, no policy applies"]
     kind = "Egress" if s.direction is Direction.EGRESS else "Ingress"
     if not s.isolated_by:
-        return [head + f"not isolated (no policy with policyTypes {kind} selects it)"]
+        return [head + f"not isolated (no NetworkPolicy with policyTypes {kind} selects it)"]
     out = [head + f"isolated by {', '.join(s.isolated_by)}"]
     for rule in s.allowed_by:
         out.append(f"      allowed by {rule}")
@@ -106,7 +118,7 @@ def _side_json(s: Side) -> dict[str, Any]:
         "direction": str(s.direction),
         "subject": s.subject,
         "isPod": s.is_pod,
-        "tiers": list(s.tiers),
+        "tiers": [str(line) for line in s.tiers],
         "isolatedBy": list(s.isolated_by),
         "allowed": s.allowed,
         "allowedBy": list(s.allowed_by),

@@ -64,22 +64,23 @@ class PortQuery:
 
 
 def parse_port(text: str) -> PortQuery:
-    """``PORT[/PROTO]`` or ``NAME[/PROTO]``; InputError (exit 2) otherwise.
+    """``PORT[/PROTOCOL]`` or ``NAME[/PROTOCOL]``; InputError (exit 2)
+    otherwise, and for an empty protocol after the slash (``80/``).
 
     A name follows IANA_SVC_NAME (ContainerPort.name): at most 15 lowercase
     letters, digits and '-', with at least one letter.
     """
-    port, _, proto_text = text.partition("/")
+    port, slash, proto_text = text.partition("/")
     protos = {p.value for p in Protocol}
     proto = Protocol(proto_text.upper()) if proto_text.upper() in protos else None
-    bad = f"port {clipped(printable(text))!r}: want PORT[/PROTO] or NAME[/PROTO]"
+    bad = f"port {clipped(printable(text))!r}: want PORT[/PROTOCOL] or NAME[/PROTOCOL]"
     if proto_text.upper() in ("ICMP", "ICMPV6"):
         raise InputError(
             f"port {clipped(printable(text))!r}: NetworkPolicy does not match ICMP "
             "(its protocols are TCP, UDP and SCTP)"
         )
-    if proto_text and proto is None:
-        raise InputError(f"{bad}, PROTO tcp, udp or sctp")
+    if slash and proto is None:
+        raise InputError(f"{bad}, PROTOCOL one of TCP, UDP, SCTP")
     if port.isascii() and port.isdigit():
         if len(port) > 5 or not 1 <= int(port) <= 65535:
             raise InputError(f"{bad}, PORT 1-65535")

@@ -19,12 +19,14 @@ classes of interchangeable pods (``policyc.reachclass``), which is exact.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol as Protocol_
+from typing import TypeVar
 
 from policyc.evaluate import Evaluator
-from policyc.model import Cluster, NetworkPolicy, Pod, Protocol
+from policyc.model import Cluster, Pod, Protocol
 from policyc.reachclass import pod_classes, representatives
 
 MAX_PORT = 65535
@@ -182,11 +184,35 @@ class _Oracle:
         return _allowed(self.ev, self.pods[src], self.pods[dst], proto, port, fam)
 
 
+class _Keyed(Protocol_):
+    @property
+    def key(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Keyed)
+
+
 def _policy_changes(old: Cluster, new: Cluster) -> list[tuple[str, CauseKind, Cluster]]:
-    """Per changed policy: its key, the kind of change, and the old cluster
+    """Per changed NetworkPolicy (key ``ns/name``), then per changed
+    ClusterNetworkPolicy (key ``Kind name``): its key, the kind of change,
+    and the old cluster with only that policy changed."""
+    return _keyed_changes(
+        old.policies, new.policies, lambda ps: dataclasses.replace(old, policies=ps)
+    ) + _keyed_changes(
+        old.cluster_policies,
+        new.cluster_policies,
+        lambda ps: dataclasses.replace(old, cluster_policies=ps),
+    )
+
+
+def _keyed_changes(
+    was_all: tuple[P, ...], now_all: tuple[P, ...], rebuild: Callable[[tuple[P, ...]], Cluster]
+) -> list[tuple[str, CauseKind, Cluster]]:
+    """In key order, per key whose policy differs between ``was_all`` and
+    ``now_all``: the key, the kind of change, and ``rebuild`` of ``was_all``
     with only that policy changed."""
-    was = {p.key: p for p in old.policies}
-    now = {p.key: p for p in new.policies}
+    was = {p.key: p for p in was_all}
+    now = {p.key: p for p in now_all}
     out = []
     for key in sorted(was.keys() | now.keys()):
         if was.get(key) == now.get(key):
@@ -194,26 +220,9 @@ def _policy_changes(old: Cluster, new: Cluster) -> list[tuple[str, CauseKind, Cl
         kind = CauseKind.ADDED if key not in was else CauseKind.CHANGED
         if key not in now:
             kind = CauseKind.REMOVED
-        mine: list[NetworkPolicy] = [p for p in old.policies if p.key != key]
+        mine = [p for p in was_all if p.key != key]
         mine += [now[key]] if key in now else []
-        out.append((key, kind, dataclasses.replace(old, policies=tuple(mine))))
-    return out + _cluster_policy_changes(old, new)
-
-
-def _cluster_policy_changes(old: Cluster, new: Cluster) -> list[tuple[str, CauseKind, Cluster]]:
-    """As :func:`_policy_changes`, for ClusterNetworkPolicies (key ``Kind name``)."""
-    was = {p.key: p for p in old.cluster_policies}
-    now = {p.key: p for p in new.cluster_policies}
-    out = []
-    for key in sorted(was.keys() | now.keys()):
-        if was.get(key) == now.get(key):
-            continue
-        kind = CauseKind.ADDED if key not in was else CauseKind.CHANGED
-        if key not in now:
-            kind = CauseKind.REMOVED
-        mine = [p for p in old.cluster_policies if p.key != key]
-        mine += [now[key]] if key in now else []
-        out.append((key, kind, dataclasses.replace(old, cluster_policies=tuple(mine))))
+        out.append((key, kind, rebuild(tuple(mine))))
     return out
 
 

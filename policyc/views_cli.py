@@ -44,7 +44,7 @@ def add_matrix_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--port",
         default="80/tcp",
-        help="PORT[/PROTO] or a container port NAME[/PROTO], resolved per destination pod "
+        help="PORT[/PROTOCOL] or a container port NAME[/PROTOCOL], resolved per destination pod "
         "(default 80/tcp)",
     )
     p.add_argument(

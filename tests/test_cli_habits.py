@@ -227,3 +227,31 @@ def test_completion_completes_commands_and_flags() -> None:
     assert complete("policyc compile --output-") == {"--output-file", "--output-dir"}
     # -o names a format (kubectl's habit): it completed file names.
     assert complete("policyc compile -o graph-") == {"graph-yaml", "graph-json"}
+
+
+# (command, its positional arguments, its options): each row parses alike with
+# the options first, last, and between the positional arguments.
+INTERMIXED: list[tuple[str, list[str], list[str]]] = [
+    ("compile", ["a.yaml", "b.yaml"], ["--node", "node-1", "-o", "iptables"]),
+    ("apply", ["a.yaml", "b.yaml"], ["--node", "node-1", "--backend", "iptables"]),
+    ("explain", ["x/a", "x/b", "80/udp", "a.yaml", "b.yaml"], ["--family", "4", "-o", "json"]),
+    ("diff", ["old", "new"], ["-o", "json", "-n", "x"]),
+    ("matrix", ["a.yaml", "b.yaml"], ["--port", "81", "-n", "x"]),
+    ("graph", ["a.yaml", "b.yaml"], ["-o", "dot", "--node", "node-1"]),
+    ("convert", ["a.yaml", "b.yaml"], ["--to", "pol", "-n", "x"]),
+    ("fmt", ["a.pol", "b.pol"], ["--check"]),
+    ("logs", ["a.jsonl", "b.jsonl"], ["--pod", "x/a", "-o", "json"]),
+]
+
+
+@pytest.mark.parametrize("cmd, positional, options", INTERMIXED, ids=[r[0] for r in INTERMIXED])
+def test_options_anywhere_among_the_positional_arguments(
+    cmd: str, positional: list[str], options: list[str]
+) -> None:
+    """As kubectl: ``explain x/a x/b 80 a.yaml --family 4 b.yaml`` was refused
+    (argparse ended the PATH list at the first option)."""
+    parser = build_parser()
+    first = parser.parse_args([cmd, *options, *positional])
+    for cut in range(1, len(positional) + 1):
+        argv = [cmd, *positional[:cut], *options, *positional[cut:]]
+        assert parser.parse_args(argv) == first, argv

@@ -75,8 +75,8 @@ def test_parse_port(port: str, parsed: tuple[object, object]) -> None:
     [
         (["x/b", "x/a", "80/icmp"], "ICMP has no ports"),
         (["x/b", "x/a", "icmp"], "ICMP has no ports"),
-        (["x/b", "x/a", "80/tcp/x"], "want PORT[/PROTO] with PROTO tcp, udp or sctp"),
-        (["x/b", "x/a", "99999"], "want PORT[/PROTO] with PORT 1-65535"),
+        (["x/b", "x/a", "80/tcp/x"], "want PORT[/PROTOCOL] with PROTOCOL one of TCP, UDP, SCTP"),
+        (["x/b", "x/a", "99999"], "want PORT[/PROTOCOL] with PORT 1-65535"),
         (["x/b", "x/a", "api-port"], "not a containerPort name of x/a (it has serve-80-tcp"),
         (["x/b", "x/a", "serve-80-tcp/sctp"], "not a containerPort name of x/a"),
         (["nope/a", "x/a", "80"], "no pod 'nope/a' in the input"),
@@ -160,3 +160,135 @@ def test_an_admin_pass_is_named_before_the_networkpolicy_verdict(
     assert "    ingress of x/a: isolated by x/only-y\n" in out
     assert '      tier Admin: ClusterNetworkPolicy pass-z ingress[0] "to-np": Pass\n' in out
     assert "denied: no rule of these policies admits it" in out
+
+
+SELECT_NO_MATCH = """\
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: x-no-y}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {matchLabels: {ns: x}}}
+  egress:
+  - {action: Deny, to: [{namespaces: {matchLabels: {ns: y}}}]}
+  ingress:
+  - {action: Deny, from: [{namespaces: {matchLabels: {ns: y}}}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: x-no-y-udp}
+spec:
+  tier: Admin
+  priority: 20
+  subject: {namespaces: {matchLabels: {ns: x}}}
+  egress:
+  - action: Deny
+    to: [{namespaces: {matchLabels: {ns: z}}}]
+    protocols: [{udp: {destinationPort: {number: 53}}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: default}
+spec:
+  tier: Baseline
+  priority: 10
+  subject: {namespaces: {matchLabels: {ns: z}}}
+  ingress:
+  - {action: Deny, from: [{namespaces: {matchLabels: {ns: y}}}]}
+"""
+
+
+def test_a_cluster_policy_that_selects_but_does_not_match_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """explain said "neither pod is isolated: no policy selects either of
+    them" although ClusterNetworkPolicies selected both pods: it names them,
+    says none of their rules matched, and what decided (here the default).
+    A policy without rules of the direction is not named for it."""
+    (tmp_path / "p.yaml").write_text(SELECT_NO_MATCH)
+    argv = ["explain", "x/a", "z/a", "80", "--family", "4", str(ROOT / "_base"), str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "neither pod is isolated" not in out
+    assert (
+        "    egress of x/a: not isolated (no NetworkPolicy with policyTypes Egress selects it)\n"
+        "      tier Admin: ClusterNetworkPolicy x-no-y, ClusterNetworkPolicy x-no-y-udp select"
+        " it; none of their egress rules matched\n"
+        "      no tier decided: allowed by default\n"
+        "    ingress of z/a: not isolated (no NetworkPolicy with policyTypes Ingress selects it)\n"
+        "      tier Baseline: ClusterNetworkPolicy default selects it; none of its ingress rules"
+        " matched\n"
+        "      no tier decided: allowed by default\n"
+    ) in out
+
+
+def test_a_networkpolicy_verdict_follows_the_cluster_policies_that_did_not_match(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Isolated by a NetworkPolicy: the Admin policies that selected the pod
+    and did not match come first, then the NetworkPolicy decides; Baseline
+    is not asked."""
+    (tmp_path / "p.yaml").write_text(SELECT_NO_MATCH)
+    pol = PASS_THEN_NP.split("---\n")[1]
+    (tmp_path / "np.yaml").write_text(pol)
+    argv = ["explain", "z/a", "x/a", "80", "--family", "4", str(ROOT / "_base"), str(tmp_path)]
+    assert main(argv) == 3
+    out = capsys.readouterr().out
+    assert (
+        "    ingress of x/a: isolated by x/only-y\n"
+        "      tier Admin: ClusterNetworkPolicy x-no-y selects it; none of its ingress rules"
+        " matched\n"
+        "      denied: no rule of these policies admits it; closest rules:\n"
+    ) in out
+    assert "tier Baseline" not in out and "no tier decided" not in out
+
+
+PASS_THEN_BASELINE = """\
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: pass-z}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {matchLabels: {ns: x}}}
+  ingress:
+  - name: to-np
+    action: Pass
+    from: [{namespaces: {matchLabels: {ns: z}}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: default}
+spec:
+  tier: Baseline
+  priority: 10
+  subject: {namespaces: {matchLabels: {ns: x}}}
+  ingress:
+  - name: no-z
+    action: Deny
+    from: [{namespaces: {matchLabels: {ns: z}}}]
+"""
+
+
+def test_an_admin_pass_is_named_before_the_baseline_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Admin Pass handed the direction to NetworkPolicy, which isolates
+    nothing, and Baseline denied: explain showed only the Baseline line."""
+    (tmp_path / "p.yaml").write_text(PASS_THEN_BASELINE)
+    argv = ["explain", "z/a", "x/a", "80", "--family", "4", str(ROOT / "_base"), str(tmp_path)]
+    assert main(argv) == 3
+    out = capsys.readouterr().out
+    assert (
+        "    ingress of x/a: denied by a tier\n"
+        '      tier Admin: ClusterNetworkPolicy pass-z ingress[0] "to-np": Pass\n'
+        '      tier Baseline: ClusterNetworkPolicy default ingress[0] "no-z": Deny\n'
+        "    trace on node-1 "
+    ) in out
+    assert main([*argv, "-o", "json"]) == 3
+    tiers = json.loads(capsys.readouterr().out)["cases"][0]["ingress"]["tiers"]
+    assert tiers == [
+        'Admin: ClusterNetworkPolicy pass-z ingress[0] "to-np": Pass',
+        'Baseline: ClusterNetworkPolicy default ingress[0] "no-z": Deny',
+    ]

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from policyc.evaluate import Evaluator
 from policyc.explain import Explainer, PortQuery
+from policyc.explain_tiers import TierOutcome
 from policyc.load import parse_text
 from policyc.model import Protocol
 from policyc.parse import build_cluster
@@ -31,6 +32,7 @@ from tests.test_incremental import cluster_of
 from tests.test_shared_trace import worlds as shared_worlds
 from tests.test_trace_cnp import cnp_worlds
 
+UNDECIDED = (TierOutcome.PASS, TierOutcome.NO_MATCH)
 EXAMPLES = int(os.environ.get("POLICYC_EXPLAIN_EXAMPLES", "25"))
 
 
@@ -100,8 +102,9 @@ def test_explain_agrees_on_shared_addresses(objs: list[Any]) -> None:
 @given(objs=cnp_worlds(), version=st.sampled_from((4, 6)))
 def test_explain_names_the_deciding_tier(objs: list[Any], version: int) -> None:
     """Worlds mixing ClusterNetworkPolicy and NetworkPolicy: explain, the
-    evaluator and the tracer agree, and a side the Admin or Baseline tier
-    decided names that tier, policy and rule as the evaluator's decision."""
+    evaluator and the tracer agree, a side the Admin or Baseline tier
+    decided ends with that tier, policy and rule as the evaluator's decision,
+    and a side a ClusterNetworkPolicy selects but no tier decided says so."""
     cluster = build_cluster(parse_text(dump(objs), "<random>"), warn=lambda m: None)
     explainer = Explainer(cluster, lambda node: ruleset_of(cluster, node))
     ev = Evaluator(cluster)
@@ -113,8 +116,15 @@ def test_explain_names_the_deciding_tier(objs: list[Any], version: int) -> None:
         verdict = ev.allowed(src, dst, port, proto)
         assert case.allowed == verdict.allowed, (src, dst, port, proto, verdict)
         for side, d in ((case.egress, verdict.egress), (case.ingress, verdict.ingress)):
+            # Only the last line may be a verdict or say that no tier decided.
+            assert all(t.outcome in UNDECIDED for t in side.tiers[:-1]), side.tiers
             if d is not None and d.tier in ("Admin", "Baseline"):
-                assert side.tiers and f"{d.policy} {d.rule}" in side.tiers[0]
+                assert side.decided is not None
+                assert (side.decided.policies, side.decided.rule) == ((d.policy,), d.rule)
                 assert side.allowed == d.allowed
                 count("explain_tier_sides")
+            elif side.tiers and d is not None and d.tier == "Default":
+                # A ClusterNetworkPolicy selects the pod, yet none decided.
+                assert side.tiers[-1].outcome is TierOutcome.DEFAULT and side.allowed
+                count("explain_undecided_tier_sides")
         count("explain_cnp_cases")

@@ -80,7 +80,7 @@ def test_bad_port_is_an_input_error(text: str, capsys: pytest.CaptureFixture[str
     assert main(["matrix", "--port", text, str(ROOT / "node-filter")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert "want PORT[/PROTO] or NAME[/PROTO]" in err or "does not match ICMP" in err
+    assert "want PORT[/PROTOCOL] or NAME[/PROTOCOL]" in err or "does not match ICMP" in err
 
 
 def test_named_port_resolves_per_destination() -> None:

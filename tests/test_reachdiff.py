@@ -18,7 +18,7 @@ from policyc.load import parse_text
 from policyc.model import Cluster, Protocol
 from policyc.parse import build_cluster
 from policyc.pipeline import read_cluster
-from policyc.reachdiff import CauseKind, Change, ReachDiff, port_ranges, reach_diff
+from policyc.reachdiff import CauseKind, Change, ReachDiff, _policy_changes, port_ranges, reach_diff
 from tests.support.figures import count
 from tests.support.randworld import clusters
 from tests.support.world import dump
@@ -216,3 +216,33 @@ def test_cluster_network_policies_count(tmp_path: Path, capsys: pytest.CaptureFi
     assert all(c.change is Change.CLOSED for c in delta.changes)
     assert main(["diff", BASE, str(tmp_path)]) == 1
     assert "ClusterNetworkPolicy x-no-y (added):" in capsys.readouterr().out
+
+
+def test_policy_changes_one_variant_per_changed_policy_of_each_kind(tmp_path: Path) -> None:
+    """NetworkPolicies then ClusterNetworkPolicies, each in key order, and
+    each variant is the old cluster with only that one policy changed."""
+    cnp = "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\n"
+    (tmp_path / "anp.yaml").write_text(
+        f"{cnp}metadata: {{name: x-no-y}}\n"
+        "spec:\n  tier: Admin\n  priority: 10\n"
+        "  subject: {namespaces: {matchLabels: {ns: x}}}\n"
+        "  egress:\n  - action: Deny\n    to: [{namespaces: {matchLabels: {ns: y}}}]\n"
+    )
+    (tmp_path / "cluster.yaml").write_text((Path(BASE) / "cluster.yaml").read_text())
+    with_cnp = read_cluster([str(tmp_path)])
+    old = read_cluster([str(ROOT / "multi-policy-union")])
+    first, second, third = old.policies
+    new = dataclasses.replace(
+        old,
+        policies=(second, dataclasses.replace(third, ingress=())),
+        cluster_policies=with_cnp.cluster_policies,
+    )
+    got = _policy_changes(old, new)
+    assert [(key, kind) for key, kind, _ in got] == [
+        (first.key, CauseKind.REMOVED),
+        (third.key, CauseKind.CHANGED),
+        ("ClusterNetworkPolicy x-no-y", CauseKind.ADDED),
+    ]
+    assert got[0][2] == dataclasses.replace(old, policies=(second, third))
+    assert got[1][2].policies == (first, second, new.policies[1])
+    assert got[2][2] == dataclasses.replace(old, cluster_policies=with_cnp.cluster_policies)

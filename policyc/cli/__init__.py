@@ -139,6 +139,32 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _CommandParser(_Parser):
+    """A command's parser: options may come anywhere among the positional
+    arguments (``explain x/a x/b 80 a.yaml --family 4 b.yaml``), as kubectl
+    takes them.  Plain argparse stops a ``nargs="*"`` list at the first
+    option and refuses the PATHs after it.
+
+    "parse_intermixed_args() ... supports intermixing optional and
+    positional arguments" (Python argparse docs); it calls
+    ``parse_known_args`` itself (twice: optionals, then positionals), so
+    only the outer call, the subparsers action's, is redirected to it.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="policyc",
@@ -147,7 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=meta.version_text())
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND", title="commands")
+    sub = parser.add_subparsers(
+        dest="cmd",
+        required=True,
+        metavar="COMMAND",
+        title="commands",
+        parser_class=_CommandParser,
+    )
     for cmd in COMMANDS:
         p = sub.add_parser(
             cmd.name,

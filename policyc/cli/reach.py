@@ -37,7 +37,7 @@ def build_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("dst", metavar="DST", help="destination pod as ns/name or an IP")
     p.add_argument(
         "port",
-        metavar="PORT[/PROTO]",
+        metavar="PORT[/PROTOCOL]",
         help="80/tcp, 53/udp, or a containerPort name of the destination (http)",
     )
     inputs.add_input_arguments(p)
