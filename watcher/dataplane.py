@@ -18,6 +18,7 @@ drift (someone else changed policyc's tables), the next sync replaces them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,10 @@ class Dataplane:
         self.log_group = log_group  # --log-drops: NFLOG group of the drop rules
         self.programmed: State | None = None  # what the kernel holds, as of our last commit
         self.adopt = True  # next full sync starts from what the kernel holds
+        # Run once after the first commit that succeeds (``make_dataplane``:
+        # remove another backend's rules, as ``policyc apply`` does when
+        # switching); retried after the next commit if it raises.
+        self.after_first_commit: Callable[[], None] | None = None
 
     def ruleset(self, builder: Compiler) -> Ruleset:
         log = None if self.log_group is None else LogConfig(self.log_group)
@@ -99,6 +104,12 @@ class Dataplane:
             raise
         self.programmed = tx.after
         self.adopt = False
+        if self.after_first_commit is not None:
+            try:
+                self.after_first_commit()
+                self.after_first_commit = None
+            except Exception as exc:  # its rules only drop more: retried next sync
+                log.warning("after the first commit: %s", exc)
         return SyncResult(len(tx), bool(len(tx)))
 
     def drifted(self) -> bool:

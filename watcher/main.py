@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from backends import BACKENDS
+from backends import BACKENDS, remove_others
 from policyc.errors import InputError, clipped, printable
 from policyc.logprefix import LOG_GROUP
 from watcher.dataplane import Dataplane
@@ -145,8 +145,17 @@ def make_source(spec: str, kubeconfig: str | None, context: str | None = None) -
 
 
 def make_dataplane(backend: str, opt: bool, log_group: int | None = None) -> Dataplane:
-    """``log_group``: log drops to this NFLOG group (None: no logging)."""
-    return Dataplane(BACKENDS[backend], opt, log_group)
+    """``log_group``: log drops to this NFLOG group (None: no logging).
+    Once its first commit is in, the other backends' rules are removed
+    (switching backend, as ``policyc apply`` does)."""
+    dp = Dataplane(BACKENDS[backend], opt, log_group)
+
+    def switched() -> None:
+        for other in remove_others(backend, log.warning):
+            log.info("removed the %s ruleset (switched to %s)", other, backend)
+
+    dp.after_first_commit = switched
+    return dp
 
 
 def start_drop_log(agent: Any, metrics: Any, group: int) -> tuple[Any, Any]:

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from backends import BACKENDS
+from backends import BACKENDS, remove_others
 from backends.contract import Backend
 from backends.sysctl import ensure_bridge_netfilter, has_net_admin
 from policyc.cli import inputs, output
@@ -146,16 +146,6 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def _remove_others(name: str) -> None:
-    """Switching backend: the other backends' rules go, once the new ones are
-    in (both in force for a moment is stricter, never more open)."""
-    for other, backend in sorted(BACKENDS.items()):
-        if other == name:
-            continue
-        try:
-            present = backend.read_kernel() is not None
-        except PolicycError as exc:  # its tools are missing: it cannot have rules here
-            _warn(f"cannot read {other} rules ({exc}); left as they are")
-            continue
-        if present:
-            backend.remove()
-            print(f"policyc: removed the {other} ruleset (switched to {name})", file=sys.stderr)
+    """Switching backend: the other backends' rules go, once the new ones are in."""
+    for other in remove_others(name, _warn):
+        print(f"policyc: removed the {other} ruleset (switched to {name})", file=sys.stderr)

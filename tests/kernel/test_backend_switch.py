@@ -5,8 +5,11 @@ ruleset libnftables accepts (``nft -j -c -f``)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.hostile.netns import add_foreign, fresh_netns, sh, snapshot
@@ -67,6 +70,39 @@ def test_switching_backend_removes_the_other_backends_rules() -> None:
 
         err = apply(ns, "nftables")  # same backend again: nothing to remove
         assert "removed" not in err and has_nft(snapshot(ns))
+
+
+def _watch_until(ns: str, backend: str, done: Callable[[dict[str, str]], bool]) -> str:
+    """Run ``policyc watch --backend BACKEND`` in ``ns`` until ``done(snapshot)``;
+    SIGTERM it (rules stay) and return its log."""
+    cmd = [POLICYC, "watch", "--source", f"dir:{CASE}", "--node", "node-1", "--backend"]
+    cmd += [backend, "--listen", "127.0.0.1:0", "--cni-socket", "", "--no-routes"]
+    agent = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not done(snapshot(ns)):
+            assert agent.poll() is None, agent.stderr.read() if agent.stderr else ""
+            time.sleep(0.2)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=30)
+    assert done(snapshot(ns)), err
+    return err
+
+
+def test_watch_switching_backend_removes_the_other_backends_rules() -> None:
+    """The agent, too: its first commit in, the other backend's rules go (a
+    DaemonSet moved from --backend iptables to nftables must not leave the
+    old chains dropping what the new policy allows)."""
+    require_kernel()
+    with fresh_netns("wswitch") as ns:
+        add_foreign(ns)
+        apply(ns, "iptables")
+        err = _watch_until(ns, "nftables", lambda st: has_nft(st) and not has_iptables(st))
+        assert "removed the iptables ruleset (switched to nftables)" in err
+        err = _watch_until(ns, "iptables", lambda st: has_iptables(st) and not has_nft(st))
+        assert "removed the nftables ruleset (switched to iptables)" in err
+        assert foreign(snapshot(ns)) == [True, True, True]
 
 
 def test_compile_json_is_accepted_by_libnftables() -> None:
