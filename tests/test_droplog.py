@@ -116,6 +116,25 @@ def test_drop_is_attributed_to_every_isolating_policy() -> None:
     assert rec.to_json()["verdict"] == "would-drop"
 
 
+@pytest.mark.parametrize(
+    ("ts", "time_", "ts_out"),
+    [
+        (1796030061.5213486, "2026-11-30T09:14:21.521349Z", 1796030061.521349),
+        (1796030061.9999997, "2026-11-30T09:14:22.000000Z", 1796030062.0),
+        (1796030061.0, "2026-11-30T09:14:21.000000Z", 1796030061.0),
+    ],
+)
+def test_time_and_ts_say_the_same_microsecond(ts: float, time_: str, ts_out: float) -> None:
+    """The "time" field truncated the microseconds and "ts" rounded them (.521348 vs
+    .521349); both now come from one rounding, the carry into the second
+    included."""
+    pkt = NflogPacket(ts, "pc:drop:I:in4_x", 4, 6, "10.244.1.14", "10.244.1.10", 5000, 80)
+    rec = Attributor().record(pkt)
+    assert rec is not None
+    js = rec.to_json()
+    assert (js["time"], js["ts"]) == (time_, ts_out)
+
+
 def test_one_attempt_audited_on_both_sides_gives_two_lines() -> None:
     """A packet would-dropped by y/b's egress audit policy passes on to
     x/a's ingress audit policy: each side logs; the second line is not a

@@ -141,10 +141,13 @@ class DropRecord:
     rule: TierRule | None = None  # a ClusterNetworkPolicy Deny's rule
 
     def to_json(self) -> dict[str, object]:
+        # One rounding, then both fields from it: "time" truncated the
+        # microseconds while "ts" rounded them (.521348 vs .521349).
+        usec = round(self.ts * 1_000_000)
+        sec, frac = divmod(usec, 1_000_000)
         out: dict[str, object] = {
-            "ts": round(self.ts, 6),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ts))
-            + f".{int(self.ts % 1 * 1e6):06d}Z",
+            "ts": usec / 1_000_000,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:06d}Z",
             "event": "policy-audit" if self.tag is Tag.AUDIT else "policy-drop",
             "verdict": "would-drop" if self.tag is Tag.AUDIT else "drop",
             "direction": self.direction.value,
