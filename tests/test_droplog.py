@@ -394,6 +394,28 @@ def test_explain_and_matrix_show_the_audited_verdict(
     assert main(["matrix", "--audited", str(f)]) == 0
 
 
+def test_matrix_audited_says_so_in_every_format(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``matrix --audited`` printed the plain matrix's header: each output
+    now says it holds the audited verdicts; the enforced one says nothing new."""
+    from policyc.cli import main
+    from policyc.matrix import AUDITED_NOTE
+
+    f = tmp_path / "world.yaml"
+    f.write_text(dump(world([audit(pol("x", "lock", types=["Ingress"]))])))
+    outs = {}
+    for audited in ([], ["--audited"]):
+        for fmt in ("text", "json", "html"):
+            assert main(["matrix", *audited, "-o", fmt, str(f)]) == 0
+            outs[fmt, bool(audited)] = capsys.readouterr().out
+    assert outs["text", True].startswith(AUDITED_NOTE + "\nport 80/TCP:")
+    assert json.loads(outs["json", True])["verdicts"] == "audited"
+    assert "<title>policyc matrix: port 80/TCP (audited)</title>" in outs["html", True]
+    assert AUDITED_NOTE in outs["html", True]
+    assert not any("audit" in outs[fmt, False] for fmt in ("text", "json", "html"))
+
+
 def test_a_shared_address_names_every_claimants_policies() -> None:
     c = compiler_of(pol("x", "deny", labels(pod="a"), types=["Ingress"]))
     a, b = c.pods["x/a"], c.pods["x/b"]
