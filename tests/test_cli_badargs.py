@@ -66,6 +66,10 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("logs", ["{tmp}/missing.jsonl"], "missing.jsonl"),
     ("logs", ["--agent", "9743"], "want HOST:PORT"),
     ("logs", ["-o", "xml"], "invalid choice: 'xml'"),
+    # an unknown option is the command's error, as its others ("policyc: error:" was the top's)
+    ("logs", ["--bogus"], "policyc logs: error: unrecognized arguments: --bogus"),
+    ("logs", ["-", "--bogus"], "policyc logs: error: unrecognized arguments: --bogus"),
+    ("matrix", ["--bogus", CASE], "policyc matrix: error: unrecognized arguments: --bogus"),
     ("status", [], "required"),
     ("status", ["x/a", "--agent", "localhost:http"], "want HOST:PORT"),
     ("status", ["x/a", "-o", "yaml"], "invalid choice"),

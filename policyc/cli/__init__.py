@@ -160,9 +160,14 @@ class _CommandParser(_Parser):
             return super().parse_known_args(args, namespace)
         self._intermixing = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            parsed, extras = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+        # Refused here, not by the top parser: it said "policyc: error:" for
+        # `logs --bogus` where a command's other errors say "policyc logs:".
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 def build_parser() -> argparse.ArgumentParser:
