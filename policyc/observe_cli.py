@@ -25,11 +25,29 @@ EXIT_PENDING = 3  # status: the pod's rules are not in the kernel yet
 
 
 def agent_address(text: str) -> str:
-    """``--agent``: HOST:PORT (an IPv6 host in brackets), as ``watch --listen``."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or len(text) > 300:
-        raise argparse.ArgumentTypeError(f"{text[:60]!r}: want HOST:PORT, e.g. 127.0.0.1:9743")
-    return text
+    """``--agent``: HOST:PORT (an IPv6 host in brackets), as ``watch --listen``;
+    ``http://HOST:PORT`` (and a trailing ``/``) is taken as HOST:PORT, as
+    the agent serves plain HTTP.  ArgumentTypeError (exit 2) for anything
+    else: another scheme, a path, a bare IPv6 host, a port not in 1-65535.
+    """
+    want = "want HOST:PORT, e.g. 127.0.0.1:9743 or [::1]:9743"
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower() != "http":
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: the agent serves plain http; {want}")
+    addr = rest.removesuffix("/") if sep else text
+    host, _, port = addr.rpartition(":")
+    port_ok = port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
+    if not (_host_ok(host) and port_ok) or len(text) > 300:
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: {want}")
+    return addr
+
+
+def _host_ok(host: str) -> bool:
+    """A name or IPv4 address, or an IPv6 address in brackets; no path,
+    user, query or space (they made ``http://http://...`` URLs)."""
+    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    bad = "/@?#[] \t" + ("" if inner is not host else ":")
+    return bool(inner) and not any(c in bad for c in inner)
 
 
 def add_logs_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,7 +61,7 @@ def add_logs_arguments(p: argparse.ArgumentParser) -> None:
         "--agent",
         type=agent_address,
         default=DEFAULT_AGENT,
-        help="the agent's --listen HOST:PORT",
+        help="the agent's --listen HOST:PORT (or http://HOST:PORT)",
     )
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-n", "--namespace", help="only drops to or from pods of this namespace")
@@ -62,7 +80,7 @@ def add_status_arguments(p: argparse.ArgumentParser) -> None:
         "--agent",
         type=agent_address,
         default=DEFAULT_AGENT,
-        help="the agent's --listen HOST:PORT",
+        help="the agent's --listen HOST:PORT (or http://HOST:PORT)",
     )
     p.add_argument("-n", "--namespace", default="default", help="the namespace of a bare NAME")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")

@@ -117,6 +117,15 @@ def test_status(agent: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not a pod of the agent's node" in capsys.readouterr().err
 
 
+def test_agent_given_as_an_http_url(agent: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--agent http://HOST:PORT[/]`` is the agent at HOST:PORT (it asked
+    ``http://http://...`` and could not reach it)."""
+    assert main(["status", "x/a", "--agent", f"http://{agent}"]) == 0
+    assert main(["logs", "--agent", f"http://{agent}/"]) == 0
+    out, err = capsys.readouterr()
+    assert "enforced: yes" in out and "by x/deny" in out and err == ""
+
+
 def test_status_without_an_agent(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
