@@ -10,6 +10,7 @@ files or stdin, e.g. ``kubectl logs ds/policyc | policyc logs -``.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import sys
 import time
@@ -22,6 +23,28 @@ from policyc.errors import InputError, PolicycError
 
 DEFAULT_AGENT = "127.0.0.1:9743"
 EXIT_PENDING = 3  # status: the pod's rules are not in the kernel yet
+# The lines ``--help`` adds to the exit-code table (``policyc.cli.Command.exits``).
+LOGS_EXITS = """\
+for logs:
+  0    every line was read: the agent's recent lines, or the files
+  1    the agent could not be reached, or it closed the stream (with -f: it
+       went away); a line on stderr says where the stream stopped
+  130  -f stopped by Ctrl-C"""
+STATUS_EXITS = """\
+for status:
+  0  the pod's rules are in the kernel
+  1  the agent could not be reached
+  2  the agent does not hold the pod (not on its node, or unknown)
+  3  not yet: the pod is pending"""
+
+
+class AgentGone(Exception):
+    """The agent's ``/drops`` stream ended: with ``-f`` it only ends when the
+    agent goes away; without, only when cut short (``why``)."""
+
+    def __init__(self, url: str, why: str) -> None:
+        super().__init__(url, why)
+        self.url, self.why = url, why
 
 
 def agent_address(text: str) -> str:
@@ -98,11 +121,18 @@ def _open(url: str, timeout: float | None) -> IO[bytes]:
 
 
 def _lines(args: argparse.Namespace) -> Iterator[str]:
+    """The lines of the files, or of the agent's ``/drops``; AgentGone when
+    the agent's stream ends while followed or is cut short."""
     if not args.paths:
-        query = "?follow=1" if args.follow else ""
-        with _open(_url(args.agent, "/drops" + query), None if args.follow else 10) as resp:
-            for raw in resp:
-                yield raw.decode("utf-8", "replace")
+        url = _url(args.agent, "/drops" + ("?follow=1" if args.follow else ""))
+        with _open(url, None if args.follow else 10) as resp:
+            try:
+                for raw in resp:
+                    yield raw.decode("utf-8", "replace")
+            except (OSError, http.client.HTTPException) as exc:  # reset, truncated
+                raise AgentGone(url, f": {exc or type(exc).__name__}") from None
+        if args.follow:  # the agent never ends a followed stream while it runs
+            raise AgentGone(url, "")
         return
     for path in args.paths:
         fh = sys.stdin if path == "-" else _read(path)
@@ -181,10 +211,19 @@ def records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    for rec in records(_lines(args)):
-        if keep(rec, args):
-            out = json.dumps(rec, separators=(",", ":")) if args.output == "json" else None
-            print(out or text_line(rec), flush=True)
+    """Print the kept records; exit 0, or PolicycError (exit 1) naming where
+    the stream stopped when the agent closed it (``-f``: it went away)."""
+    read, last = 0, ""
+    try:
+        for rec in records(_lines(args)):
+            read, last = read + 1, str(rec.get("time", ""))
+            if keep(rec, args):
+                out = json.dumps(rec, separators=(",", ":")) if args.output == "json" else None
+                print(out or text_line(rec), flush=True)
+    except AgentGone as gone:
+        where = f"after {read} drop lines" + (f", the last of {last}" if last else "")
+        gone_text = f"the agent at {gone.url} closed the stream{gone.why} ({where})"
+        raise PolicycError(gone_text) from None
     return 0
 
 
