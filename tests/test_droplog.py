@@ -183,6 +183,39 @@ def test_metrics_count_per_policy() -> None:
     assert want in text
 
 
+def test_suppressed_retransmissions_are_exported() -> None:
+    """``Attributor.suppressed`` was only an attribute: a flood of
+    retransmissions looked like a quiet log.  It is a counter now."""
+    c = compiler_of(pol("x", "deny", types=["Ingress"]))
+    m = Metrics()
+    att = Attributor([m.count_drop], on_suppressed=m.drop_lines_suppressed.inc)
+    att.view = build_view(c, by_ip(c), local(c))
+    for _ in range(3):
+        att(parse_line(ULOGD_LINE))  # type: ignore[arg-type]
+    text = m.render().decode()
+    assert att.suppressed == 2 and "\npolicyc_drop_lines_suppressed_total 2.0\n" in text
+    assert "\npolicyc_droplog_reader_restarts_total 0.0\n" in text
+
+
+def test_the_agent_wires_the_reader_counters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``watch --log-drops`` hands both counters to the reader and the
+    attributor (ulogd itself is not started here)."""
+    from watcher import main as watch_main
+    from watcher.nflog import UlogdReader
+
+    monkeypatch.setattr(UlogdReader, "start", lambda self: None)
+
+    class Holder:
+        attributor: Attributor | None = None
+
+    m, agent = Metrics(), Holder()
+    reader, _bus = watch_main.start_drop_log(agent, m, 7)
+    assert reader.on_restart == m.reader_restarts.inc
+    assert agent.attributor is not None
+    assert agent.attributor.on_suppressed == m.drop_lines_suppressed.inc
+    reader.stop()
+
+
 # -- the enforced signal --------------------------------------------------------
 def test_tracker_times_from_the_first_pending_event() -> None:
     t = EnforceTracker()

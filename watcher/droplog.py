@@ -166,11 +166,18 @@ class DropRecord:
 class Attributor:
     """Packets -> DropRecords (deduplicated) -> ``sinks``."""
 
-    def __init__(self, sinks: Iterable[Callable[[DropRecord], None]] = ()) -> None:
+    def __init__(
+        self,
+        sinks: Iterable[Callable[[DropRecord], None]] = (),
+        on_suppressed: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_suppressed`` is called for each retransmission not logged
+        (``policyc_drop_lines_suppressed_total``)."""
         self.view = View()
         self.sinks = list(sinks)
         self._seen: OrderedDict[tuple[object, ...], float] = OrderedDict()
         self.suppressed = 0
+        self.on_suppressed = on_suppressed
 
     def record(self, pkt: NflogPacket) -> DropRecord | None:
         """The record of ``pkt``; None for a foreign prefix or a retransmission."""
@@ -212,6 +219,8 @@ class Attributor:
             self._seen.popitem(last=False)
         if key in self._seen and pkt.sport:  # no ports (ICMP): every packet counts
             self.suppressed += 1
+            if self.on_suppressed is not None:
+                self.on_suppressed()
             return True
         self._seen[key] = now
         if len(self._seen) > DEDUP_MAX:
