@@ -14,6 +14,7 @@ from typing import Any
 from backends.contract import Backend
 from backends.iptables import BACKEND as IPTABLES
 from backends.nftables import BACKEND as NFTABLES
+from policyc.errors import PolicycError
 
 BACKENDS: dict[str, Backend[Any]] = {b.name: b for b in (NFTABLES, IPTABLES)}
 
@@ -24,8 +25,6 @@ def remove_others(keep: str, warn: Callable[[str], None]) -> list[str]:
     stricter, never more open).  Returns the names of the backends whose
     rules were removed; a backend whose tools are missing cannot have rules
     here and is left with a ``warn``.  Raises BackendError if a removal fails."""
-    from policyc.errors import PolicycError
-
     removed = []
     for other, backend in sorted(BACKENDS.items()):
         if other == keep:
