@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from html import escape
 
-from policyc.matrix import LEGEND, Cell, Mark, Matrix
+from policyc.matrix import AUDITED_NOTE, LEGEND, Cell, Mark, Matrix
 
 MARK_CLASS: dict[Mark, str] = {
     Mark.ALLOWED: "allow",
@@ -176,9 +176,9 @@ def matrix_html(m: Matrix) -> str:
     )
     if not m.pods:
         table = "<p>No pods with an address match the filters.</p>"
-    return page(
-        f"policyc matrix: port {m.query}", _legend_table() + "\n<p></p>\n" + table, MATRIX_JS
-    )
+    title = f"policyc matrix: port {m.query}" + (" (audited)" if m.audited else "")
+    note = f"<p class=note>{escape(AUDITED_NOTE)}</p>\n" if m.audited else ""
+    return page(title, note + _legend_table() + "\n<p></p>\n" + table, MATRIX_JS)
 
 
 def inline_svg(svg: str) -> str:

@@ -37,6 +37,9 @@ LEGEND: dict[Mark, str] = {
     Mark.NO_PORT: "the destination has no container port of that name",
     Mark.NO_FAMILY: "no address family in common",
 }
+# What every output of ``matrix --audited`` says first, so that an audited
+# matrix is never read as the enforced one (it printed the same header).
+AUDITED_NOTE = "audited verdicts: as if every policyc.io/mode: audit policy were enforced"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ class Matrix:
     query: PortQuery
     pods: tuple[Pod, ...]
     cells: tuple[tuple[Cell, ...], ...]
+    audited: bool = False  # the audited verdicts (AUDITED_NOTE), not the enforced ones
 
     def counts(self) -> dict[Mark, int]:
         out = dict.fromkeys(Mark, 0)
@@ -182,13 +186,16 @@ def build_matrix(
     ev = Evaluator(cluster, audited=audited)
     pods = matrix_pods(cluster, namespaces, node)
     cells = tuple(tuple(_cell(ev, s, d, query) for d in pods) for s in pods)
-    return Matrix(query, pods, cells)
+    return Matrix(query, pods, cells, audited)
 
 
 def matrix_json(m: Matrix) -> dict[str, object]:
     """A JSON-ready dict: the port, the legend, the pods (with their index,
-    counted from 1 as in the text) and one entry per cell, row-major."""
-    return {
+    counted from 1 as in the text) and one entry per cell, row-major.  An
+    audited matrix adds ``"verdicts": "audited"`` and ``"note"``
+    (AUDITED_NOTE); the enforced one has neither, as before."""
+    head: dict[str, object] = {"verdicts": "audited", "note": AUDITED_NOTE} if m.audited else {}
+    return head | {
         "port": str(m.query),
         "legend": {mark.value: text for mark, text in LEGEND.items()},
         "pods": [

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from policyc.matrix import LEGEND, Mark, Matrix
+from policyc.matrix import AUDITED_NOTE, LEGEND, Mark, Matrix
 
 # ANSI SGR colours per mark (ECMA-48); only used on a terminal.
 COLOURS: dict[Mark, str] = {
@@ -67,7 +67,8 @@ def _blocks(
 
 def _legend(m: Matrix, colour: bool) -> list[str]:
     seen = {c.mark for row in m.cells for c in row} | {Mark.ALLOWED, Mark.DENIED}
-    lines = [
+    lines = [AUDITED_NOTE] if m.audited else []
+    lines += [
         f"port {m.query}: row pod -> column pod (columns are numbered as the rows), "
         f"{len(m.pods)} pods",
         "legend:",

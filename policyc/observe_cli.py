@@ -10,6 +10,7 @@ files or stdin, e.g. ``kubectl logs ds/policyc | policyc logs -``.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import sys
 import time
@@ -22,14 +23,54 @@ from policyc.errors import InputError, PolicycError
 
 DEFAULT_AGENT = "127.0.0.1:9743"
 EXIT_PENDING = 3  # status: the pod's rules are not in the kernel yet
+# The lines ``--help`` adds to the exit-code table (``policyc.cli.Command.exits``).
+LOGS_EXITS = """\
+for logs:
+  0    every line was read: the agent's recent lines, or the files
+  1    the agent could not be reached, or it closed the stream (with -f: it
+       went away); a line on stderr says where the stream stopped
+  130  -f stopped by Ctrl-C"""
+STATUS_EXITS = """\
+for status:
+  0  the pod's rules are in the kernel
+  1  the agent could not be reached
+  2  the agent does not hold the pod (not on its node, or unknown)
+  3  not yet: the pod is pending"""
+
+
+class AgentGone(Exception):
+    """The agent's ``/drops`` stream ended: with ``-f`` it only ends when the
+    agent goes away; without, only when cut short (``why``)."""
+
+    def __init__(self, url: str, why: str) -> None:
+        super().__init__(url, why)
+        self.url, self.why = url, why
 
 
 def agent_address(text: str) -> str:
-    """``--agent``: HOST:PORT (an IPv6 host in brackets), as ``watch --listen``."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or len(text) > 300:
-        raise argparse.ArgumentTypeError(f"{text[:60]!r}: want HOST:PORT, e.g. 127.0.0.1:9743")
-    return text
+    """``--agent``: HOST:PORT (an IPv6 host in brackets), as ``watch --listen``;
+    ``http://HOST:PORT`` (and a trailing ``/``) is taken as HOST:PORT, as
+    the agent serves plain HTTP.  ArgumentTypeError (exit 2) for anything
+    else: another scheme, a path, a bare IPv6 host, a port not in 1-65535.
+    """
+    want = "want HOST:PORT, e.g. 127.0.0.1:9743 or [::1]:9743"
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower() != "http":
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: the agent serves plain http; {want}")
+    addr = rest.removesuffix("/") if sep else text
+    host, _, port = addr.rpartition(":")
+    port_ok = port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
+    if not (_host_ok(host) and port_ok) or len(text) > 300:
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: {want}")
+    return addr
+
+
+def _host_ok(host: str) -> bool:
+    """A name or IPv4 address, or an IPv6 address in brackets; no path,
+    user, query or space (they made ``http://http://...`` URLs)."""
+    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    bad = "/@?#[] \t" + ("" if inner is not host else ":")
+    return bool(inner) and not any(c in bad for c in inner)
 
 
 def add_logs_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,7 +84,7 @@ def add_logs_arguments(p: argparse.ArgumentParser) -> None:
         "--agent",
         type=agent_address,
         default=DEFAULT_AGENT,
-        help="the agent's --listen HOST:PORT",
+        help="the agent's --listen HOST:PORT (or http://HOST:PORT)",
     )
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-n", "--namespace", help="only drops to or from pods of this namespace")
@@ -62,7 +103,7 @@ def add_status_arguments(p: argparse.ArgumentParser) -> None:
         "--agent",
         type=agent_address,
         default=DEFAULT_AGENT,
-        help="the agent's --listen HOST:PORT",
+        help="the agent's --listen HOST:PORT (or http://HOST:PORT)",
     )
     p.add_argument("-n", "--namespace", default="default", help="the namespace of a bare NAME")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
@@ -80,11 +121,18 @@ def _open(url: str, timeout: float | None) -> IO[bytes]:
 
 
 def _lines(args: argparse.Namespace) -> Iterator[str]:
+    """The lines of the files, or of the agent's ``/drops``; AgentGone when
+    the agent's stream ends while followed or is cut short."""
     if not args.paths:
-        query = "?follow=1" if args.follow else ""
-        with _open(_url(args.agent, "/drops" + query), None if args.follow else 10) as resp:
-            for raw in resp:
-                yield raw.decode("utf-8", "replace")
+        url = _url(args.agent, "/drops" + ("?follow=1" if args.follow else ""))
+        with _open(url, None if args.follow else 10) as resp:
+            try:
+                for raw in resp:
+                    yield raw.decode("utf-8", "replace")
+            except (OSError, http.client.HTTPException) as exc:  # reset, truncated
+                raise AgentGone(url, f": {exc or type(exc).__name__}") from None
+        if args.follow:  # the agent never ends a followed stream while it runs
+            raise AgentGone(url, "")
         return
     for path in args.paths:
         fh = sys.stdin if path == "-" else _read(path)
@@ -163,10 +211,19 @@ def records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    for rec in records(_lines(args)):
-        if keep(rec, args):
-            out = json.dumps(rec, separators=(",", ":")) if args.output == "json" else None
-            print(out or text_line(rec), flush=True)
+    """Print the kept records; exit 0, or PolicycError (exit 1) naming where
+    the stream stopped when the agent closed it (``-f``: it went away)."""
+    read, last = 0, ""
+    try:
+        for rec in records(_lines(args)):
+            read, last = read + 1, str(rec.get("time", ""))
+            if keep(rec, args):
+                out = json.dumps(rec, separators=(",", ":")) if args.output == "json" else None
+                print(out or text_line(rec), flush=True)
+    except AgentGone as gone:
+        where = f"after {read} drop lines" + (f", the last of {last}" if last else "")
+        gone_text = f"the agent at {gone.url} closed the stream{gone.why} ({where})"
+        raise PolicycError(gone_text) from None
     return 0
 
 

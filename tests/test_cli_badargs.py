@@ -66,8 +66,17 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("logs", ["{tmp}/missing.jsonl"], "missing.jsonl"),
     ("logs", ["--agent", "9743"], "want HOST:PORT"),
     ("logs", ["-o", "xml"], "invalid choice: 'xml'"),
+    # an unknown option is the command's error, as its others ("policyc: error:" was the top's)
+    ("logs", ["--bogus"], "policyc logs: error: unrecognized arguments: --bogus"),
+    ("logs", ["-", "--bogus"], "policyc logs: error: unrecognized arguments: --bogus"),
+    ("matrix", ["--bogus", CASE], "policyc matrix: error: unrecognized arguments: --bogus"),
     ("status", [], "required"),
     ("status", ["x/a", "--agent", "localhost:http"], "want HOST:PORT"),
+    # a URL: http:// is taken (tests/test_observe_cli.py); another scheme or a path is refused
+    ("status", ["x/a", "--agent", "https://127.0.0.1:9743"], "serves plain http; want HOST:PORT"),
+    ("logs", ["--agent", "http://http://127.0.0.1:9743"], "want HOST:PORT"),
+    ("logs", ["--agent", "127.0.0.1:9743/drops"], "want HOST:PORT"),
+    ("logs", ["--agent", "::1:9743"], "[::1]:9743"),
     ("status", ["x/a", "-o", "yaml"], "invalid choice"),
     ("explain", ["x/a", "x/b", "api-port", CASE], "api-port"),
     ("explain", ["x/a", "x/b", "80/icmp", CASE], "ICMP"),

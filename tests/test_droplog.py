@@ -116,6 +116,25 @@ def test_drop_is_attributed_to_every_isolating_policy() -> None:
     assert rec.to_json()["verdict"] == "would-drop"
 
 
+@pytest.mark.parametrize(
+    ("ts", "time_", "ts_out"),
+    [
+        (1796030061.5213486, "2026-11-30T09:14:21.521349Z", 1796030061.521349),
+        (1796030061.9999997, "2026-11-30T09:14:22.000000Z", 1796030062.0),
+        (1796030061.0, "2026-11-30T09:14:21.000000Z", 1796030061.0),
+    ],
+)
+def test_time_and_ts_say_the_same_microsecond(ts: float, time_: str, ts_out: float) -> None:
+    """The "time" field truncated the microseconds and "ts" rounded them (.521348 vs
+    .521349); both now come from one rounding, the carry into the second
+    included."""
+    pkt = NflogPacket(ts, "pc:drop:I:in4_x", 4, 6, "10.244.1.14", "10.244.1.10", 5000, 80)
+    rec = Attributor().record(pkt)
+    assert rec is not None
+    js = rec.to_json()
+    assert (js["time"], js["ts"]) == (time_, ts_out)
+
+
 def test_one_attempt_audited_on_both_sides_gives_two_lines() -> None:
     """A packet would-dropped by y/b's egress audit policy passes on to
     x/a's ingress audit policy: each side logs; the second line is not a
@@ -162,6 +181,39 @@ def test_metrics_count_per_policy() -> None:
     labels_ = 'direction="Ingress",mode="enforce",namespace="x",policy="deny"'
     want = "policyc_policy_drops_total{" + labels_ + "} 1.0"
     assert want in text
+
+
+def test_suppressed_retransmissions_are_exported() -> None:
+    """``Attributor.suppressed`` was only an attribute: a flood of
+    retransmissions looked like a quiet log.  It is a counter now."""
+    c = compiler_of(pol("x", "deny", types=["Ingress"]))
+    m = Metrics()
+    att = Attributor([m.count_drop], on_suppressed=m.drop_lines_suppressed.inc)
+    att.view = build_view(c, by_ip(c), local(c))
+    for _ in range(3):
+        att(parse_line(ULOGD_LINE))  # type: ignore[arg-type]
+    text = m.render().decode()
+    assert att.suppressed == 2 and "\npolicyc_drop_lines_suppressed_total 2.0\n" in text
+    assert "\npolicyc_droplog_reader_restarts_total 0.0\n" in text
+
+
+def test_the_agent_wires_the_reader_counters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``watch --log-drops`` hands both counters to the reader and the
+    attributor (ulogd itself is not started here)."""
+    from watcher import main as watch_main
+    from watcher.nflog import UlogdReader
+
+    monkeypatch.setattr(UlogdReader, "start", lambda self: None)
+
+    class Holder:
+        attributor: Attributor | None = None
+
+    m, agent = Metrics(), Holder()
+    reader, _bus = watch_main.start_drop_log(agent, m, 7)
+    assert reader.on_restart == m.reader_restarts.inc
+    assert agent.attributor is not None
+    assert agent.attributor.on_suppressed == m.drop_lines_suppressed.inc
+    reader.stop()
 
 
 # -- the enforced signal --------------------------------------------------------
@@ -373,6 +425,28 @@ def test_explain_and_matrix_show_the_audited_verdict(
     enforced, audited = build_matrix(cl, q), build_matrix(cl, q, audited=True)
     assert enforced.counts()[Mark.DENIED] == 0 and audited.counts()[Mark.DENIED] > 0
     assert main(["matrix", "--audited", str(f)]) == 0
+
+
+def test_matrix_audited_says_so_in_every_format(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``matrix --audited`` printed the plain matrix's header: each output
+    now says it holds the audited verdicts; the enforced one says nothing new."""
+    from policyc.cli import main
+    from policyc.matrix import AUDITED_NOTE
+
+    f = tmp_path / "world.yaml"
+    f.write_text(dump(world([audit(pol("x", "lock", types=["Ingress"]))])))
+    outs = {}
+    for audited in ([], ["--audited"]):
+        for fmt in ("text", "json", "html"):
+            assert main(["matrix", *audited, "-o", fmt, str(f)]) == 0
+            outs[fmt, bool(audited)] = capsys.readouterr().out
+    assert outs["text", True].startswith(AUDITED_NOTE + "\nport 80/TCP:")
+    assert json.loads(outs["json", True])["verdicts"] == "audited"
+    assert "<title>policyc matrix: port 80/TCP (audited)</title>" in outs["html", True]
+    assert AUDITED_NOTE in outs["html", True]
+    assert not any("audit" in outs[fmt, False] for fmt in ("text", "json", "html"))
 
 
 def test_a_shared_address_names_every_claimants_policies() -> None:

@@ -43,6 +43,26 @@ def test_stop_ends_ulogd_and_removes_its_run_directory(tmp_path: Path) -> None:
     assert reader.thread is not None and not reader.thread.is_alive()
 
 
+def test_each_restart_of_ulogd_is_counted(tmp_path: Path) -> None:
+    """A ulogd that ends after its line is restarted, and each restart goes
+    to ``on_restart`` (the agent's policyc_droplog_reader_restarts_total)."""
+    from watcher.metrics import Metrics
+
+    fake = tmp_path / "ulogd"
+    fake.write_text(FAKE_ULOGD.replace("time.sleep(60)", "").format(python=sys.executable))
+    fake.chmod(0o755)
+    m = Metrics()
+    reader = UlogdReader(7, lambda p: None, binary=str(fake), on_restart=m.reader_restarts.inc)
+    reader.start()
+    deadline = time.monotonic() + 20
+    while reader.restarts < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    reader.stop()
+    assert reader.restarts >= 2
+    text = m.render().decode()
+    assert f"\npolicyc_droplog_reader_restarts_total {float(reader.restarts)}\n" in text
+
+
 def test_a_given_run_directory_is_left_in_place(tmp_path: Path) -> None:
     reader = UlogdReader(7, lambda p: None, binary="/nonexistent/ulogd", rundir=str(tmp_path))
     reader.stop()

@@ -3,8 +3,10 @@ process (the agent's, with fixed /pods and /drops contents)."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,6 +119,15 @@ def test_status(agent: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not a pod of the agent's node" in capsys.readouterr().err
 
 
+def test_agent_given_as_an_http_url(agent: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--agent http://HOST:PORT[/]`` is the agent at HOST:PORT (it asked
+    ``http://http://...`` and could not reach it)."""
+    assert main(["status", "x/a", "--agent", f"http://{agent}"]) == 0
+    assert main(["logs", "--agent", f"http://{agent}/"]) == 0
+    out, err = capsys.readouterr()
+    assert "enforced: yes" in out and "by x/deny" in out and err == ""
+
+
 def test_status_without_an_agent(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,8 +139,6 @@ def test_status_without_an_agent(capsys: pytest.CaptureFixture[str]) -> None:
 def test_status_of_something_else_than_the_agent(capsys: pytest.CaptureFixture[str]) -> None:
     """--agent naming another HTTP server: one line, exit 1 (it was a
     JSONDecodeError traceback)."""
-    import http.server
-    import threading
 
     class Page(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
@@ -149,6 +158,55 @@ def test_status_of_something_else_than_the_agent(capsys: pytest.CaptureFixture[s
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+class _Once(http.server.BaseHTTPRequestHandler):
+    """An agent that sends its two drop lines and goes away (closes)."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.send_response(200)
+        self.end_headers()
+        for rec in (REC, AUDIT):
+            self.wfile.write(json.dumps(rec.to_json()).encode() + b"\n")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_logs_follow_says_when_the_agent_goes_away(capsys: pytest.CaptureFixture[str]) -> None:
+    """``logs -f`` ended with exit 0 and no word when the agent stopped: now
+    one line on stderr names the agent and where the stream stopped, exit 1."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Once)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    agent = f"127.0.0.1:{srv.server_port}"
+    try:
+        assert main(["logs", "-f", "--agent", agent, "--policy", "x/deny"]) == 1
+        out, err = capsys.readouterr()
+        assert len(out.splitlines()) == 1 and "by x/deny" in out
+        assert err == (
+            f"policyc: error: the agent at http://{agent}/drops?follow=1 closed the stream "
+            "(after 2 drop lines, the last of 2026-11-30T09:14:21.500000Z)\n"
+        )
+        assert main(["logs", "--agent", agent]) == 0  # not followed: the end is the end
+        assert len(capsys.readouterr().out.splitlines()) == 2
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_logs_and_status_help_say_what_their_exit_codes_mean(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for cmd, want in (
+        ("logs", "  1    the agent could not be reached"),
+        ("status", "  3  not yet"),
+    ):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        out = capsys.readouterr().out
+        assert (
+            f"\nfor {cmd}:\n" in out and want in out and out.index("exit codes:") < out.index(want)
+        )
 
 
 def test_drops_follow_streams_new_lines() -> None:

@@ -141,10 +141,13 @@ class DropRecord:
     rule: TierRule | None = None  # a ClusterNetworkPolicy Deny's rule
 
     def to_json(self) -> dict[str, object]:
+        # One rounding, then both fields from it: "time" truncated the
+        # microseconds while "ts" rounded them (.521348 vs .521349).
+        usec = round(self.ts * 1_000_000)
+        sec, frac = divmod(usec, 1_000_000)
         out: dict[str, object] = {
-            "ts": round(self.ts, 6),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ts))
-            + f".{int(self.ts % 1 * 1e6):06d}Z",
+            "ts": usec / 1_000_000,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:06d}Z",
             "event": "policy-audit" if self.tag is Tag.AUDIT else "policy-drop",
             "verdict": "would-drop" if self.tag is Tag.AUDIT else "drop",
             "direction": self.direction.value,
@@ -163,11 +166,18 @@ class DropRecord:
 class Attributor:
     """Packets -> DropRecords (deduplicated) -> ``sinks``."""
 
-    def __init__(self, sinks: Iterable[Callable[[DropRecord], None]] = ()) -> None:
+    def __init__(
+        self,
+        sinks: Iterable[Callable[[DropRecord], None]] = (),
+        on_suppressed: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_suppressed`` is called for each retransmission not logged
+        (``policyc_drop_lines_suppressed_total``)."""
         self.view = View()
         self.sinks = list(sinks)
         self._seen: OrderedDict[tuple[object, ...], float] = OrderedDict()
         self.suppressed = 0
+        self.on_suppressed = on_suppressed
 
     def record(self, pkt: NflogPacket) -> DropRecord | None:
         """The record of ``pkt``; None for a foreign prefix or a retransmission."""
@@ -209,6 +219,8 @@ class Attributor:
             self._seen.popitem(last=False)
         if key in self._seen and pkt.sport:  # no ports (ICMP): every packet counts
             self.suppressed += 1
+            if self.on_suppressed is not None:
+                self.on_suppressed()
             return True
         self._seen[key] = now
         if len(self._seen) > DEDUP_MAX:

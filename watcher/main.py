@@ -173,8 +173,10 @@ def start_drop_log(agent: Any, metrics: Any, group: int) -> tuple[Any, Any]:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
-    agent.attributor = Attributor([to_stdout, metrics.count_drop, bus])
-    reader = UlogdReader(group, agent.attributor)
+    agent.attributor = Attributor(
+        [to_stdout, metrics.count_drop, bus], on_suppressed=metrics.drop_lines_suppressed.inc
+    )
+    reader = UlogdReader(group, agent.attributor, on_restart=metrics.reader_restarts.inc)
     reader.start()
     return reader, bus
 

@@ -71,6 +71,19 @@ class Metrics:
         self.drop_lines = Counter(
             "policyc_drop_log_lines", "Drop log lines printed, by tag", ["tag"], registry=r
         )
+        # A restarted or stalled reader, and the retransmissions it folded,
+        # showed nowhere but in the agent's stderr (UlogdReader.restarts,
+        # Attributor.suppressed).
+        self.reader_restarts = Counter(
+            "policyc_droplog_reader_restarts",
+            "Times the drop log reader (ulogd) ended and was restarted",
+            registry=r,
+        )
+        self.drop_lines_suppressed = Counter(
+            "policyc_drop_lines_suppressed",
+            "Logged packets not printed: retransmissions of an attempt already logged",
+            registry=r,
+        )
 
     def count_drop(self, rec: DropRecord) -> None:
         """One logged drop: +1 for each policy it is attributed to ("" when

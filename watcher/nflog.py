@@ -119,6 +119,8 @@ class UlogdReader:
 
     ``start()`` returns at once; ``stop()`` ends ulogd and the thread.
     RuntimeError from ``start()`` when ulogd is not installed.
+    ``on_restart`` is called each time ulogd ended and is to be started
+    again (``policyc_droplog_reader_restarts_total``).
     """
 
     def __init__(
@@ -127,6 +129,7 @@ class UlogdReader:
         on_packet: Callable[[NflogPacket], None],
         binary: str = "ulogd",
         rundir: str | None = None,
+        on_restart: Callable[[], None] | None = None,
     ) -> None:
         self.group = group
         self.on_packet = on_packet
@@ -139,6 +142,7 @@ class UlogdReader:
         self.proc: subprocess.Popen[bytes] | None = None
         self.connected = threading.Event()
         self.restarts = 0
+        self.on_restart = on_restart
         self.lines = 0
         self.thread: threading.Thread | None = None
 
@@ -180,6 +184,8 @@ class UlogdReader:
             if self.stopping.is_set():
                 break
             self.restarts += 1
+            if self.on_restart is not None:
+                self.on_restart()
             delay = 0.2 if time.monotonic() - started > 30 else min(5.0, delay * 2)
             log.warning("nflog reader: ulogd ended; restarting in %.1fs", delay)
             self.stopping.wait(delay)

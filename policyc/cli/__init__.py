@@ -38,6 +38,7 @@ exit codes:
   3  explain: the connection is denied
 
 Run 'policyc COMMAND --help' for a command's arguments."""
+MORE_HELP = "\n\nRun 'policyc COMMAND --help'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,14 @@ class Command:
     help: str
     build: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    exits: str = ""  # lines added to the exit-code table: what the codes mean here
+
+    def epilog(self) -> str:
+        """EPILOG with this command's ``exits`` lines after the table."""
+        if not self.exits:
+            return EPILOG
+        table, _, rest = EPILOG.partition(MORE_HELP)
+        return f"{table}\n\n{self.exits.rstrip()}{MORE_HELP}{rest}"
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -101,12 +110,14 @@ COMMANDS: tuple[Command, ...] = (
         "follow and filter the agent's drop log (watch --log-drops)",
         observe_cli.add_logs_arguments,
         observe_cli.run_logs,
+        observe_cli.LOGS_EXITS,
     ),
     Command(
         "status",
         "is this pod's policy in the kernel yet? (exit 0 yes, 3 not yet)",
         observe_cli.add_status_arguments,
         observe_cli.run_status,
+        observe_cli.STATUS_EXITS,
     ),
     Command("version", "print the version", meta.build_version, meta.run_version),
     Command(
@@ -124,7 +135,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     one-line description made 290-character lines)."""
 
     def add_text(self, text: str | None) -> None:
-        if text and text is not EPILOG:
+        if text and not text.startswith("exit codes:"):  # the table, as written
             width = max(self._width - self._current_indent, 11)
             pars = text.split("\n\n")
             text = "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False) for p in pars)
@@ -160,9 +171,14 @@ class _CommandParser(_Parser):
             return super().parse_known_args(args, namespace)
         self._intermixing = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            parsed, extras = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+        # Refused here, not by the top parser: it said "policyc: error:" for
+        # `logs --bogus` where a command's other errors say "policyc logs:".
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.name,
             help=cmd.help,
             description=cmd.help,
-            epilog=EPILOG,
+            epilog=cmd.epilog(),
             formatter_class=_Formatter,
         )
         cmd.build(p)
