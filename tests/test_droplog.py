@@ -27,7 +27,7 @@ from tests.support.world import dump, world
 from tests.test_watch_sequences import Idle, MemoryKernel
 from watcher.agent import Agent, Options
 from watcher.dataplane import Dataplane
-from watcher.droplog import Attributor, DropBus, build_view
+from watcher.droplog import Attributor, DropBus, DropRecord, View, build_view
 from watcher.enforced import EnforceTracker
 from watcher.metrics import Metrics
 from watcher.nflog import NflogPacket, config, parse_line
@@ -456,3 +456,21 @@ def test_a_shared_address_names_every_claimants_policies() -> None:
     view = build_view(c, by_ip(c), [a, twin])
     iso = view.local[str(a.ips[0])]
     assert iso.pod == "x/a,x/b" and iso.enforced[Direction.INGRESS] == ("x/deny",)
+
+
+def test_a_line_newer_than_the_view_waits_for_the_next_view() -> None:
+    """A drop the view cannot attribute (the rules that dropped it were
+    committed, the view not yet replaced) is held and attributed with the
+    next view; with no view in time, it goes out as it is."""
+    c = compiler_of(pol("x", "deny", types=["Ingress"]))
+    out: list[DropRecord] = []
+    att = Attributor([out.append], hold=60)
+    att.view = build_view(compiler_of(), by_ip(c), local(c))  # before the commit
+    att(parse_line(ULOGD_LINE))  # type: ignore[arg-type]
+    assert out == []
+    att.view = build_view(c, by_ip(c), local(c))  # after it
+    assert [(r.pod, r.policies) for r in out] == [("x/a", ("x/deny",))]
+    att.view = View()
+    att(parse_line(ULOGD_LINE.replace("49838", "49839")))  # type: ignore[arg-type]
+    att.flush(everything=True)
+    assert [(r.pod, r.policies) for r in out[1:]] == [("", ())]

@@ -11,9 +11,14 @@ rules allowed it, so those policies, all of them, are why it was dropped
 would have dropped it.  A ClusterNetworkPolicy ``Deny`` logs its own rule
 (``logprefix.rule_ref``): its record names that policy, its tier and the rule.
 
-The view is a value the agent replaces after each sync; the reader thread
-only reads it.  A TCP SYN retransmitted for the same attempt (same
-addresses and ports within ``DEDUP_SECONDS``) is counted, not logged again.
+The view is a value the agent replaces after each commit; the reader thread
+only reads it.  A line the view cannot attribute (no isolating policy, or
+no local pod at the address) was dropped by rules newer than the view: the
+kernel drops only at an isolated pod's chain end, and the agent replaces
+the view only after the commit returns.  Such a line is held until the next
+view (at most ``HOLD_SECONDS``) and attributed with it.  A TCP SYN
+retransmitted for the same attempt (same addresses and ports within
+``DEDUP_SECONDS``) is counted, not logged again.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from dataclasses import dataclass, field
 from queue import Full, Queue
 
 from policyc.compiler import Compiler
-from policyc.logprefix import Tag, parse_prefix, parse_rule_ref, policy_id
+from policyc.logprefix import LogPrefix, Tag, parse_prefix, parse_rule_ref, policy_id
 from policyc.model import ClusterNetworkPolicy, Direction, NetworkPolicy, Pod
 from watcher.nflog import NflogPacket
 
 DEDUP_SECONDS = 10.0
 DEDUP_MAX = 4096
+HOLD_SECONDS = 1.0  # an unattributable line waits this long for the next view
 PROTO_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP"}
 DIRECTIONS = (Direction.EGRESS, Direction.INGRESS)
 
@@ -170,21 +176,42 @@ class Attributor:
         self,
         sinks: Iterable[Callable[[DropRecord], None]] = (),
         on_suppressed: Callable[[], None] | None = None,
+        hold: float = HOLD_SECONDS,
     ) -> None:
         """``on_suppressed`` is called for each retransmission not logged
-        (``policyc_drop_lines_suppressed_total``)."""
-        self.view = View()
+        (``policyc_drop_lines_suppressed_total``); ``hold``: seconds an
+        unattributable line waits for the next view."""
+        self._view = View()
         self.sinks = list(sinks)
         self._seen: OrderedDict[tuple[object, ...], float] = OrderedDict()
         self.suppressed = 0
         self.on_suppressed = on_suppressed
+        self.hold = hold
+        self._held: list[tuple[float, NflogPacket, LogPrefix]] = []  # (deadline, ...)
+        self._lock = threading.Lock()  # the reader thread and the agent's
+
+    @property
+    def view(self) -> View:
+        return self._view
+
+    @view.setter
+    def view(self, view: View) -> None:
+        """The agent's view after a commit: held lines are attributed with it."""
+        with self._lock:
+            self._view = view
+            held, self._held = self._held, []
+            for _, pkt, prefix in held:
+                self._emit(self._attribute(pkt, prefix))
 
     def record(self, pkt: NflogPacket) -> DropRecord | None:
         """The record of ``pkt``; None for a foreign prefix or a retransmission."""
         prefix = parse_prefix(pkt.prefix)
         if prefix is None or self._repeat(pkt, prefix.tag, prefix.direction):
             return None
-        view, d = self.view, prefix.direction
+        return self._attribute(pkt, prefix)
+
+    def _attribute(self, pkt: NflogPacket, prefix: LogPrefix) -> DropRecord:
+        view, d = self._view, prefix.direction
         own = pkt.saddr if d is Direction.EGRESS else pkt.daddr
         iso = view.local.get(own)
         policies: tuple[str, ...] = ()
@@ -228,7 +255,30 @@ class Attributor:
         return False
 
     def __call__(self, pkt: NflogPacket) -> None:
-        rec = self.record(pkt)
+        with self._lock:
+            prefix = parse_prefix(pkt.prefix)
+            if prefix is None or self._repeat(pkt, prefix.tag, prefix.direction):
+                return
+            rec = self._attribute(pkt, prefix)
+            if not rec.policies and self.hold > 0:  # rules newer than the view
+                self._held.append((time.monotonic() + self.hold, pkt, prefix))
+                timer = threading.Timer(self.hold, self.flush)
+                timer.daemon = True
+                timer.start()
+                return
+            self._emit(rec)
+
+    def flush(self, everything: bool = False) -> None:
+        """Emit the held lines whose wait is over (``everything``: all of
+        them, e.g. when the reader stops) with the view as it is."""
+        with self._lock:
+            now = time.monotonic()
+            due = [h for h in self._held if everything or h[0] <= now]
+            self._held = [h for h in self._held if not (everything or h[0] <= now)]
+            for _, pkt, prefix in due:
+                self._emit(self._attribute(pkt, prefix))
+
+    def _emit(self, rec: DropRecord | None) -> None:
         if rec is not None:
             for sink in self.sinks:
                 sink(rec)

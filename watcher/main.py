@@ -255,6 +255,8 @@ def run(args: argparse.Namespace) -> int:
         cni.stop()
     if reader is not None:
         reader.stop()
+        if agent.attributor is not None:  # lines still waiting for a view: as they are
+            agent.attributor.flush(everything=True)
     http.shutdown()
     if agent.refused:  # --node unknown to the cluster: nothing was programmed
         print(f"policyc: error: {agent.refused}", file=sys.stderr)
