@@ -38,6 +38,7 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("compile", ["--output-file", "{tmp}/dir", CASE], "is a directory"),
     ("compile", ["--output-file", "", CASE], "--output-file: empty path"),  # was stdout
     ("compile", ["--output-dir", "", CASE], "--output-dir: empty path"),
+    ("compile", ["--log-drops", "--log-group", "65536", CASE], "want an NFLOG group 1-65535"),
     ("compile", ["--output-file", "/nonexistent/dir/x.nft", CASE], "does not exist"),
     ("compile", ["--output-file", "{tmp}/file/x.nft", CASE], "does not exist"),
     ("compile", ["--output-dir", "{tmp}/file", CASE], "not a directory"),
@@ -57,6 +58,7 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("compile", ["--kubeconfig", "{tmp}/ok.kubeconfig", "--context", "nope"], "nope"),
     # apply: safety first (issue: node-z and /dev/null were applied)
     ("apply", [CASE], "--node NAME is required"),
+    ("apply", ["--node", "node-1", "--log-group", "0", CASE], "want an NFLOG group 1-65535"),
     ("apply", ["--node", "node-z", CASE], "node 'node-z' is neither a Node"),
     ("apply", ["--node", "node-1", "/dev/null"], "--allow-empty"),
     ("apply", ["--node", "node-1", "{tmp}/missing.yaml"], "no such file or directory"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -474,3 +475,15 @@ def test_a_line_newer_than_the_view_waits_for_the_next_view() -> None:
     att(parse_line(ULOGD_LINE.replace("49838", "49839")))  # type: ignore[arg-type]
     att.flush(everything=True)
     assert [(r.pod, r.policies) for r in out[1:]] == [("", ())]
+
+
+def test_compile_log_group_reaches_the_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    """``compile --log-drops --log-group N`` logs to group N (the agent's
+    ``watch --log-group``), on both backends."""
+    from policyc.cli import main
+
+    case = str(Path(__file__).resolve().parents[1] / "fixtures" / "default-deny-ingress")
+    for backend, text in (("nftables", '" group 9 comment'), ("iptables", "--nflog-group 9\n")):
+        argv = ["compile", "--node", "node-1", "--backend", backend, "--log-drops"]
+        assert main([*argv, "--log-group", "9", case]) == 0
+        assert text in capsys.readouterr().out

@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from backends import BACKENDS, remove_others
+from policyc.cli.log_args import add_log_group
 from policyc.errors import InputError, clipped, printable
-from policyc.logprefix import LOG_GROUP
 from watcher.dataplane import Dataplane
 
 log = logging.getLogger("policyc.watch")
@@ -100,24 +100,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="set the Pod condition policyc.io/PolicyEnforced once a pod's rules are in "
         "the kernel (k8s source; RBAC pods/status patch)",
     )
-    p.add_argument(
-        "--log-group",
-        type=log_group,
-        default=LOG_GROUP,
-        metavar="N",
-        help=f"the NFLOG group drops are logged to, 1-65535 (default {LOG_GROUP}; "
-        "0 is conntrack's)",
-    )
-
-
-def log_group(text: str) -> int:
-    """``--log-group``: an NFLOG group, 1-65535.  nft's ``log group`` and
-    iptables' ``--nflog-group`` are 16 bits (65536 became group 0); "Group 0
-    is used by the kernel to log connection tracking invalid message"
-    (ulogd.conf)."""
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text[:20]!r}: want an NFLOG group 1-65535")
-    return int(text)
+    add_log_group(p)
 
 
 def make_source(spec: str, kubeconfig: str | None, context: str | None = None) -> Any:

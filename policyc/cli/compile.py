@@ -18,6 +18,7 @@ from backends import BACKENDS, remove_others
 from backends.contract import Backend
 from backends.sysctl import ensure_bridge_netfilter, has_net_admin
 from policyc.cli import inputs, output
+from policyc.cli.log_args import add_log_group
 from policyc.errors import InputError, PolicycError
 from policyc.lower import lower
 from policyc.lower_log import LogConfig
@@ -38,6 +39,7 @@ def _backend_arguments(p: argparse.ArgumentParser, node_help: str) -> None:
         action="store_true",
         help="log each drop at an isolated pod's chain end to NFLOG (docs/observability.md)",
     )
+    add_log_group(p)
 
 
 def build_compile(p: argparse.ArgumentParser) -> None:
@@ -60,7 +62,7 @@ def build_apply(p: argparse.ArgumentParser) -> None:
 
 
 def _log(args: argparse.Namespace) -> LogConfig | None:
-    return LogConfig() if args.log_drops else None
+    return LogConfig(args.log_group) if args.log_drops else None
 
 
 def backend_name(args: argparse.Namespace) -> str:
