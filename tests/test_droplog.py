@@ -16,7 +16,7 @@ from backends.nftables.objects import Log, Payload, SetLimit
 from policyc.chains import Verb
 from policyc.compiler import Compiler
 from policyc.evaluate import Evaluator
-from policyc.kinds import Kind
+from policyc.kinds import Key, Kind
 from policyc.load import parse_text
 from policyc.logprefix import MAX_PREFIX, LogPrefix, Tag, parse_prefix
 from policyc.lower_log import LogConfig
@@ -487,3 +487,20 @@ def test_compile_log_group_reaches_the_rules(capsys: pytest.CaptureFixture[str])
         argv = ["compile", "--node", "node-1", "--backend", backend, "--log-drops"]
         assert main([*argv, "--log-group", "9", case]) == 0
         assert text in capsys.readouterr().out
+
+
+def test_a_deleted_policy_takes_its_drop_series_along() -> None:
+    a, _ = agent()
+    m = a.metrics
+    c = compiler_of(pol("x", "deny", types=["Ingress"]))
+    att = Attributor([m.count_drop], hold=0)
+    att.view = build_view(c, by_ip(c), local(c))
+    att(parse_line(ULOGD_LINE))  # type: ignore[arg-type]
+    cnp_key = "ClusterNetworkPolicy no-y"
+    m.drops.labels("", cnp_key, "Ingress", "enforce").inc()
+    assert 'policy="deny"' in m.render().decode()
+    gone = (Key(Kind.NETWORK_POLICY, "x", "deny"), Key(Kind.CLUSTER_NETWORK_POLICY, "", "no-y"))
+    for key in gone:
+        a.handle(Event(EventType.DELETED, key.kind, obj=key))  # type: ignore[arg-type]
+    text = m.render().decode()
+    assert 'policy="deny"' not in text and cnp_key not in text

@@ -141,8 +141,10 @@ class Agent:
             self._track_pod(key, None)
         elif kind == Kind.NETWORK_POLICY:
             self._namespace_pending(key.partition("/")[0])
+            self.metrics.forget_policy(key)
         elif Kind(kind).cluster_policy:
             self._namespace_pending(None)
+            self.metrics.forget_policy(f"{Kind(kind)} {key}")
         self.compiler.remove(kind, key)
 
     # -- the enforced signal and the drop log's view ---------------------

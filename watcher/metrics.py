@@ -18,6 +18,7 @@ from prometheus_client import (
 )
 
 from policyc.logprefix import Tag
+from policyc.model import Direction
 from watcher.droplog import DropBus, DropRecord
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -94,6 +95,19 @@ class Metrics:
         for key in rec.policies or ("/",):
             ns, _, name = key.partition("/") if "/" in key else ("", "", key)
             self.drops.labels(ns, name, rec.direction.value, mode).inc()
+
+    def forget_policy(self, key: str) -> None:
+        """A policy was deleted: its ``policyc_policy_drops_total`` series go
+        (kube-state-metrics' habit), so that policy churn does not grow the
+        series without bound; a policy of that name created later starts at 0.
+        ``key``: ``namespace/name``, or ``Kind name`` for a cluster-scoped one."""
+        ns, _, name = key.partition("/") if "/" in key else ("", "", key)
+        for direction in Direction:
+            for mode in ("enforce", "audit"):
+                try:
+                    self.drops.remove(ns, name, direction.value, mode)
+                except KeyError:  # never counted
+                    pass
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
