@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 
@@ -20,6 +23,38 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 
 from tests.kernel.fixtures import clean_lab, kernel_required, lab  # noqa: E402,F401
+
+# Tests that build network namespaces, probe, or run agents: they run one
+# after another on one xdist worker (``--dist loadgroup``, pyproject.toml), so
+# their fixed ports, labs and timing stay as on one process; the CPU-bound
+# unit tests fill the other core meanwhile.
+KERNEL_PATHS = ("tests/kernel/", "tests/cni/", "tests/hostile/", "tests/test_netlab.py")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
+        if rel.startswith(KERNEL_PATHS):
+            item.add_marker(pytest.mark.xdist_group("kernel"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its figures to the controller."""
+    from tests.support.figures import STATS
+
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None:
+        out["policyc_figures"] = dict(STATS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """The controller adds up every worker's figures."""
+    from tests.support.figures import count
+
+    for key, n in getattr(node, "workeroutput", {}).get("policyc_figures", {}).items():
+        count(key, n)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
