@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,18 +24,24 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 from tests.kernel.fixtures import clean_lab, kernel_required, lab  # noqa: E402,F401
 
 # Tests that build network namespaces, probe, or run agents: they run one
-# after another on one xdist worker (``--dist loadgroup``, pyproject.toml), so
-# their fixed ports, labs and timing stay as on one process; the CPU-bound
-# unit tests fill the other core meanwhile.
+# after another, in collection order, on one xdist worker, so their fixed
+# ports, labs and timing stay as in one process; the CPU-bound unit tests
+# fill the other core meanwhile (``-n 2`` in pyproject.toml).
 KERNEL_PATHS = ("tests/kernel/", "tests/cni/", "tests/hostile/", "tests/test_netlab.py")
-ROOT = Path(__file__).resolve().parent.parent
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        rel = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
-        if rel.startswith(KERNEL_PATHS):
-            item.add_marker(pytest.mark.xdist_group("kernel"))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's scheduler, with every kernel test in one work unit.  (Its
+    ``--dist loadgroup`` marks the group on ``item._nodeid``, which pytest 9
+    no longer reads, so the group never reached the scheduler.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class KernelTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "kernel" if nodeid.startswith(KERNEL_PATHS) else nodeid
+
+    return KernelTogether(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
