@@ -192,6 +192,18 @@ def test_rate_limit_bounds_a_flood(dl: DropLab) -> None:
     dl.remove("z", "deny-all-in", "z/b")
 
 
+def _rundir(pid: int) -> str | None:
+    """The run directory of ulogd ``pid`` (``-c DIR/ulogd.conf``), if it is
+    one the agent made (``/tmp/policyc-ulogd-*``)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return None
+    conf = argv[argv.index(b"-c") + 1].decode() if b"-c" in argv[:-1] else ""
+    rundir = os.path.dirname(conf)
+    return rundir if os.path.basename(rundir).startswith("policyc-ulogd-") else None
+
+
 def _ulogd_pids(agent_pid: int) -> list[int]:
     """The agent's live ulogd children.  A child listed a moment ago may be
     gone (the one just killed, reaped): its /proc entries vanish mid-read."""
@@ -272,12 +284,15 @@ def test_ulogd_dies_with_its_agent(dl: DropLab) -> None:
     assert dl.agent.proc is not None
     readers = _ulogd_pids(dl.agent.proc.pid)
     assert readers
+    rundirs = [d for d in map(_rundir, readers) if d is not None]
     dl.agent.proc.kill()
     dl.agent.proc.wait()
     deadline = time.monotonic() + WAIT
     while any(os.path.exists(f"/proc/{p}") for p in readers):
         assert time.monotonic() < deadline, f"ulogd {readers} outlived its agent"
         time.sleep(0.05)
+    for rundir in rundirs:  # a SIGKILLed agent cannot remove what it made: we do
+        shutil.rmtree(rundir, ignore_errors=True)
     dl.start()
     time.sleep(1.0)  # the new ulogd connects
     dl.put(pol("y", "deny-c", labels(pod="c"), types=["Ingress"]), "y/c")
