@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -504,3 +505,16 @@ def test_a_deleted_policy_takes_its_drop_series_along() -> None:
         a.handle(Event(EventType.DELETED, key.kind, obj=key))  # type: ignore[arg-type]
     text = m.render().decode()
     assert 'policy="deny"' not in text and cnp_key not in text
+
+
+def test_held_lines_go_out_when_no_view_comes() -> None:
+    """Without a new view, a held line goes out on its own after ``hold``
+    (one timer for all held lines), attributed with the view as it is."""
+    out: list[DropRecord] = []
+    att = Attributor([out.append], hold=0.05)
+    for port in ("49838", "49839", "49840"):
+        att(parse_line(ULOGD_LINE.replace("49838", port)))  # type: ignore[arg-type]
+    deadline = time.monotonic() + 10
+    while len(out) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [(r.pod, r.policies) for r in out] == [("", ())] * 3

@@ -189,6 +189,7 @@ class Attributor:
         self.hold = hold
         self._held: list[tuple[float, NflogPacket, LogPrefix]] = []  # (deadline, ...)
         self._lock = threading.Lock()  # the reader thread and the agent's
+        self._timer: threading.Timer | None = None
 
     @property
     def view(self) -> View:
@@ -256,17 +257,22 @@ class Attributor:
 
     def __call__(self, pkt: NflogPacket) -> None:
         with self._lock:
-            prefix = parse_prefix(pkt.prefix)
-            if prefix is None or self._repeat(pkt, prefix.tag, prefix.direction):
-                return
-            rec = self._attribute(pkt, prefix)
-            if not rec.policies and self.hold > 0:  # rules newer than the view
+            rec = self.record(pkt)
+            if rec is not None and not rec.policies and self.hold > 0:
+                # rules newer than the view: wait for the next one
+                prefix = LogPrefix(rec.tag, rec.direction, rec.chain)
                 self._held.append((time.monotonic() + self.hold, pkt, prefix))
-                timer = threading.Timer(self.hold, self.flush)
-                timer.daemon = True
-                timer.start()
+                self._arm()
                 return
             self._emit(rec)
+
+    def _arm(self) -> None:
+        """One timer for the earliest held line, not a thread per line."""
+        if self._held and (self._timer is None or not self._timer.is_alive()):
+            delay = max(0.0, self._held[0][0] - time.monotonic())
+            self._timer = threading.Timer(delay, self.flush)
+            self._timer.daemon = True
+            self._timer.start()
 
     def flush(self, everything: bool = False) -> None:
         """Emit the held lines whose wait is over (``everything``: all of
@@ -277,6 +283,8 @@ class Attributor:
             self._held = [h for h in self._held if not (everything or h[0] <= now)]
             for _, pkt, prefix in due:
                 self._emit(self._attribute(pkt, prefix))
+            self._timer = None
+            self._arm()
 
     def _emit(self, rec: DropRecord | None) -> None:
         if rec is not None:
