@@ -73,6 +73,19 @@ def _host_ok(host: str) -> bool:
     return bool(inner) and not any(c in bad for c in inner)
 
 
+def _add_agent(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--agent",
+        type=agent_address,
+        default=DEFAULT_AGENT,
+        help="the agent's --listen HOST:PORT (or http://HOST:PORT)",
+    )
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+
+
 def add_logs_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "paths",
@@ -80,12 +93,7 @@ def add_logs_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="files of the agent's JSON lines, or - for stdin (default: ask the agent)",
     )
-    p.add_argument(
-        "--agent",
-        type=agent_address,
-        default=DEFAULT_AGENT,
-        help="the agent's --listen HOST:PORT (or http://HOST:PORT)",
-    )
+    _add_agent(p)
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-n", "--namespace", help="only drops to or from pods of this namespace")
     p.add_argument("--pod", help="only drops to or from this pod (NAMESPACE/NAME or NAME)")
@@ -94,19 +102,14 @@ def add_logs_arguments(p: argparse.ArgumentParser) -> None:
         help="only drops attributed to this policy "
         "(NAMESPACE/NAME, 'ClusterNetworkPolicy NAME' or a bare NAME)",
     )
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    _add_output(p)
 
 
 def add_status_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pod", metavar="POD", help="NAMESPACE/NAME (NAME: in --namespace)")
-    p.add_argument(
-        "--agent",
-        type=agent_address,
-        default=DEFAULT_AGENT,
-        help="the agent's --listen HOST:PORT (or http://HOST:PORT)",
-    )
+    _add_agent(p)
     p.add_argument("-n", "--namespace", default="default", help="the namespace of a bare NAME")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    _add_output(p)
 
 
 def _url(agent: str, path: str) -> str:
