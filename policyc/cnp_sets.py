@@ -44,7 +44,15 @@ from policyc.model import (
     Subject,
 )
 from policyc.scopeindex import Scope
-from policyc.setspecs import Claim, SetSpec, World, named_ports, numeric_ports, spec_name
+from policyc.setspecs import (
+    Claim,
+    SetSpec,
+    World,
+    named_ports,
+    numeric_ports,
+    pod_ips,
+    spec_name,
+)
 
 NsLabels = Mapping[str, str]
 
@@ -89,7 +97,7 @@ def peer_pods(peers: list[NamespacedPods], family: Family, claim: Claim) -> SetS
             p.namespace_selector.matches(ns) and p.pod_selector.matches(pod.label_map)
             for p in peers
         ):
-            return [ip for ip in pod.ips if Family.of(ip) is family]
+            return pod_ips(pod, family)
         return ()
 
     definition = f"cnp-pods {claim} {text}"

@@ -104,7 +104,8 @@ def spec_name(prefix: str, definition: str, family: Family | None) -> str:
     return f"{prefix}_{short_hash(definition, 10)}{family.suffix if family else ''}"
 
 
-def _ips(pod: Pod, family: Family) -> list[object]:
+def pod_ips(pod: Pod, family: Family) -> list[object]:
+    """``pod``'s addresses of ``family`` (set elements)."""
     return [ip for ip in pod.ips if Family.of(ip) is family]
 
 
@@ -113,7 +114,7 @@ def selection(pol: NetworkPolicy, family: Family) -> SetSpec:
 
     def member(pod: Pod, world: World) -> Iterable[Element]:
         if pod.namespace == ns and world.is_local(pod) and sel.matches(pod.label_map):
-            return _ips(pod, family)
+            return pod_ips(pod, family)
         return ()
 
     definition = f"select {ns} {sel}"
@@ -255,7 +256,7 @@ def peer_pods(peers: list[Peer], policy_ns: str, family: Family) -> SetSpec:
     def member(pod: Pod, world: World) -> Iterable[Element]:
         candidates = index.candidates(pod.label_map)
         if any(peer_matches(p, policy_ns, pod, world.ns_labels) for p in candidates):
-            return _ips(pod, family)
+            return pod_ips(pod, family)
         return ()
 
     # "If NamespaceSelector is also not set, this selects pods in the policy's
@@ -348,7 +349,7 @@ def named_ports(
 
     def member(pod: Pod, world: World) -> Iterable[Element]:
         # "a named port ... resolves against the destination pod's container ports"
-        ips = _ips(pod, family)
+        ips = pod_ips(pod, family)
         if not ips:
             return ()
         return [
@@ -374,7 +375,7 @@ def named_ports(
 
 def isolation(name: str, family: Family, comment: str, isolated: Callable[[Pod], bool]) -> SetSpec:
     def member(pod: Pod, world: World) -> Iterable[Element]:
-        return _ips(pod, family) if world.is_local(pod) and isolated(pod) else ()
+        return pod_ips(pod, family) if world.is_local(pod) and isolated(pod) else ()
 
     return SetSpec(name, SetKind.ADDR, family, comment, name, member)
 
@@ -393,7 +394,7 @@ def dispatch(
         if not world.is_local(pod):
             return ()
         chain = group(pod)
-        return [(ip, chain) for ip in _ips(pod, family)] if chain else ()
+        return [(ip, chain) for ip in pod_ips(pod, family)] if chain else ()
 
     return SetSpec(name, SetKind.VMAP, family, comment, name, member, claim=Claim.EVERY_LOCAL)
 
@@ -403,7 +404,7 @@ def spoof(name: str, family: Family) -> SetSpec:
         if not world.is_local(pod):
             return ()
         iface = pod_iface(pod.namespace, pod.name)
-        return [(iface, ip) for ip in _ips(pod, family)]
+        return [(iface, ip) for ip in pod_ips(pod, family)]
 
     return SetSpec(name, SetKind.IFACE_ADDR, family, "pod interface . pod address", name, member)
 
