@@ -114,6 +114,21 @@ def test_cluster_network_policy_deny_names_its_tier_and_rule(dl: DropLab) -> Non
     dl.remove("", "no-out", "z/b")
 
 
+def test_identical_denies_of_two_policies_name_their_own(dl: DropLab) -> None:
+    """Two Admin policies with the same Deny rule, for x and for z: their
+    groups' chains would coincide, yet each drop names its own policy."""
+    deny = rule("Deny", p_ns(ns="y"), name="no-y")
+    dl.put(admin("twin-x", 6, s_ns(ns="x"), ingress=[deny]), "x/b")
+    dl.put(admin("twin-z", 6, s_ns(ns="z"), ingress=[deny]), "z/b")
+    probes: list[Probe] = [(f, "y/b", dst, "tcp", 80) for f in BOTH for dst in ("x/b", "z/b")]
+    recs = dl.collect(probes, len(probes))
+    assert sorted((r["pod"], r["policy"]) for r in recs) == sorted(
+        [("x/b", "ClusterNetworkPolicy twin-x"), ("z/b", "ClusterNetworkPolicy twin-z")] * 2
+    ), recs
+    dl.remove("", "twin-x", "x/b")
+    dl.remove("", "twin-z", "z/b")
+
+
 def test_audit_cluster_network_policy_logs_and_drops_nothing(dl: DropLab) -> None:
     """An audit-mode Admin Deny: the probe passes, one "would-drop" line
     naming the first Deny that matches (not the second); what its earlier
